@@ -1,0 +1,206 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agentops/agentops/migrations"
+)
+
+// Migration is one embedded schema change.
+type Migration struct {
+	Version  string // "0001"
+	Name     string // "init"
+	SQL      string
+	Checksum string // sha256 of SQL, hex
+}
+
+// MigrationState is a migration and whether (and when) it was applied.
+type MigrationState struct {
+	Migration
+	AppliedAt time.Time // zero when pending
+}
+
+// migrationLockKey is the Postgres advisory lock that serializes migration
+// runs of every server sharing a database.
+const migrationLockKey = 0x6167656e746f7073 // "agentops"
+
+// LoadMigrations reads the embedded migrations of one dialect, in order.
+func LoadMigrations(d Dialect) ([]Migration, error) {
+	dir := string(d)
+	entries, err := fs.ReadDir(migrations.FS, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s migrations: %w", dir, err)
+	}
+	var out []Migration
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		version, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
+		if !ok || version == "" {
+			return nil, fmt.Errorf("migration %s/%s: name must be NNNN_name.sql", dir, name)
+		}
+		body, err := fs.ReadFile(migrations.FS, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", name, err)
+		}
+		sum := sha256.Sum256(body)
+		out = append(out, Migration{Version: version, Name: rest, SQL: string(body), Checksum: hex.EncodeToString(sum[:])})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("migrations %s: version %s appears twice", dir, out[i].Version)
+		}
+	}
+	return out, nil
+}
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	checksum TEXT NOT NULL,
+	applied_at TEXT NOT NULL
+)`
+
+// lock takes the cross-process migration lock inside tx (Postgres: an
+// advisory transaction lock; SQLite: the writer's BEGIN IMMEDIATE already
+// holds the database write lock).
+func (s *Store) lock(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLockKey)); err != nil {
+		return fmt.Errorf("take migration lock: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) withMigrationTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.wdb.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if err := s.lock(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit migration: %w", err)
+	}
+	return nil
+}
+
+func appliedMigrations(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (map[string][2]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT version, checksum, applied_at FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][2]string{}
+	for rows.Next() {
+		var v, sum, at string
+		if err := rows.Scan(&v, &sum, &at); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		out[v] = [2]string{sum, at}
+	}
+	return out, rows.Err()
+}
+
+// Migrate applies every pending migration, each in its own transaction, and
+// returns the ones it applied. Servers racing on one Postgres serialize on
+// an advisory lock, so none is applied twice. An applied migration whose
+// file changed since is an error: migrations are append-only.
+func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
+	all, err := LoadMigrations(s.dialect)
+	if err != nil {
+		return nil, err
+	}
+	var applied []Migration
+	for _, m := range all {
+		err := s.withMigrationTx(ctx, func(tx *sql.Tx) error {
+			done, err := appliedMigrations(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if prev, ok := done[m.Version]; ok {
+				if prev[0] != m.Checksum {
+					return fmt.Errorf("migration %s_%s was changed after it was applied (checksum %s, recorded %s): add a new migration instead", m.Version, m.Name, m.Checksum[:12], prev[0][:min(12, len(prev[0]))])
+				}
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply migration %s_%s: %w", m.Version, m.Name, err)
+			}
+			ins := "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)"
+			if s.dialect == Postgres {
+				ins = "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"
+			}
+			if _, err := tx.ExecContext(ctx, ins, m.Version, m.Name, m.Checksum, Now().Format(TimeLayout)); err != nil {
+				return fmt.Errorf("record migration %s: %w", m.Version, err)
+			}
+			applied = append(applied, m)
+			return nil
+		})
+		if err != nil {
+			return applied, err
+		}
+	}
+	return applied, nil
+}
+
+// MigrationStatus lists every known migration with its applied time.
+func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+	all, err := LoadMigrations(s.dialect)
+	if err != nil {
+		return nil, err
+	}
+	var done map[string][2]string
+	err = s.withMigrationTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		done, err = appliedMigrations(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MigrationState, 0, len(all))
+	for _, m := range all {
+		st := MigrationState{Migration: m}
+		if rec, ok := done[m.Version]; ok {
+			st.AppliedAt, _ = time.Parse(TimeLayout, rec[1])
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Pending reports how many migrations are not applied yet.
+func Pending(states []MigrationState) int {
+	n := 0
+	for _, st := range states {
+		if st.AppliedAt.IsZero() {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,144 @@
+// Package storetest gives tests real, migrated databases: an SQLite file in
+// a temporary directory, and a fresh database on a throwaway PostgreSQL.
+//
+// The Postgres server is shared by the whole test run: `make test` starts
+// one (internal/testenv) and passes its URL in AGENTOPS_TEST_POSTGRES_URL.
+// Without that variable the first test that needs Postgres starts one for
+// its package; such packages call storetest.Main from TestMain so that the
+// server is stopped when the package's tests end.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentops/agentops/internal/pgtest"
+	"github.com/agentops/agentops/store"
+)
+
+// EnvPostgresURL names the variable holding the shared server's admin URL.
+const EnvPostgresURL = "AGENTOPS_TEST_POSTGRES_URL"
+
+var shared struct {
+	once   sync.Once
+	url    string
+	err    error
+	server *pgtest.Server
+}
+
+func serverURL() (string, error) {
+	shared.once.Do(func() {
+		if u := os.Getenv(EnvPostgresURL); u != "" {
+			shared.url = u
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		shared.server, shared.err = pgtest.Start(ctx)
+		if shared.err == nil {
+			shared.url = shared.server.URL()
+		}
+	})
+	return shared.url, shared.err
+}
+
+// Main runs the package's tests and stops a Postgres server that this
+// process started. Use it as the body of TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.server != nil {
+		if err := shared.server.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "storetest:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// PostgresURL creates an empty database on the shared server and returns
+// its URL; the database is dropped when the test ends.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	admin, err := serverURL()
+	if err != nil {
+		t.Fatalf("start postgres for tests: %v", err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("connect to test postgres: %v", err)
+	}
+	defer db.Close()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "t_" + hex.EncodeToString(b[:])
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvPostgresURL, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// SQLiteURL returns the path of a new SQLite database file in a temporary
+// directory removed when the test ends.
+func SQLiteURL(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "agentops.db")
+}
+
+// URL returns a fresh database URL of dialect d.
+func URL(t testing.TB, d store.Dialect) string {
+	t.Helper()
+	if d == store.Postgres {
+		return PostgresURL(t)
+	}
+	return SQLiteURL(t)
+}
+
+// Open returns a migrated store of dialect d, closed when the test ends.
+func Open(t testing.TB, d store.Dialect) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, URL(t, d), store.Options{})
+	if err != nil {
+		t.Fatalf("open %s store: %v", d, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s store: %v", d, err)
+	}
+	return s
+}
+
+// Dialects lists the dialects every store test runs on.
+var Dialects = []store.Dialect{store.SQLite, store.Postgres}
+
+// EachDialect runs fn as a subtest named after each dialect, with a fresh
+// migrated store.
+func EachDialect(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			fn(t, Open(t, d))
+		})
+	}
+}
