@@ -110,6 +110,11 @@ func openSQLite(ctx context.Context, databaseURL string, opts Options) (*Store, 
 			return nil, fmt.Errorf("open sqlite: create %s: %w", dir, err)
 		}
 	}
+	// The database holds password hashes and sealed secrets: only its owner
+	// may read it. SQLite creates -wal and -shm with the same mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
 	// The writer: one connection, and every transaction takes the write lock
 	// at BEGIN, so a read-then-write never fails to upgrade its lock.
 	wsql, err := sql.Open("sqlite3", sqliteDSN(path, url.Values{"_txlock": {"immediate"}}))
@@ -201,4 +206,18 @@ func RedactURL(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// LockKey serializes transactions on a name: on Postgres it takes a
+// transaction-scoped advisory lock; on SQLite every write transaction
+// already holds the database's write lock. Call it inside InTx.
+func (s *Store) LockKey(ctx context.Context, name string) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	if _, ok := s.w.(bun.Tx); !ok {
+		return fmt.Errorf("lock %s: LockKey needs a transaction", name)
+	}
+	_, err := s.w.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", name)
+	return wrap("lock "+name, err)
 }

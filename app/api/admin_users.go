@@ -1,0 +1,51 @@
+package api
+
+import (
+	"net/http"
+)
+
+func bindAdminUsers(s *Server, m *http.ServeMux) {
+	m.HandleFunc("GET /api/admin/users", s.requireAdmin(s.adminListUsers))
+	m.HandleFunc("PATCH /api/admin/users/{id}", s.requireAdmin(s.adminSetRole))
+	m.HandleFunc("DELETE /api/admin/users/{id}", s.requireAdmin(s.adminDeleteUser))
+}
+
+// adminListUsers is upstream's bare array of users, oldest first.
+func (s *Server) adminListUsers(w http.ResponseWriter, r *http.Request) {
+	users, err := s.auth.ListUsers(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]userJSON, 0, len(users))
+	for i := range users {
+		out = append(out, toUserJSON(&users[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type setRoleRequest struct {
+	Role string `json:"role"`
+}
+
+func (s *Server) adminSetRole(w http.ResponseWriter, r *http.Request) {
+	var req setRoleRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	u, err := s.auth.SetRole(r.Context(), r.PathValue("id"), req.Role)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "user": toUserJSON(u)})
+}
+
+func (s *Server) adminDeleteUser(w http.ResponseWriter, r *http.Request) {
+	if err := s.auth.DeleteUser(r.Context(), principal(r).User.ID, r.PathValue("id")); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}

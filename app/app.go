@@ -1,0 +1,205 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentops/agentops/app/api"
+	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/keyring"
+	"github.com/agentops/agentops/store"
+)
+
+// App is a configured server: its store, keyring and services.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	Store   *store.Store
+	Keyring *keyring.Keyring
+	Auth    *auth.Service
+}
+
+// OpenStore opens the configured database, creating the data directory, and
+// applies pending migrations when migrate is true.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		applied, err := st.Migrate(ctx)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("migrate database: %w", err)
+		}
+		for _, m := range applied {
+			log.Info("applied migration", "version", m.Version, "name", m.Name)
+		}
+	}
+	return st, nil
+}
+
+// Open prepares everything serve needs: data dir, database (migrated),
+// keyring (checked against the database) and the domain services.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	st, err := OpenStore(ctx, cfg, log, true)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := LoadKeyring(ctx, cfg, st, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
+	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
+	return a, nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.Store.Close() }
+
+// keyringMetaKey holds "<primary key id>:<check value>" in instance_meta.
+const keyringMetaKey = "keyring.check"
+
+// LoadKeyring loads the instance keyring (from AGENTOPS_INSTANCE_KEY, or
+// the key file, created with a new key on first run) and checks it
+// against the database's record; on first run it writes that record. A
+// keyring that cannot open this database is refused.
+func LoadKeyring(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*keyring.Keyring, error) {
+	recorded, err := st.Meta().Get(ctx, keyringMetaKey)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	var kr *keyring.Keyring
+	switch {
+	case cfg.InstanceKey != "":
+		if kr, err = keyring.Parse([]byte(cfg.InstanceKey)); err != nil {
+			return nil, fmt.Errorf("AGENTOPS_INSTANCE_KEY: %w", err)
+		}
+	case recorded != "":
+		// The database was sealed with a key: never invent a new one.
+		if kr, err = keyring.Load(cfg.InstanceKeyFile); err != nil {
+			return nil, fmt.Errorf("this database was set up with an instance key that must be given again (--instance-key-file or AGENTOPS_INSTANCE_KEY): %w", err)
+		}
+	default:
+		var created bool
+		if kr, created, err = keyring.LoadOrCreate(cfg.InstanceKeyFile); err != nil {
+			return nil, err
+		}
+		if created {
+			log.Info("created instance keyring; back it up with the database", "path", cfg.InstanceKeyFile)
+		}
+	}
+	if recorded == "" {
+		check, err := kr.Check(kr.PrimaryID())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := st.Meta().SetIfAbsent(ctx, keyringMetaKey, kr.PrimaryID()+":"+check); err != nil {
+			return nil, err
+		}
+		// Another replica may have won the race with a different keyring.
+		if recorded, err = st.Meta().Get(ctx, keyringMetaKey); err != nil {
+			return nil, err
+		}
+	}
+	id, check, _ := strings.Cut(recorded, ":")
+	if err := kr.Verify(id, check); err != nil {
+		return nil, fmt.Errorf("refusing to start: the instance keyring cannot open this database (it records key %s): %w", id, err)
+	}
+	return kr, nil
+}
+
+// Serve listens and serves until ctx ends, then shuts down gracefully:
+// stop accepting, let requests in flight finish (up to 15 s), close the
+// database.
+func (a *App) Serve(ctx context.Context) error {
+	start := time.Now()
+	handler := api.New(a.Auth, api.Options{
+		AllowedOrigins: a.cfg.AllowedOrigins,
+		Version:        a.cfg.Version,
+		Ready:          a.Store.Ping,
+	}, a.log)
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.housekeeping(bg)
+	}()
+
+	a.log.Info("agentops listening", "url", a.cfg.PublicURL, "addr", ln.Addr().String(),
+		"database", string(a.Store.Dialect()), "data_dir", a.cfg.DataDir, "version", a.cfg.Version,
+		"startup", time.Since(start).Round(time.Millisecond))
+	if needs, err := a.Auth.NeedsSetup(ctx); err == nil && needs {
+		a.log.Info("no users yet: register the first (admin) account with POST " + a.cfg.PublicURL +
+			"/auth/email/register, or run `agentops user create --email you@example.com --admin`")
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		stopBG()
+		wg.Wait()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopBG()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// housekeeping removes expired login sessions and old login failures every
+// hour until ctx ends. (The scheduler that will own periodic jobs arrives
+// with the platform services.)
+func (a *App) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		now := store.Now()
+		if n, err := a.Store.AuthSessions().DeleteExpired(ctx, now); err != nil && ctx.Err() == nil {
+			a.log.Warn("delete expired logins", "err", err)
+		} else if n > 0 {
+			a.log.Info("deleted expired logins", "count", n)
+		}
+		if _, err := a.Store.LoginFailures().DeleteBefore(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			a.log.Warn("delete old login failures", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,103 @@
+// Package app is the composition root: configuration, wiring of the store,
+// the domain services and the HTTP server, and the server's lifecycle.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is every setting of the server. Each has a flag and an
+// AGENTOPS_* environment variable (see the README's table).
+type Config struct {
+	Listen          string
+	DataDir         string
+	DatabaseURL     string
+	PublicURL       string
+	AllowedOrigins  []string
+	OpenSignup      bool
+	InstanceKeyFile string
+	InstanceKey     string // the keyring itself, from AGENTOPS_INSTANCE_KEY
+	LogLevel        string
+	LogFormat       string
+	Version         string
+}
+
+// DefaultListen is where serve listens unless told otherwise.
+const DefaultListen = "127.0.0.1:8787"
+
+// DefaultDataDir is $XDG_DATA_HOME/agentops, else ~/.local/share/agentops.
+func DefaultDataDir() string {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "agentops")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".", "agentops-data")
+	}
+	return filepath.Join(home, ".local", "share", "agentops")
+}
+
+// Resolve fills the settings that default from others.
+func (c *Config) Resolve() error {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir()
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "agentops.db")
+	}
+	if c.InstanceKeyFile == "" {
+		c.InstanceKeyFile = filepath.Join(c.DataDir, "instance.key")
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.PublicURL == "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return fmt.Errorf("--listen %q: %w", c.Listen, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if len(c.AllowedOrigins) == 0 {
+		c.AllowedOrigins = []string{c.PublicURL}
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}
+
+// NewLogger builds the process logger from the config.
+func (c *Config) NewLogger() *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
