@@ -60,9 +60,8 @@ var otherMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, htt
 // and non-GET requests anywhere, get the JSON 404; other GETs belong to
 // the web client.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
-	h, pattern := s.mux.Handler(r)
-	if pattern != "" {
-		h.ServeHTTP(w, r)
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r) // sets the path values; Handler does not
 		return
 	}
 	var allow []string

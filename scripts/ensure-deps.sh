@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Makes sure what the tests need is installed: a C compiler (cgo, for
+# SQLite) and the PostgreSQL server binaries. As root with apt available it
+# installs what is missing; otherwise it names it and fails.
+set -euo pipefail
+
+missing=()
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+pg_ok=false
+for d in ${AGENTOPS_PG_BINDIR:-} /usr/lib/postgresql/*/bin; do
+  [ -n "$d" ] && [ -x "$d/initdb" ] && pg_ok=true && break
+done
+$pg_ok || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "ensure-deps: missing ${missing[*]}: install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run again" >&2
+exit 1
