@@ -316,7 +316,7 @@ func TestAdminRoutes(t *testing.T) {
 		// With two admins, one can step down; then the other is the last.
 		expect(t, e.call("PATCH", "/api/admin/users/"+memberID, admin, map[string]any{"role": "admin"}), 200, "")
 		expect(t, e.call("PATCH", "/api/admin/users/"+adminID, admin, map[string]any{"role": "member"}), 200, "")
-		expect(t, e.call("GET", "/api/admin/users", admin, nil), 403, "FORBIDDEN") // role is read per request
+		expect(t, e.call("GET", "/api/admin/users", admin, nil), 403, "FORBIDDEN")                      // role is read per request
 		expect(t, e.call("DELETE", "/api/admin/users/"+memberID, member, nil), 400, "VALIDATION_ERROR") // not yourself
 		// Deleting a user ends their logins and keys.
 		key := e.call("POST", "/api/api-keys", admin, map[string]any{"name": "k"}).str("token")
