@@ -47,7 +47,7 @@ func (r Invites) FindOpenForEmail(ctx context.Context, email string, now time.Ti
 	inv := new(Invite)
 	err := r.s.r.NewSelect().Model(inv).
 		Where("email = ?", email).Where("accepted_at IS NULL").Where("expires_at > ?", now).
-		OrderExpr("created_at DESC").Limit(1).Scan(ctx)
+		OrderExpr("created_at DESC, id DESC").Limit(1).Scan(ctx)
 	return inv, wrap("find invite for email", err)
 }
 

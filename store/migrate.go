@@ -137,6 +137,7 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 	}
 	var applied []Migration
 	for _, m := range all {
+		did := false
 		err := s.withMigrationTx(ctx, func(tx *sql.Tx) error {
 			done, err := appliedMigrations(ctx, tx)
 			if err != nil {
@@ -158,11 +159,14 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 			if _, err := tx.ExecContext(ctx, ins, m.Version, m.Name, m.Checksum, Now().Format(TimeLayout)); err != nil {
 				return fmt.Errorf("record migration %s: %w", m.Version, err)
 			}
-			applied = append(applied, m)
+			did = true
 			return nil
 		})
 		if err != nil {
 			return applied, err
+		}
+		if did { // only once committed
+			applied = append(applied, m)
 		}
 	}
 	return applied, nil

@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/mattn/go-sqlite3"    // registers the "sqlite3" database/sql driver
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -63,10 +66,20 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 }
 
 func openPostgres(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
-	sqldb, err := sql.Open("pgx", databaseURL)
+	pcfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, fmt.Errorf("parse postgres url %s: %w", RedactURL(databaseURL), err)
 	}
+	// bun interpolates every query client-side, so each statement is unique
+	// text: preparing and caching them would cost a round trip and server
+	// memory per statement for nothing.
+	pcfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	sqldb := stdlib.OpenDB(*pcfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+		// pgx reads timestamptz in the process's local zone; we keep UTC.
+		c.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID,
+			Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+		return nil
+	}))
 	sqldb.SetMaxOpenConns(opts.MaxConns)
 	sqldb.SetMaxIdleConns(opts.MaxConns)
 	db := bun.NewDB(sqldb, pgdialect.New())
@@ -212,11 +225,11 @@ func RedactURL(raw string) string {
 // transaction-scoped advisory lock; on SQLite every write transaction
 // already holds the database's write lock. Call it inside InTx.
 func (s *Store) LockKey(ctx context.Context, name string) error {
-	if s.dialect != Postgres {
-		return nil
-	}
 	if _, ok := s.w.(bun.Tx); !ok {
 		return fmt.Errorf("lock %s: LockKey needs a transaction", name)
+	}
+	if s.dialect != Postgres {
+		return nil
 	}
 	_, err := s.w.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", name)
 	return wrap("lock "+name, err)

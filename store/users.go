@@ -75,13 +75,21 @@ func (r Users) CountAdmins(ctx context.Context) (int, error) {
 	return int(n), wrap("count admins", err)
 }
 
-// List returns users ordered by creation, oldest first, after the cursor
-// (a user id; empty for the first page), at most limit of them.
-func (r Users) List(ctx context.Context, after string, limit int) ([]User, error) {
+// UserCursor is the position after which a page of users starts. The zero
+// value starts at the beginning.
+type UserCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// List returns users ordered by creation, oldest first, after the cursor,
+// at most limit of them. The cursor holds values, not a row reference, so
+// paging goes on even if the last user seen was deleted meanwhile.
+func (r Users) List(ctx context.Context, after UserCursor, limit int) ([]User, error) {
 	var out []User
 	q := r.s.r.NewSelect().Model(&out).OrderExpr("created_at ASC, id ASC").Limit(int64(limit))
-	if after != "" {
-		q = q.Where("(created_at, id) > (SELECT created_at, id FROM users WHERE id = ?)", after)
+	if after.ID != "" {
+		q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", after.CreatedAt, after.CreatedAt, after.ID)
 	}
 	err := q.Scan(ctx)
 	return out, wrap("list users", err)
@@ -89,7 +97,7 @@ func (r Users) List(ctx context.Context, after string, limit int) ([]User, error
 
 // Update writes the named columns of u (updated_at is always written).
 func (r Users) Update(ctx context.Context, u *User, columns ...string) error {
-	columns = append(columns, "updated_at")
+	columns = append(append([]string(nil), columns...), "updated_at")
 	res, err := r.s.w.NewUpdate().Model(u).Column(columns...).WherePK().Exec(ctx)
 	return affectedOne("update user", res, err)
 }

@@ -14,7 +14,7 @@ import (
 // ListUsers returns every user, oldest first.
 func (s *Service) ListUsers(ctx context.Context) ([]store.User, error) {
 	var all []store.User
-	after := ""
+	var after store.UserCursor
 	for {
 		page, err := s.st.Users().List(ctx, after, 500)
 		if err != nil {
@@ -24,7 +24,8 @@ func (s *Service) ListUsers(ctx context.Context) ([]store.User, error) {
 		if len(page) < 500 {
 			return all, nil
 		}
-		after = page[len(page)-1].ID
+		last := page[len(page)-1]
+		after = store.UserCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 }
 
