@@ -18,6 +18,9 @@ type AuthSession struct {
 	ExpiresAt  time.Time `bun:"expires_at,notnull"`
 	CreatedAt  time.Time `bun:"created_at,notnull"`
 	LastUsedAt time.Time `bun:"last_used_at,nullzero"`
+
+	// User is filled by GetValid (one query for token and owner).
+	User *User `bun:"rel:belongs-to,join:user_id=id"`
 }
 
 // APIToken is a long-lived `sk_` key: its hash, a display prefix, an
@@ -35,6 +38,9 @@ type APIToken struct {
 	ExpiresAt  time.Time `bun:"expires_at,nullzero"`
 	RevokedAt  time.Time `bun:"revoked_at,nullzero"`
 	CreatedAt  time.Time `bun:"created_at,notnull"`
+
+	// User is filled by GetValid (one query for key and owner).
+	User *User `bun:"rel:belongs-to,join:user_id=id"`
 }
 
 // AuthSessions is the repository of login sessions.
@@ -49,10 +55,12 @@ func (r AuthSessions) Create(ctx context.Context, a *AuthSession) error {
 	return wrap("create login session", err)
 }
 
-// GetValid returns the unexpired login session with tokenHash.
+// GetValid returns the unexpired login session with tokenHash, and its
+// user.
 func (r AuthSessions) GetValid(ctx context.Context, tokenHash string, now time.Time) (*AuthSession, error) {
 	a := new(AuthSession)
-	err := r.s.r.NewSelect().Model(a).Where("token_hash = ?", tokenHash).Where("expires_at > ?", now).Scan(ctx)
+	err := r.s.r.NewSelect().Model(a).Relation("User").
+		Where("auth_session.token_hash = ?", tokenHash).Where("auth_session.expires_at > ?", now).Scan(ctx)
 	return a, wrap("get login session", err)
 }
 
@@ -108,13 +116,13 @@ func (r APITokens) Create(ctx context.Context, t *APIToken) error {
 }
 
 // GetValid returns the API key with tokenHash if it is neither revoked nor
-// expired at now.
+// expired at now, and its user.
 func (r APITokens) GetValid(ctx context.Context, tokenHash string, now time.Time) (*APIToken, error) {
 	t := new(APIToken)
-	err := r.s.r.NewSelect().Model(t).
-		Where("token_hash = ?", tokenHash).
-		Where("revoked_at IS NULL").
-		Where("(expires_at IS NULL OR expires_at > ?)", now).
+	err := r.s.r.NewSelect().Model(t).Relation("User").
+		Where("api_token.token_hash = ?", tokenHash).
+		Where("api_token.revoked_at IS NULL").
+		Where("(api_token.expires_at IS NULL OR api_token.expires_at > ?)", now).
 		Scan(ctx)
 	return t, wrap("get api key", err)
 }

@@ -101,8 +101,6 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 	}
 	now := s.now()
 	hash := HashToken(token)
-	var p Principal
-	var userID string
 	if isAPIKey(token) {
 		t, err := s.st.APITokens().GetValid(ctx, hash, now)
 		if errors.Is(err, store.ErrNotFound) {
@@ -115,29 +113,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 				s.log.Warn("record api key use", "err", err)
 			}
 		}
-		p.APITokenID, userID = t.ID, t.UserID
-	} else {
-		a, err := s.st.AuthSessions().GetValid(ctx, hash, now)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errUnauthenticated
-		} else if err != nil {
-			return nil, err
-		}
-		if now.Sub(a.LastUsedAt) > touchEvery {
-			if err := s.st.AuthSessions().Touch(ctx, a.ID, now); err != nil {
-				s.log.Warn("record login use", "err", err)
-			}
-		}
-		p.AuthSessionID, userID = a.ID, a.UserID
+		return &Principal{User: t.User, APITokenID: t.ID}, nil
 	}
-	u, err := s.st.Users().Get(ctx, userID)
+	a, err := s.st.AuthSessions().GetValid(ctx, hash, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errUnauthenticated
 	} else if err != nil {
 		return nil, err
 	}
-	p.User = u
-	return &p, nil
+	if now.Sub(a.LastUsedAt) > touchEvery {
+		if err := s.st.AuthSessions().Touch(ctx, a.ID, now); err != nil {
+			s.log.Warn("record login use", "err", err)
+		}
+	}
+	return &Principal{User: a.User, AuthSessionID: a.ID}, nil
 }
 
 // NormalizeEmail trims and lower-cases an email and checks its form.
