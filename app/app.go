@@ -123,8 +123,9 @@ func LoadKeyring(ctx context.Context, cfg Config, st *store.Store, log *slog.Log
 }
 
 // Serve listens and serves until ctx ends, then shuts down gracefully:
-// stop accepting, let requests in flight finish (up to 15 s), close the
-// database.
+// stop accepting, let requests in flight finish (up to 15 s, then cut the
+// rest off), stop background work. The caller closes the App (and so the
+// database) after Serve returns.
 func (a *App) Serve(ctx context.Context) error {
 	start := time.Now()
 	handler := api.New(a.Auth, api.Options{
@@ -171,6 +172,10 @@ func (a *App) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Handlers still running must not outlive the database.
+		_ = srv.Close()
+	}
 	stopBG()
 	wg.Wait()
 	if err != nil {

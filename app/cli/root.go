@@ -22,12 +22,26 @@ func EnvName(flag string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// applyEnv sets every flag not given on the command line from its
-// environment variable.
+// envAnnotation marks the flags that are configuration settings and so
+// read an environment variable. Per-command arguments (--email, --admin)
+// do not: AGENTOPS_ADMIN must not make every created user an admin.
+const envAnnotation = "agentops-env"
+
+// fromEnv marks flags of fs as configuration settings.
+func fromEnv(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if err := fs.SetAnnotation(n, envAnnotation, []string{"true"}); err != nil {
+			panic(err) // a typo in a flag name is a programming error
+		}
+	}
+}
+
+// applyEnv sets every configuration flag not given on the command line
+// from its environment variable.
 func applyEnv(fs *pflag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
+		if err != nil || f.Changed || f.Annotations[envAnnotation] == nil {
 			return
 		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
@@ -61,6 +75,7 @@ func NewRoot(version string) *cobra.Command {
 	pf.StringVar(&cfg.InstanceKeyFile, "instance-key-file", "", "instance keyring file (default instance.key in the data dir; or the key itself in AGENTOPS_INSTANCE_KEY)")
 	pf.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	fromEnv(pf, "data-dir", "database-url", "instance-key-file", "log-level", "log-format")
 
 	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newVersion(version))
 	return root

@@ -11,6 +11,10 @@ import (
 	"github.com/agentops/agentops/app"
 )
 
+// maxTTLDays bounds day counts (ten years, as API keys allow), which also
+// keeps the multiplication far from overflowing.
+const maxTTLDays = 3650
+
 // ParseTTL reads a duration with day support: "30d", "12h", "90m".
 func ParseTTL(s string) (time.Duration, error) {
 	if s == "" || s == "0" || s == "never" {
@@ -18,8 +22,8 @@ func ParseTTL(s string) (time.Duration, error) {
 	}
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("invalid duration %q: use a whole number of days like 30d", s)
+		if err != nil || n <= 0 || n > maxTTLDays {
+			return 0, fmt.Errorf("invalid duration %q: use a whole number of days from 1d to %dd", s, maxTTLDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
