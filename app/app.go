@@ -8,13 +8,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/app/sandbox"
+	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/keyring"
+	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store"
 )
 
@@ -128,15 +134,28 @@ func LoadKeyring(ctx context.Context, cfg Config, st *store.Store, log *slog.Log
 // database) after Serve returns.
 func (a *App) Serve(ctx context.Context) error {
 	start := time.Now()
-	handler := api.New(a.Auth, api.Options{
-		AllowedOrigins: a.cfg.AllowedOrigins,
-		Version:        a.cfg.Version,
-		Ready:          a.Store.Ping,
-	}, a.log)
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
+	pubsub := realtime.NewMemory()
+	defer pubsub.Close()
+	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), pubsub)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer provider.Close()
+	if err := sessions.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("restore sessions: %w", err)
+	}
+	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions}, api.Options{
+		AllowedOrigins: a.cfg.AllowedOrigins,
+		PublicURL:      a.cfg.PublicURL,
+		Version:        a.cfg.Version,
+		Ready:          a.Store.Ping,
+	}, a.log)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -176,6 +195,9 @@ func (a *App) Serve(ctx context.Context) error {
 		// Handlers still running must not outlive the database.
 		_ = srv.Close()
 	}
+	// Sockets are hijacked: Shutdown does not wait for them. The actors
+	// write what they hold and close them with "going away".
+	sessions.Shutdown(sctx)
 	stopBG()
 	wg.Wait()
 	if err != nil {
@@ -183,6 +205,57 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// newSessions builds the session manager with its sandbox provider. Local
+// runners dial the server over loopback; external ones use the public URL.
+func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Manager, sandbox.Provider, error) {
+	agents := map[string][]protocol.ModelGroup{}
+	for _, name := range runner.AgentNames() {
+		ag, err := runner.NewAgent(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		agents[name] = ag.Models()
+	}
+	if _, ok := agents[a.cfg.DefaultAgent]; !ok {
+		return nil, nil, fmt.Errorf("--default-agent %q is not a known agent (known: %s)", a.cfg.DefaultAgent, strings.Join(runner.AgentNames(), ", "))
+	}
+	var mgr *session.Manager
+	var provider sandbox.Provider
+	runnerURL := a.cfg.PublicURL
+	switch a.cfg.Sandbox {
+	case "external":
+		provider = sandbox.NewExternal(sandbox.ExternalOptions{})
+	default:
+		host := addr.IP.String()
+		if addr.IP.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		runnerURL = "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+		local, err := sandbox.NewLocal(sandbox.LocalOptions{
+			Root:    filepath.Join(a.cfg.DataDir, "workspaces"),
+			Command: a.cfg.RunnerCommand,
+			LogDir:  filepath.Join(a.cfg.DataDir, "runner-logs"),
+			OnExit: func(sessionID string, err error) {
+				if mgr != nil {
+					mgr.RunnerExited(sessionID, err)
+				}
+			},
+			Logger: a.log,
+			// Runners outlive a restart of the server and reconnect to the
+			// next one.
+			KeepRunnersOnClose: !a.cfg.StopRunnersOnShutdown,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		provider = local
+	}
+	mgr = session.NewManager(a.Store, pub, provider, session.Config{
+		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents,
+	}, a.log)
+	return mgr, provider, nil
 }
 
 // housekeeping removes expired login sessions and old login failures every

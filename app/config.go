@@ -24,7 +24,16 @@ type Config struct {
 	InstanceKey     string // the keyring itself, from AGENTOPS_INSTANCE_KEY
 	LogLevel        string
 	LogFormat       string
+	Sandbox         string // local or external
+	DefaultAgent    string
 	Version         string
+	// RunnerCommand overrides the program local sandboxes start (default:
+	// this executable's "runner" command). Tests point it at themselves.
+	RunnerCommand []string
+	// StopRunnersOnShutdown stops local runners when the server stops.
+	// By default they keep running and reconnect to the next server, so a
+	// restart does not interrupt sessions; tests turn this on.
+	StopRunnersOnShutdown bool
 }
 
 // DefaultListen is where serve listens unless told otherwise.
@@ -69,6 +78,16 @@ func (c *Config) Resolve() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if len(c.AllowedOrigins) == 0 {
 		c.AllowedOrigins = []string{c.PublicURL}
+	}
+	switch c.Sandbox {
+	case "":
+		c.Sandbox = "local"
+	case "local", "external":
+	default:
+		return fmt.Errorf("--sandbox must be local or external, not %q", c.Sandbox)
+	}
+	if c.DefaultAgent == "" {
+		c.DefaultAgent = "script"
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

@@ -78,7 +78,7 @@ func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
 	if o.origins == nil {
 		o.origins = []string{"http://app.example"}
 	}
-	h := api.New(svc, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping}, log)
+	h := api.New(api.Deps{Auth: svc}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}

@@ -10,12 +10,21 @@ import (
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/session"
 )
+
+// Deps are the domain services the handlers call.
+type Deps struct {
+	Auth     *auth.Service
+	Sessions *session.Manager
+}
 
 // Options configure the HTTP layer.
 type Options struct {
 	AllowedOrigins []string
-	Version        string
+	// PublicURL is where clients reach the server (for websocket URLs).
+	PublicURL string
+	Version   string
 	// Ready reports whether the server can take traffic (the database
 	// answers); /ready calls it.
 	Ready func(ctx context.Context) error
@@ -23,15 +32,16 @@ type Options struct {
 
 // Server routes requests to the handlers.
 type Server struct {
-	auth *auth.Service
-	opts Options
-	log  *slog.Logger
-	mux  *http.ServeMux
+	auth     *auth.Service
+	sessions *session.Manager
+	opts     Options
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
 // New builds the HTTP handler with its middleware.
-func New(authSvc *auth.Service, opts Options, log *slog.Logger) http.Handler {
-	s := &Server{auth: authSvc, opts: opts, log: log, mux: http.NewServeMux()}
+func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
+	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -51,6 +61,9 @@ func (s *Server) routes() {
 	bindInvites(s, m)
 	bindAdminUsers(s, m)
 	bindAdminInvites(s, m)
+	if s.sessions != nil {
+		bindSessions(s, m)
+	}
 }
 
 var otherMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}

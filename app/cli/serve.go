@@ -33,6 +33,8 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach the server at (default http://<listen>)")
 	f.StringSliceVar(&origins, "allowed-origins", nil, "comma-separated origins allowed by CORS (default the public URL; * for any)")
 	f.BoolVar(&cfg.OpenSignup, "open-signup", false, "let anyone register (otherwise the first user becomes admin and others need an invite)")
-	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup")
+	f.StringVar(&cfg.Sandbox, "sandbox", "local", "where runners run: local (a process per session under the data dir) or external (you start `agentops runner` elsewhere)")
+	f.StringVar(&cfg.DefaultAgent, "default-agent", "script", "agent for sessions that do not name one")
+	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent")
 	return cmd
 }

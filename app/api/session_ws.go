@@ -1,0 +1,143 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/session"
+)
+
+// Send queue sizes: a browser that falls this far behind is closed with
+// protocol.CloseSlowConsumer and reloads from REST.
+const (
+	clientQueue = 1024
+	runnerQueue = 4096
+)
+
+// sessionSocket serves GET /api/sessions/:id/ws for runners (?role=runner,
+// authenticated by the session's runner token) and browsers (?role=client,
+// authenticated as a user by a bearer header or the bearer.<token>
+// subprotocol).
+func (s *Server) sessionSocket(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Query().Get("role") {
+	case protocol.RoleRunner:
+		s.runnerSocket(w, r)
+	case protocol.RoleClient, "":
+		s.requireUser(s.clientSocket)(w, r)
+	default:
+		writeError(w, r, apperr.Invalid("role", "role must be runner or client"))
+	}
+}
+
+func (s *Server) runnerSocket(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.sessions.CheckRunnerToken(r.Context(), id, r.URL.Query().Get("token")); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept has answered
+	}
+	c.SetReadLimit(protocol.MaxFrameBytes)
+	conn := newWSConn(c, "", runnerQueue)
+	sock, err := s.sessions.AttachRunner(r.Context(), id, conn)
+	if err != nil {
+		conn.Close(protocol.CloseSessionEnded, closeReason(err))
+		<-conn.done
+		return
+	}
+	s.readLoop(c, conn, sock.Frame)
+	sock.Closed()
+}
+
+func (s *Server) clientSocket(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	id := r.PathValue("id")
+	// Refuse before upgrading, so that a missing session is a plain 404.
+	if _, err := s.sessions.Get(r.Context(), p.User.ID, id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{protocol.Subprotocol},
+		OriginPatterns: s.originPatterns(),
+	})
+	if err != nil {
+		return
+	}
+	c.SetReadLimit(protocol.MaxFrameBytes)
+	conn := newWSConn(c, p.User.ID, clientQueue)
+	sock, err := s.sessions.AttachClient(r.Context(), p.User, id, conn)
+	if err != nil {
+		conn.Close(protocol.CloseSessionEnded, closeReason(err))
+		<-conn.done
+		return
+	}
+	s.readLoop(c, conn, sock.Frame)
+	sock.Closed()
+}
+
+// readLoop feeds frames to the session until the socket ends, then waits
+// for the writer to finish.
+func (s *Server) readLoop(c *websocket.Conn, conn *wsConn, handle func([]byte)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-conn.closed: // the session closed the socket: stop reading
+			<-conn.done
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig || errors.Is(err, websocket.ErrMessageTooBig) {
+				conn.Close(protocol.CloseTooBig, "frame larger than the limit")
+			} else {
+				conn.Close(int(websocket.StatusNormalClosure), "")
+			}
+			break
+		}
+		handle(data)
+	}
+	select {
+	case <-conn.done:
+	case <-ctx.Done():
+	}
+	_ = c.CloseNow()
+}
+
+func closeReason(err error) string {
+	if e, ok := apperr.As(err); ok {
+		return e.Message
+	}
+	if errors.Is(err, session.ErrNotActive) {
+		return "Session is not active"
+	}
+	return "session unavailable"
+}
+
+// originPatterns lets the allowed origins open browser sockets (the
+// public URL's host is always allowed).
+func (s *Server) originPatterns() []string {
+	var out []string
+	for _, o := range s.opts.AllowedOrigins {
+		if o == "*" {
+			return []string{"*"}
+		}
+		if i := len("https://"); len(o) > i && o[:i] == "https://" {
+			out = append(out, o[i:])
+		} else if i := len("http://"); len(o) > i && o[:i] == "http://" {
+			out = append(out, o[i:])
+		}
+	}
+	return out
+}

@@ -1,0 +1,251 @@
+// Package protocol holds the wire types of the session sockets: the runner
+// socket (server ↔ runner) and the browser socket (server ↔ browser). Both
+// sides import it; it imports nothing of the server.
+//
+// Frames are JSON text with a "type" discriminant. Field names follow the
+// upstream gateway, so that its runner and browser client could speak to
+// agentops. Additions: runner frames may carry "seq" (a sequence number that
+// grows for the life of the session, across reconnects and runner
+// restarts), and the server answers persisted frames with "ack"; the
+// server's "init" tells a (re)connecting runner the last sequence it
+// persisted ("lastSeq"). Browser "chunk" frames carry "offset", the length
+// of the message's text before the chunk, so a reconnecting browser can
+// merge without gaps or duplicates.
+package protocol
+
+import "encoding/json"
+
+// MaxFrameBytes bounds one frame in either direction.
+const MaxFrameBytes = 1 << 20
+
+// Roles on the session socket URL (?role=).
+const (
+	RoleRunner = "runner"
+	RoleClient = "client"
+)
+
+// WebSocket subprotocols: browsers send "valet" and "bearer.<token>"; the
+// server answers "valet".
+const Subprotocol = "valet"
+
+// WebSocket close codes the server uses (4000–4999 are application codes).
+const (
+	CloseNormal        = 1000 // session terminated, or replaced runner
+	CloseGoingAway     = 1001 // server shutting down; reconnect
+	ClosePolicy        = 1008 // bad token
+	CloseTooBig        = 1009 // frame over MaxFrameBytes
+	CloseSlowConsumer  = 4008 // the browser did not read fast enough: reload from REST, then reconnect
+	CloseReplaced      = 4001 // a newer runner connected (runner side; upstream used 1000)
+	CloseSessionEnded  = 4004 // the session is terminated, archived or gone
+	CloseReasonReplace = "Replaced by new runner connection"
+)
+
+// Runner → server frame types.
+const (
+	RMessageCreate    = "message.create"
+	RTextDelta        = "message.part.text-delta"
+	RToolUpdate       = "message.part.tool-update"
+	RMessageFinalize  = "message.finalize"
+	RAgentStatus      = "agentStatus"
+	RComplete         = "complete"
+	RAborted          = "aborted"
+	RError            = "error"
+	RModels           = "models"
+	RGitState         = "git-state"
+	RFilesChanged     = "files-changed"
+	RPing             = "ping"
+	RQuestion         = "question"
+	RConfigApplied    = "opencode-config-applied"
+	RSelfTerminate    = "self-terminate"
+	RRunnerHealth     = "runner-health"
+	RUsageReport      = "usage-report"
+	RAnalyticsEmit    = "analytics:emit"
+	RReverted         = "reverted"
+	RTitle            = "title"
+	RTunnels          = "tunnels"
+	RScreenshot       = "screenshot"
+	RModelSwitched    = "model-switched"
+	RRepoCloneDone    = "repo:clone-complete"
+	RAudioTranscript  = "audio-transcript"
+	RChannelSession   = "channel-session-created"
+	RCommandResult    = "command-result"
+	RWaitSubscription = "wait-subscription"
+)
+
+// Server → runner frame types.
+const (
+	SInit          = "init"
+	SOpencodeConf  = "opencode-config"
+	SPluginContent = "plugin-content"
+	SRepoConfig    = "repo-config"
+	SPrompt        = "prompt"
+	SAbort         = "abort"
+	SStop          = "stop"
+	SPong          = "pong"
+	SAck           = "ack"
+	SError         = "error"
+	SAnswer        = "answer"
+	SRevert        = "revert"
+)
+
+// Browser-facing frame types (server → browser).
+const (
+	CInit           = "init"
+	CStatus         = "status"
+	CMessage        = "message"
+	CMessageUpdated = "message.updated"
+	CChunk          = "chunk"
+	CAgentStatus    = "agentStatus"
+	CError          = "error"
+	CUserJoined     = "user.joined"
+	CUserLeft       = "user.left"
+	CModels         = "models"
+	CPong           = "pong"
+	CGitState       = "git-state"
+	CFilesChanged   = "files-changed"
+	CQueueState     = "queue.state"
+	CQueueWithdrawn = "queue.withdrawn"
+)
+
+// Browser → server frame types.
+const (
+	BPrompt = "prompt"
+	BAbort  = "abort"
+	BPing   = "ping"
+)
+
+// Part is one piece of a message: text, a tool call, the finish marker or
+// an error.
+type Part struct {
+	Type      string          `json:"type"` // text | tool-call | finish | error
+	Text      string          `json:"text,omitempty"`
+	Streaming bool            `json:"streaming,omitempty"`
+	CallID    string          `json:"callId,omitempty"`
+	ToolName  string          `json:"toolName,omitempty"`
+	Status    string          `json:"status,omitempty"` // pending | running | completed | error
+	Args      json.RawMessage `json:"args,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Reason    string          `json:"reason,omitempty"` // finish: end_turn | error | canceled
+	Message   string          `json:"message,omitempty"`
+}
+
+// Tool call statuses.
+const (
+	ToolPending   = "pending"
+	ToolRunning   = "running"
+	ToolCompleted = "completed"
+	ToolError     = "error"
+)
+
+// Finish reasons.
+const (
+	FinishEndTurn  = "end_turn"
+	FinishError    = "error"
+	FinishCanceled = "canceled"
+)
+
+// Agent statuses.
+const (
+	AgentIdle        = "idle"
+	AgentThinking    = "thinking"
+	AgentToolCalling = "tool_calling"
+	AgentStreaming   = "streaming"
+	AgentError       = "error"
+)
+
+// ModelGroup is a provider's models, as runners report them.
+type ModelGroup struct {
+	Provider string  `json:"provider"`
+	Models   []Model `json:"models"`
+}
+
+// Model is one model a runner can use.
+type Model struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// RunnerFrame is any frame from the runner. Fields are a union over the
+// types; each type uses the ones upstream defines for it.
+type RunnerFrame struct {
+	Type string `json:"type"`
+	Seq  int64  `json:"seq,omitempty"`
+
+	TurnID    string          `json:"turnId,omitempty"`
+	MessageID string          `json:"messageId,omitempty"`
+	Delta     string          `json:"delta,omitempty"`
+	CallID    string          `json:"callId,omitempty"`
+	ToolName  string          `json:"toolName,omitempty"`
+	Status    string          `json:"status,omitempty"`
+	Args      json.RawMessage `json:"args,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	FinalText *string         `json:"finalText,omitempty"`
+	Detail    string          `json:"detail,omitempty"`
+	Models    []ModelGroup    `json:"models,omitempty"`
+	RequestID string          `json:"requestId,omitempty"`
+
+	// question
+	QuestionID string   `json:"questionId,omitempty"`
+	Text       string   `json:"text,omitempty"`
+	Options    []string `json:"options,omitempty"`
+
+	// git-state, files-changed and other pass-through payloads
+	Branch      string          `json:"branch,omitempty"`
+	BaseBranch  string          `json:"baseBranch,omitempty"`
+	CommitCount *int            `json:"commitCount,omitempty"`
+	Files       json.RawMessage `json:"files,omitempty"`
+}
+
+// ServerFrame is any frame the server sends to a runner.
+type ServerFrame struct {
+	Type string `json:"type"`
+
+	// init
+	SessionID string `json:"sessionId,omitempty"`
+	LastSeq   *int64 `json:"lastSeq,omitempty"`
+	Agent     string `json:"agent,omitempty"`
+
+	// ack
+	Seq int64 `json:"seq,omitempty"`
+
+	// prompt
+	MessageID   string   `json:"messageId,omitempty"`
+	Content     string   `json:"content,omitempty"`
+	Model       string   `json:"model,omitempty"`
+	AuthorID    string   `json:"authorId,omitempty"`
+	AuthorEmail string   `json:"authorEmail,omitempty"`
+	AuthorName  string   `json:"authorName,omitempty"`
+	GitName     string   `json:"gitName,omitempty"`
+	GitEmail    string   `json:"gitEmail,omitempty"`
+	ModelPrefs  []string `json:"modelPreferences,omitempty"`
+
+	// configuration pushes
+	Config        json.RawMessage `json:"config,omitempty"`
+	PluginContent json.RawMessage `json:"pluginContent,omitempty"`
+	Token         *string         `json:"token,omitempty"`
+
+	// errors and RPC results
+	RequestID string `json:"requestId,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Message   string `json:"message,omitempty"`
+
+	// answer
+	QuestionID string `json:"questionId,omitempty"`
+	Answer     any    `json:"answer,omitempty"`
+}
+
+// Persisted reports whether a runner frame type always changes durable
+// state, so the server writes (and acknowledges) at once. Other frames are
+// acknowledged with the next write, which the server makes within its
+// flush interval or after a bounded number of frames. Ping frames carry no
+// seq and are never acknowledged.
+func Persisted(frameType string) bool {
+	switch frameType {
+	case RMessageCreate, RToolUpdate, RMessageFinalize, RComplete, RAborted, RError:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,283 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/agentops/agentops/app/protocol"
+)
+
+// cmdKind is what a command asks the executor to do.
+type cmdKind int
+
+const (
+	cmdPrompt    cmdKind = iota // run (or queue) a prompt
+	cmdAbort                    // cancel the running turn; always acked with aborted
+	cmdConnected                // a connection got its init: ready signal, models
+	cmdTurnDone                 // the agent returned from a turn
+)
+
+type command struct {
+	kind   cmdKind
+	prompt Prompt // cmdPrompt
+	turn   *turn  // cmdTurnDone
+	err    error  // cmdTurnDone: what Agent.Run returned
+}
+
+// mailbox is an unbounded command queue: posting never blocks, so the
+// socket's read loop (which also delivers acks) is never held up by an
+// executor that waits for buffer space.
+type mailbox struct {
+	mu    sync.Mutex
+	items []command
+	wake  chan struct{} // capacity 1: "there is something to take"
+}
+
+func newMailbox() *mailbox { return &mailbox{wake: make(chan struct{}, 1)} }
+
+func (m *mailbox) post(c command) {
+	m.mu.Lock()
+	m.items = append(m.items, c)
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *mailbox) take() []command {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	items := m.items
+	m.items = nil
+	return items
+}
+
+// executor owns the turn state: the running turn, the prompts waiting for
+// it, and the aborts it owes an answer. It lives for the whole Run, across
+// connections; only execLoop touches it.
+type executor struct {
+	r          *runner
+	queue      []Prompt
+	cur        *turn
+	cancelTurn context.CancelFunc
+	aborts     int // abort frames received during cur
+	// readyOwed: a connection came up while a turn was running, so its
+	// ready signal (agentStatus idle without messageId) is sent when the
+	// turn ends.
+	readyOwed bool
+	wg        sync.WaitGroup
+}
+
+// execLoop serves the mailbox until ctx ends, then cancels the running
+// turn and waits for the agent to return.
+func (r *runner) execLoop(ctx context.Context) {
+	e := &executor{r: r}
+	defer func() {
+		if e.cancelTurn != nil {
+			e.cancelTurn()
+		}
+		e.wg.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.inbox.wake:
+		}
+		for _, c := range r.inbox.take() {
+			if err := e.handle(ctx, c); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.log.Error("runner frame not sent", "err", err)
+			}
+		}
+	}
+}
+
+func (e *executor) emit(ctx context.Context, f protocol.RunnerFrame) error {
+	_, err := e.r.out.emit(ctx, f)
+	return err
+}
+
+func (e *executor) status(ctx context.Context, status, messageID string) error {
+	return e.emit(ctx, protocol.RunnerFrame{Type: protocol.RAgentStatus, Status: status, MessageID: messageID})
+}
+
+func (e *executor) handle(ctx context.Context, c command) error {
+	switch c.kind {
+	case cmdPrompt:
+		if e.known(c.prompt.MessageID) {
+			// A re-dispatch of a prompt already in hand (a server that
+			// reverted it to queued across a reconnect) must not run twice.
+			e.r.log.Warn("ignoring a duplicate prompt", "messageId", c.prompt.MessageID)
+			return nil
+		}
+		e.queue = append(e.queue, c.prompt)
+		if e.cur != nil {
+			e.r.log.Warn("prompt while a turn is running; queued", "messageId", c.prompt.MessageID, "queued", len(e.queue))
+		}
+		return e.startNext(ctx)
+	case cmdAbort:
+		if e.cur != nil {
+			e.aborts++
+			e.cancelTurn()
+			return nil
+		}
+		// Upstream always acknowledges an abort, busy or not.
+		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RAborted}); err != nil {
+			return err
+		}
+		return e.status(ctx, protocol.AgentIdle, "")
+	case cmdConnected:
+		// The ready signal: the server dispatches nothing before it.
+		if e.cur != nil {
+			e.readyOwed = true
+		} else if err := e.status(ctx, protocol.AgentIdle, ""); err != nil {
+			return err
+		}
+		if models := e.r.cfg.Agent.Models(); len(models) > 0 {
+			return e.emit(ctx, protocol.RunnerFrame{Type: protocol.RModels, Models: models})
+		}
+		return nil
+	case cmdTurnDone:
+		err := e.finish(ctx, c.turn, c.err)
+		if err == nil && e.readyOwed {
+			e.readyOwed = false
+			err = e.status(ctx, protocol.AgentIdle, "")
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		return errors.Join(err, e.startNext(ctx))
+	}
+	return nil
+}
+
+// known reports whether the prompt is running or queued.
+func (e *executor) known(messageID string) bool {
+	if messageID == "" {
+		return false
+	}
+	if e.cur != nil && e.cur.prompt.MessageID == messageID {
+		return true
+	}
+	for _, p := range e.queue {
+		if p.MessageID == messageID {
+			return true
+		}
+	}
+	return false
+}
+
+// startNext starts the next queued prompt if no turn is running.
+func (e *executor) startNext(ctx context.Context) error {
+	if e.cur != nil || len(e.queue) == 0 {
+		return nil
+	}
+	p := e.queue[0]
+	e.queue = e.queue[1:]
+	if err := e.status(ctx, protocol.AgentThinking, p.MessageID); err != nil {
+		return err
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	t := &turn{ctx: ctx, out: e.r.out, prompt: p, status: protocol.AgentThinking}
+	e.cur, e.cancelTurn, e.aborts = t, cancel, 0
+	e.wg.Go(func() {
+		err := runAgent(tctx, e.r.cfg.Agent, p, t)
+		e.r.inbox.post(command{kind: cmdTurnDone, turn: t, err: err})
+	})
+	return nil
+}
+
+// runAgent calls Agent.Run, turning a panic into a failed turn.
+func runAgent(ctx context.Context, a Agent, p Prompt, t *turn) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("agent %s panicked: %v", a.Name(), v)
+		}
+	}()
+	return a.Run(ctx, p, t)
+}
+
+// finish ends a turn on the wire (upstream §2.5):
+//   - ended normally: finalize end_turn → complete → idle;
+//   - failed: finalize error → error → complete → idle;
+//   - aborted: finalize canceled → aborted (one per abort) → idle, whatever
+//     the agent returned, so an abort always ends the turn the same way.
+//
+// finalize is sent only if the agent created the message.
+func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
+	e.cancelTurn()
+	e.cur, e.cancelTurn = nil, nil
+	aborts := e.aborts
+	e.aborts = 0
+	created, turnID, finalText := t.end()
+	m := t.prompt.MessageID
+
+	finalize := func(reason, errMsg string) error {
+		if !created {
+			return nil
+		}
+		f := protocol.RunnerFrame{
+			Type: protocol.RMessageFinalize, TurnID: turnID, Reason: reason, FinalText: finalText, Error: errMsg,
+		}
+		err := e.emit(ctx, f)
+		if errors.Is(err, ErrFrameTooLarge) {
+			// finalText only repairs what was streamed: without it the
+			// server keeps the deltas it has.
+			f.FinalText = nil
+			err = e.emit(ctx, f)
+		}
+		return err
+	}
+	switch {
+	case aborts > 0:
+		if err := finalize(protocol.FinishCanceled, ""); err != nil {
+			return err
+		}
+		for range aborts {
+			if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RAborted, MessageID: m}); err != nil {
+				return err
+			}
+		}
+	case runErr != nil:
+		msg := truncate(runErr.Error(), maxErrorBytes)
+		e.r.log.Info("turn failed", "messageId", m, "err", msg)
+		if err := finalize(protocol.FinishError, msg); err != nil {
+			return err
+		}
+		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RError, MessageID: m, Error: msg}); err != nil {
+			return err
+		}
+		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RComplete, MessageID: m}); err != nil {
+			return err
+		}
+	default:
+		if err := finalize(protocol.FinishEndTurn, ""); err != nil {
+			return err
+		}
+		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RComplete, MessageID: m}); err != nil {
+			return err
+		}
+	}
+	return e.status(ctx, protocol.AgentIdle, m)
+}
+
+// maxErrorBytes bounds an error message on the wire.
+const maxErrorBytes = 8 << 10
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

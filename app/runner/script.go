@@ -1,0 +1,317 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/agentops/agentops/app/protocol"
+)
+
+// ScriptAgent is the deterministic agent for tests and demos: it answers
+// "You said: <prompt>", and lines of the prompt that start with "/" script
+// its behaviour (tool calls, pacing, chunking, questions, failures). The
+// grammar is in docs/script-agent.md.
+type ScriptAgent struct {
+	mu      sync.Mutex
+	waiting map[string]chan any // question id → where its answer goes
+}
+
+// NewScriptAgent returns a script agent.
+func NewScriptAgent() *ScriptAgent {
+	return &ScriptAgent{waiting: make(map[string]chan any)}
+}
+
+// Script agent limits.
+const (
+	ScriptDefaultChunks = 3
+	ScriptMaxChunks     = 100000
+	scriptMaxWait       = 10 * time.Minute // cap on /slow and /sleep
+	// ScriptExpired is the answer the server sends when a question expires.
+	ScriptExpired = "__expired__"
+)
+
+func (a *ScriptAgent) Name() string { return "script" }
+
+func (a *ScriptAgent) Models() []protocol.ModelGroup {
+	return []protocol.ModelGroup{{
+		Provider: "script",
+		Models:   []protocol.Model{{ID: "script/echo", Name: "Script (deterministic)"}},
+	}}
+}
+
+// Answer hands an answer to the turn waiting for it; answers to unknown
+// (or already answered) questions are dropped.
+func (a *ScriptAgent) Answer(questionID string, answer any) {
+	a.mu.Lock()
+	ch := a.waiting[questionID]
+	delete(a.waiting, questionID)
+	a.mu.Unlock()
+	if ch != nil {
+		ch <- answer // buffered: never blocks
+	}
+}
+
+func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
+	s := parseScript(p.Content)
+	if err := wait(ctx, s.sleep); err != nil {
+		return err
+	}
+	started := false
+	pace := func() error { // /slow: between any two outputs
+		if !started {
+			started = true
+			return nil
+		}
+		return wait(ctx, s.slow)
+	}
+
+	for i, tool := range s.tools {
+		call := ToolCall{CallID: fmt.Sprintf("call_%d", i+1), ToolName: tool.name, Args: tool.args}
+		for _, status := range []string{protocol.ToolPending, protocol.ToolRunning, tool.status} {
+			if err := pace(); err != nil {
+				return err
+			}
+			call.Status = status
+			call.Result, call.Error = nil, ""
+			switch status {
+			case protocol.ToolCompleted:
+				call.Result = json.RawMessage(`{"ok":true}`)
+			case protocol.ToolError:
+				call.Error = "script tool failed"
+			}
+			if err := out.Tool(call); err != nil {
+				return err
+			}
+		}
+	}
+
+	var lines []string
+	for _, q := range s.asks {
+		answer, err := a.ask(ctx, out, q)
+		if err != nil {
+			return err
+		}
+		if answer == ScriptExpired {
+			lines = append(lines, "The question expired.")
+		} else {
+			lines = append(lines, "You answered: "+answer)
+		}
+	}
+
+	if s.fail != nil {
+		if _, err := out.Start(); err != nil {
+			return err
+		}
+		return errors.New(*s.fail)
+	}
+
+	if len(s.asks) == 0 || s.quote != "" {
+		lines = append(lines, "You said: "+s.quote)
+	}
+	reply := strings.Join(lines, "\n")
+	chunks := splitChunks(reply, s.chunks)
+	for _, c := range chunks {
+		if err := pace(); err != nil {
+			return err
+		}
+		if err := out.Text(c); err != nil {
+			return err
+		}
+	}
+	out.SetFinalText(strings.Join(chunks, ""))
+	return nil
+}
+
+// ask sends q and waits for its answer, rendered as text.
+func (a *ScriptAgent) ask(ctx context.Context, out Turn, q Question) (string, error) {
+	q.QuestionID = "q_" + uuid.NewString()
+	ch := make(chan any, 1)
+	a.mu.Lock()
+	a.waiting[q.QuestionID] = ch
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.waiting, q.QuestionID)
+		a.mu.Unlock()
+	}()
+	if _, err := out.Ask(q); err != nil {
+		return "", err
+	}
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case v := <-ch:
+		switch v := v.(type) {
+		case nil:
+			return "", nil
+		case string:
+			return v, nil
+		default:
+			b, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Sprint(v), nil
+			}
+			return string(b), nil
+		}
+	}
+}
+
+// wait sleeps for d unless ctx ends first.
+func wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// splitChunks cuts s into n pieces of nearly equal rune counts whose
+// concatenation is s. A reply of fewer than n runes goes out one rune per
+// piece (fewer than n pieces: padding would change the reply), except that
+// a reply shorter than the default 3 runes is padded with '.' to 3, so a
+// turn always streams at least 3 deltas unless asked for fewer.
+func splitChunks(s string, n int) []string {
+	n = max(n, 1)
+	runes := []rune(s)
+	if len(runes) < min(n, ScriptDefaultChunks) {
+		runes = append(runes, []rune(strings.Repeat(".", min(n, ScriptDefaultChunks)-len(runes)))...)
+	}
+	n = min(n, len(runes))
+	pieces := make([]string, n)
+	l := len(runes)
+	for i := range n {
+		pieces[i] = string(runes[i*l/n : (i+1)*l/n])
+	}
+	return pieces
+}
+
+// script is a prompt's directives and the rest of its text.
+type script struct {
+	quote  string // the prompt without directive lines, trimmed
+	tools  []scriptTool
+	asks   []Question
+	fail   *string
+	slow   time.Duration
+	sleep  time.Duration
+	chunks int
+}
+
+type scriptTool struct {
+	name   string
+	status string // completed or error
+	args   json.RawMessage
+}
+
+// parseScript reads the directives of a prompt. A directive is a line
+// whose first non-blank character is "/"; unknown or malformed directives
+// are ignored (and, like every directive line, left out of the quote).
+func parseScript(content string) script {
+	s := script{chunks: ScriptDefaultChunks}
+	var text []string
+	for _, line := range strings.Split(content, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		trimmed := strings.TrimLeft(line, " \t")
+		if !strings.HasPrefix(trimmed, "/") {
+			text = append(text, line)
+			continue
+		}
+		name, rest := cutSpace(trimmed[1:])
+		name = strings.ToLower(name)
+		switch name {
+		case "tool":
+			if t, ok := parseTool(rest); ok {
+				s.tools = append(s.tools, t)
+			}
+		case "slow":
+			if d, ok := parseMillis(rest); ok {
+				s.slow = d
+			}
+		case "sleep":
+			if d, ok := parseMillis(rest); ok {
+				s.sleep = d
+			}
+		case "chunks":
+			if n, err := strconv.Atoi(rest); err == nil && n >= 1 {
+				s.chunks = min(n, ScriptMaxChunks)
+			}
+		case "ask":
+			parts := strings.Split(rest, "|")
+			q := Question{Text: strings.TrimSpace(parts[0])}
+			for _, o := range parts[1:] {
+				if o = strings.TrimSpace(o); o != "" {
+					q.Options = append(q.Options, o)
+				}
+			}
+			if q.Text != "" {
+				s.asks = append(s.asks, q)
+			}
+		case "fail":
+			msg := rest
+			if msg == "" {
+				msg = "script failure"
+			}
+			s.fail = &msg
+		}
+	}
+	s.quote = strings.TrimSpace(strings.Join(text, "\n"))
+	return s
+}
+
+// parseTool reads "NAME [completed|error] [json-args]". Arguments that are
+// not valid JSON are passed as a JSON string.
+func parseTool(rest string) (scriptTool, bool) {
+	t := scriptTool{status: protocol.ToolCompleted}
+	name, rest := cutSpace(rest)
+	if name == "" {
+		return t, false
+	}
+	t.name = name
+	if word, after := cutSpace(rest); word == protocol.ToolCompleted || word == protocol.ToolError {
+		t.status = word
+		rest = after
+	}
+	if rest != "" {
+		if json.Valid([]byte(rest)) {
+			t.args = json.RawMessage(rest)
+		} else {
+			b, _ := json.Marshal(rest)
+			t.args = b
+		}
+	}
+	return t, true
+}
+
+// parseMillis reads a non-negative number of milliseconds, capped.
+func parseMillis(s string) (time.Duration, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return time.Duration(min(n, scriptMaxWait.Milliseconds())) * time.Millisecond, true
+}
+
+// cutSpace splits s at its first run of blanks: the first word and the
+// trimmed rest.
+func cutSpace(s string) (word, rest string) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimSpace(s[i:])
+}

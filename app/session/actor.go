@@ -1,0 +1,945 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/sandbox"
+	"github.com/agentops/agentops/store"
+)
+
+// Timer names.
+const timerFlush = "flush"
+
+// ackEvery is how many runner frames may wait in memory before the actor
+// writes and acknowledges them without waiting for the flush timer (the
+// runner buffers at most 10000 unacknowledged frames by default).
+const ackEvery = 1000
+
+// actor owns one live session. Every field below mailbox is touched only by
+// the goroutine running run.
+type actor struct {
+	m       *Manager
+	id      string
+	log     *slog.Logger
+	mailbox chan func()
+	quit    chan struct{} // closed when run returns
+
+	sess       *store.Session
+	tr         *transcript
+	queue      []*store.QueuedPrompt // dispatch order: priority desc, seq asc
+	queueSeq   int64
+	runner     runnerLink
+	hub        *hub
+	timers     *timers
+	pendingSeq int64 // highest runner seq applied in memory (>= sess.RunnerSeq)
+	users      map[string]*store.User
+	stopped    bool
+}
+
+func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, error) {
+	a := &actor{
+		m: m, id: sess.ID, log: m.log.With("session_id", sess.ID),
+		mailbox: make(chan func(), m.cfg.MailboxSize), quit: make(chan struct{}),
+		hub: newHub(), timers: newTimers(), users: map[string]*store.User{},
+	}
+	if err := a.load(ctx, sess); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// load reads the session's durable state: the row, the queue, the message
+// sequence and unfinished turns (so replayed runner frames continue them).
+func (a *actor) load(ctx context.Context, sess *store.Session) error {
+	st := a.m.st
+	maxSeq, err := st.Messages().MaxSeq(ctx, sess.ID)
+	if err != nil {
+		return err
+	}
+	a.sess = sess
+	a.pendingSeq = sess.RunnerSeq
+	a.tr = newTranscript(sess.ID, maxSeq)
+	q, err := st.PromptQueue().List(ctx, sess.ID)
+	if err != nil {
+		return err
+	}
+	a.queue = a.queue[:0]
+	for i := range q {
+		a.queue = append(a.queue, &q[i])
+	}
+	if a.queueSeq, err = st.PromptQueue().MaxSeq(ctx, sess.ID); err != nil {
+		return err
+	}
+	msgs, err := st.Messages().List(ctx, sess.ID, store.MessageQuery{})
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Role == "assistant" && m.TurnID != "" && !finished(m.Parts) {
+			a.tr.resume(m)
+		}
+	}
+	return nil
+}
+
+func finished(parts json.RawMessage) bool {
+	var ps []protocol.Part
+	_ = json.Unmarshal(parts, &ps)
+	return len(ps) > 0 && ps[len(ps)-1].Type == "finish"
+}
+
+// run is the actor loop: one command at a time, and the deadlines.
+func (a *actor) run() {
+	defer close(a.quit)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for !a.stopped {
+		if next, ok := a.timers.next(); ok {
+			timer.Reset(max(0, next.Sub(a.m.cfg.Now())))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case fn := <-a.mailbox:
+			fn()
+		case <-timer.C:
+			for _, name := range a.timers.due(a.m.cfg.Now()) {
+				a.fire(name)
+			}
+		case <-a.m.ctx.Done():
+			a.shutdown()
+			return
+		}
+	}
+}
+
+// do runs fn on the actor and waits for its result.
+func (a *actor) do(ctx context.Context, fn func() error) error {
+	res := make(chan error, 1)
+	select {
+	case a.mailbox <- func() { res <- fn() }:
+	case <-a.quit:
+		return errGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-a.quit:
+		return errGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// post queues fn without waiting for it to run; it waits for room in the
+// mailbox, so a fast socket is slowed down rather than dropped.
+func (a *actor) post(fn func()) {
+	select {
+	case a.mailbox <- fn:
+	case <-a.quit:
+	}
+}
+
+func (a *actor) fire(name string) {
+	switch name {
+	case timerFlush:
+		if err := a.flush(); err != nil {
+			a.fail("flush streamed text", err)
+		}
+	}
+}
+
+// shutdown is the server going away: sockets close with 1001 so that
+// clients and runners reconnect to the next server; what was applied in
+// memory is written first.
+func (a *actor) shutdown() {
+	if err := a.flush(); err != nil {
+		a.log.Error("flush at shutdown", "err", err)
+	}
+	if a.runner.conn != nil {
+		a.runner.conn.Close(protocol.CloseGoingAway, "server shutting down")
+	}
+	for _, c := range a.hub.all() {
+		c.Close(protocol.CloseGoingAway, "server shutting down")
+	}
+}
+
+func (a *actor) now() time.Time { return a.m.now() }
+
+// snapshot is a copy of the session row as the actor knows it.
+func (a *actor) snapshot() *store.Session {
+	s := *a.sess
+	return &s
+}
+
+func (a *actor) fillStatus(rs *RuntimeStatus) {
+	rs.Status, rs.LifecycleStatus = a.sess.Status, a.sess.Status
+	if a.sess.SandboxID != "" {
+		rs.SandboxID = &a.sess.SandboxID
+	}
+	rs.RunnerConnected = a.runner.connected()
+	rs.RunnerBusy = a.sess.RunnerBusy
+	rs.QueuedPrompts = a.queuedCount()
+	rs.ConnectedClients = a.hub.count()
+	rs.ConnectedUsers = a.hub.users()
+	if !a.sess.RunningStartedAt.IsZero() {
+		s := a.sess.RunningStartedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+		rs.RunningStartedAt = &s
+	}
+	rs.MessageCount = int(a.tr.lastSeq)
+}
+
+func (a *actor) queuedCount() int {
+	n := 0
+	for _, q := range a.queue {
+		if q.Status == store.PromptQueued {
+			n++
+		}
+	}
+	return n
+}
+
+// fail handles a write that did not happen: the actor reloads its durable
+// state and drops the runner, which reconnects and replays what was not
+// acknowledged.
+func (a *actor) fail(what string, err error) {
+	a.log.Error(what, "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, gerr := a.m.st.Sessions().Get(ctx, a.id)
+	if gerr == nil {
+		if lerr := a.load(ctx, sess); lerr != nil {
+			a.log.Error("reload session", "err", lerr)
+		}
+	}
+	if a.runner.conn != nil {
+		a.runner.conn.Close(protocol.CloseGoingAway, "server error; reconnect")
+		a.runner.detach(a.runner.conn)
+	}
+}
+
+// ---- persistence ----
+
+// commit writes, in one transaction, the given changes, every dirty message
+// and the runner's sequence mark; then it acknowledges the runner.
+func (a *actor) commit(writes ...func(ctx context.Context, tx *store.Store) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dirty := a.tr.takeDirty()
+	seq := a.pendingSeq
+	now := a.now()
+	err := a.m.st.InTx(ctx, func(tx *store.Store) error {
+		for _, w := range writes {
+			if err := w(ctx, tx); err != nil {
+				return err
+			}
+		}
+		for _, m := range dirty {
+			if err := tx.Messages().UpdateBody(ctx, m); err != nil {
+				return err
+			}
+		}
+		if seq != a.sess.RunnerSeq {
+			s := *a.sess
+			s.RunnerSeq, s.UpdatedAt = seq, now
+			if err := tx.Sessions().Update(ctx, &s, "runner_seq"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.tr.markDirty(dirty)
+		return err
+	}
+	acked := seq != a.sess.RunnerSeq
+	a.sess.RunnerSeq = seq
+	a.timers.clear(timerFlush)
+	if acked {
+		a.runner.send(frame(protocol.ServerFrame{Type: protocol.SAck, Seq: seq}))
+	}
+	return nil
+}
+
+// flush writes what is only in memory (streamed text, the sequence mark).
+func (a *actor) flush() error {
+	if !a.tr.hasDirty() && a.pendingSeq == a.sess.RunnerSeq {
+		a.timers.clear(timerFlush)
+		return nil
+	}
+	return a.commit()
+}
+
+// saveSession writes columns of the session row.
+func (a *actor) saveSession(columns ...string) func(ctx context.Context, tx *store.Store) error {
+	return func(ctx context.Context, tx *store.Store) error {
+		a.sess.UpdatedAt = a.now()
+		return tx.Sessions().Update(ctx, a.sess, columns...)
+	}
+}
+
+// setStatus moves the status machine and persists it.
+func (a *actor) setStatus(to string, extra ...string) error {
+	if a.sess.Status == to {
+		return nil
+	}
+	if !CanTransition(a.sess.Status, to) {
+		return fmt.Errorf("session %s: %s → %s is not allowed", a.id, a.sess.Status, to)
+	}
+	prev := a.sess.Status
+	a.sess.Status = to
+	if err := a.commit(a.saveSession(append([]string{"status"}, extra...)...)); err != nil {
+		a.sess.Status = prev
+		return err
+	}
+	a.broadcast(statusFrame(map[string]any{"status": to}))
+	a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Status: to})
+	return nil
+}
+
+// ---- sockets ----
+
+func (a *actor) broadcast(b []byte) {
+	for _, c := range a.hub.broadcast(b) {
+		a.log.Warn("closing a slow browser socket", "conn", c.ID())
+		c.Close(protocol.CloseSlowConsumer, "slow consumer: reload the transcript over REST, then reconnect")
+		a.removeClient(c)
+	}
+}
+
+func (a *actor) attachRunner(c Conn) {
+	// Write what is in memory first: then the mark told to the runner is
+	// exact, and it replays exactly what follows it.
+	if err := a.flush(); err != nil {
+		a.log.Error("flush before runner attach", "err", err)
+	}
+	if old := a.runner.attach(c, a.now()); old != nil {
+		old.Close(protocol.CloseReplaced, protocol.CloseReasonReplace)
+	}
+	a.pendingSeq = a.sess.RunnerSeq
+	last := a.sess.RunnerSeq
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent,
+		PluginContent: json.RawMessage(`{"personas":[],"skills":[],"tools":[],"allowRepoContent":false,"toolWhitelist":null}`)}))
+	c.Send([]byte(`{"type":"repo-config","token":null,"gitConfig":{}}`))
+	a.broadcast(statusFrame(map[string]any{"runnerConnected": true}))
+}
+
+func (a *actor) runnerClosed(c Conn) {
+	if !a.runner.detach(c) {
+		return // a replaced socket: its close means nothing
+	}
+	if err := a.flush(); err != nil {
+		a.log.Error("flush after runner close", "err", err)
+	}
+	a.broadcast(statusFrame(map[string]any{"runnerConnected": false, "runnerDisconnected": true, "queuedPrompts": a.queuedCount()}))
+}
+
+func (a *actor) runnerExited(err error) {
+	a.log.Warn("runner process exited", "err", err)
+	a.broadcast(statusFrame(map[string]any{"sandboxRunning": false}))
+}
+
+// ---- runner frames ----
+
+func (a *actor) sendRunner(v protocol.ServerFrame) { a.runner.send(frame(v)) }
+
+func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
+	if a.runner.conn == nil || a.runner.conn.ID() != c.ID() {
+		return // from a replaced socket
+	}
+	if f.Seq > 0 && f.Seq <= a.pendingSeq {
+		// A replay of something already applied: acknowledge, do nothing.
+		if f.Seq <= a.sess.RunnerSeq {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SAck, Seq: a.sess.RunnerSeq})
+		}
+		return
+	}
+	if f.Seq > 0 {
+		a.pendingSeq = f.Seq
+	}
+	now := a.now()
+	var writes []func(ctx context.Context, tx *store.Store) error
+	var after []func()
+	persist := protocol.Persisted(f.Type)
+
+	switch f.Type {
+	case protocol.RPing:
+		a.sendRunner(protocol.ServerFrame{Type: protocol.SPong})
+	case protocol.RAgentStatus:
+		if f.Status == protocol.AgentIdle && f.MessageID == "" && !a.runner.ready {
+			// The ready signal: prompts that were being processed by a
+			// runner that went away go back to the queue.
+			a.runner.ready = true
+			persist = true
+			writes = append(writes, a.revertProcessing())
+			after = append(after, func() {
+				a.broadcast(statusFrame(map[string]any{"runnerConnected": true, "runnerBusy": a.sess.RunnerBusy}))
+				a.drain()
+			})
+		} else if f.Status == protocol.AgentIdle && !a.sess.RunnerBusy && a.queuedCount() > 0 {
+			after = append(after, a.drain)
+		}
+		after = append(after, func() {
+			a.broadcast(frame(agentStatusFrame{Type: protocol.CAgentStatus, Status: f.Status, Detail: f.Detail}))
+		})
+	case protocol.RMessageCreate:
+		if f.TurnID == "" {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "message.create needs turnId"})
+			return
+		}
+		tr, created := a.tr.startTurn(f.TurnID, now)
+		if created {
+			msg := tr.msg
+			writes = append(writes, func(ctx context.Context, tx *store.Store) error { return tx.Messages().Insert(ctx, msg) })
+			after = append(after, func() { a.broadcast(messageFrame(protocol.CMessage, msg)) })
+		}
+	case protocol.RTextDelta:
+		tr, offset, ok := a.tr.appendText(f.TurnID, f.Delta, now)
+		if !ok {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "text-delta for an unknown turn"})
+			break
+		}
+		a.broadcast(frame(chunkFrame{Type: protocol.CChunk, MessageID: tr.msg.ID, Content: f.Delta, Offset: offset}))
+	case protocol.RToolUpdate, protocol.RMessageFinalize:
+		var tr *turn
+		var ok bool
+		if f.Type == protocol.RToolUpdate {
+			tr, ok = a.tr.toolUpdate(f, now)
+		} else {
+			tr, ok = a.tr.finalize(f, now)
+		}
+		if !ok {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: f.Type + " for an unknown turn"})
+			break
+		}
+		msg := tr.msg
+		after = append(after, func() { a.broadcast(messageFrame(protocol.CMessageUpdated, msg)) })
+	case protocol.RComplete, protocol.RAborted:
+		writes = append(writes, a.completePrompt(f.MessageID))
+		after = append(after, func() {
+			a.broadcast(statusFrame(map[string]any{"runnerBusy": a.sess.RunnerBusy, "queuedPrompts": a.queuedCount()}))
+			a.drain()
+		})
+	case protocol.RError:
+		text := f.Error
+		if text == "" {
+			text = "The agent reported an error"
+		}
+		msg := a.tr.newMessage("", "system", text, []protocol.Part{{Type: "error", Message: text}}, Author{}, now)
+		writes = append(writes, func(ctx context.Context, tx *store.Store) error { return tx.Messages().Insert(ctx, msg) })
+		after = append(after, func() {
+			a.broadcast(frame(errorFrame{Type: protocol.CError, MessageID: f.MessageID, Error: text}))
+			a.broadcast(messageFrame(protocol.CMessage, msg))
+			a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Error: text})
+		})
+	case protocol.RModels:
+		models, _ := json.Marshal(f.Models)
+		a.sess.Models = models
+		persist = true
+		writes = append(writes, a.saveSession("models"))
+		after = append(after, func() { a.broadcast(a.modelsFrame()) })
+	case protocol.RGitState:
+		data, _ := json.Marshal(map[string]any{"branch": f.Branch, "baseBranch": f.BaseBranch, "commitCount": f.CommitCount})
+		a.sess.GitState = data
+		persist = true
+		writes = append(writes, a.saveSession("git_state"))
+		after = append(after, func() { a.broadcast(frame(dataFrame{Type: protocol.CGitState, Data: json.RawMessage(data)})) })
+	case protocol.RFilesChanged:
+		files := f.Files
+		if len(files) == 0 {
+			files = json.RawMessage("[]")
+		}
+		a.sess.FilesChanged = files
+		persist = true
+		writes = append(writes, a.saveSession("files_changed"))
+		after = append(after, func() {
+			a.broadcast(frame(map[string]any{"type": protocol.CFilesChanged, "files": json.RawMessage(files)}))
+		})
+	case protocol.RSelfTerminate:
+		after = append(after, func() {
+			if err := a.terminate("completed"); err != nil {
+				a.log.Error("self-terminate", "err", err)
+			}
+		})
+	case protocol.RQuestion:
+		// Questions arrive with the next part of the session work; until
+		// then the agent is told at once that nobody will answer.
+		a.sendRunner(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: f.QuestionID, Answer: "__expired__"})
+	case protocol.RConfigApplied, protocol.RRunnerHealth, protocol.RUsageReport, protocol.RAnalyticsEmit, protocol.RReverted,
+		protocol.RTitle, protocol.RTunnels, protocol.RScreenshot, protocol.RModelSwitched, protocol.RRepoCloneDone,
+		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:
+		// Accepted and ignored, as upstream's essentials list allows.
+	default:
+		if f.RequestID != "" {
+			a.sendRunner(protocol.ServerFrame{Type: f.Type + "-result", RequestID: f.RequestID,
+				Error: fmt.Sprintf("unsupported: %s is not implemented by this server", f.Type)})
+		} else {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "unknown frame type " + f.Type})
+		}
+	}
+
+	if persist {
+		if err := a.commit(writes...); err != nil {
+			a.fail("persist runner frame "+f.Type, err)
+			return
+		}
+	} else if a.pendingSeq-a.sess.RunnerSeq >= ackEvery {
+		// A long stream: write and acknowledge now, before the runner's
+		// buffer of unacknowledged frames fills up and it has to wait.
+		if err := a.flush(); err != nil {
+			a.fail("flush streamed text", err)
+			return
+		}
+	} else if a.pendingSeq != a.sess.RunnerSeq || a.tr.hasDirty() {
+		a.timers.setIfEarlier(timerFlush, a.m.cfg.Now().Add(a.m.cfg.FlushInterval))
+	}
+	for _, fn := range after {
+		fn()
+	}
+}
+
+func (a *actor) modelsFrame() []byte {
+	models := json.RawMessage("[]")
+	if len(a.sess.Models) > 0 {
+		models = a.sess.Models
+	}
+	return frame(map[string]any{"type": protocol.CModels, "models": models, "defaultModel": nil})
+}
+
+// ---- the prompt queue ----
+
+func (a *actor) sortQueue() {
+	sort.SliceStable(a.queue, func(i, j int) bool {
+		if a.queue[i].Priority != a.queue[j].Priority {
+			return a.queue[i].Priority > a.queue[j].Priority
+		}
+		return a.queue[i].Seq < a.queue[j].Seq
+	})
+}
+
+// revertProcessing puts prompts the runner was processing back in the queue.
+func (a *actor) revertProcessing() func(ctx context.Context, tx *store.Store) error {
+	reverted := false
+	for _, q := range a.queue {
+		if q.Status == store.PromptProcessing {
+			q.Status = store.PromptQueued
+			reverted = true
+		}
+	}
+	busy := a.sess.RunnerBusy
+	a.sess.RunnerBusy = false
+	return func(ctx context.Context, tx *store.Store) error {
+		if reverted {
+			if _, err := tx.PromptQueue().RevertProcessing(ctx, a.id); err != nil {
+				return err
+			}
+		}
+		if busy {
+			return a.saveSession("runner_busy")(ctx, tx)
+		}
+		return nil
+	}
+}
+
+// completePrompt ends the prompt the runner finished (every processing
+// prompt when it names none) and clears busy.
+func (a *actor) completePrompt(messageID string) func(ctx context.Context, tx *store.Store) error {
+	var done []string
+	kept := a.queue[:0]
+	for _, q := range a.queue {
+		if q.Status == store.PromptProcessing && (messageID == "" || q.ID == messageID) {
+			done = append(done, q.ID)
+			continue
+		}
+		kept = append(kept, q)
+	}
+	a.queue = kept
+	a.sess.RunnerBusy = false
+	return func(ctx context.Context, tx *store.Store) error {
+		for _, id := range done {
+			if err := tx.PromptQueue().Delete(ctx, id); err != nil {
+				return err
+			}
+		}
+		return a.saveSession("runner_busy")(ctx, tx)
+	}
+}
+
+func (a *actor) pendingFrame() []byte {
+	for _, q := range a.queue {
+		if q.Status == store.PromptQueued {
+			return frame(dataFrame{Type: protocol.CQueueState, Data: map[string]any{
+				"pending": map[string]any{"messageId": q.ID, "content": q.Content}}})
+		}
+	}
+	return frame(dataFrame{Type: protocol.CQueueState, Data: map[string]any{"pending": nil}})
+}
+
+// submitPrompt is a user prompt in followup mode: dispatched now when the
+// runner is ready and idle, otherwise it takes the one pending slot (the
+// newest prompt wins; the one it replaces is withdrawn).
+func (a *actor) submitPrompt(in PromptInput) error {
+	if store.IsTerminal(a.sess.Status) {
+		return ErrNotActive
+	}
+	if in.Content == "" {
+		return apperr.Invalid("content", "content is required")
+	}
+	if len(in.Content) > MaxPromptBytes {
+		return apperr.Invalid("content", "content must be at most %d bytes", MaxPromptBytes)
+	}
+	now := a.now()
+	a.sess.LastActiveAt = now
+	a.queueSeq++
+	q := &store.QueuedPrompt{ID: uuid.NewString(), SessionID: a.id, Seq: a.queueSeq, Status: store.PromptQueued,
+		Content: in.Content, Model: in.Model, AuthorID: in.Author.ID, AuthorEmail: in.Author.Email,
+		AuthorName: in.Author.Name, CreatedAt: now}
+
+	if a.runner.connected() && a.runner.ready && !a.sess.RunnerBusy && a.sess.Status == store.StatusRunning && a.queuedCount() == 0 {
+		return a.dispatch(q, true)
+	}
+	var withdrawn []*store.QueuedPrompt
+	kept := a.queue[:0]
+	for _, e := range a.queue {
+		if e.Status == store.PromptQueued && e.Priority == 0 {
+			withdrawn = append(withdrawn, e)
+			continue
+		}
+		kept = append(kept, e)
+	}
+	a.queue = append(kept, q)
+	a.sortQueue()
+	err := a.commit(func(ctx context.Context, tx *store.Store) error {
+		for _, w := range withdrawn {
+			if err := tx.PromptQueue().Delete(ctx, w.ID); err != nil {
+				return err
+			}
+		}
+		if err := tx.PromptQueue().Insert(ctx, q); err != nil {
+			return err
+		}
+		return a.saveSession("last_active_at")(ctx, tx)
+	})
+	if err != nil {
+		a.fail("queue prompt", err)
+		return err
+	}
+	for _, w := range withdrawn {
+		a.broadcast(frame(dataFrame{Type: protocol.CQueueWithdrawn, Data: map[string]any{"messageId": w.ID, "content": w.Content}}))
+	}
+	reason := "busy"
+	if a.sess.Status != store.StatusRunning {
+		reason = "waking"
+	}
+	a.broadcast(a.pendingFrame())
+	a.broadcast(statusFrame(map[string]any{"promptQueued": true, "queuePosition": 1, "queueReason": reason}))
+	if a.sess.Status == store.StatusHibernated {
+		if err := a.wake(); err != nil {
+			a.log.Error("wake for a prompt", "err", err)
+		}
+	}
+	return nil
+}
+
+// dispatch writes the user message, marks the prompt processing and sends
+// it to the runner.
+func (a *actor) dispatch(q *store.QueuedPrompt, isNew bool) error {
+	now := a.now()
+	msg := a.tr.newMessage(q.ID, "user", q.Content, []protocol.Part{{Type: "text", Text: q.Content}},
+		Author{ID: q.AuthorID, Email: q.AuthorEmail, Name: q.AuthorName}, now)
+	q.Status = store.PromptProcessing
+	if isNew {
+		a.queue = append(a.queue, q)
+		a.sortQueue()
+	}
+	a.sess.RunnerBusy = true
+	err := a.commit(func(ctx context.Context, tx *store.Store) error {
+		if err := tx.Messages().Insert(ctx, msg); err != nil {
+			return err
+		}
+		if isNew {
+			if err := tx.PromptQueue().Insert(ctx, q); err != nil {
+				return err
+			}
+		} else if err := tx.PromptQueue().SetStatus(ctx, q.ID, store.PromptProcessing); err != nil {
+			return err
+		}
+		return a.saveSession("runner_busy", "last_active_at")(ctx, tx)
+	})
+	if err != nil {
+		a.fail("dispatch prompt", err)
+		return err
+	}
+	a.broadcast(messageFrame(protocol.CMessage, msg))
+	a.broadcast(statusFrame(map[string]any{"runnerBusy": true}))
+	user := a.users[q.AuthorID]
+	pf := protocol.ServerFrame{Type: protocol.SPrompt, MessageID: q.ID, Content: q.Content, Model: q.Model,
+		AuthorID: q.AuthorID, AuthorEmail: q.AuthorEmail, AuthorName: q.AuthorName}
+	if user != nil {
+		pf.GitName, pf.GitEmail, pf.ModelPrefs = user.GitName, user.GitEmail, user.ModelPreferences
+	}
+	if !a.runner.send(frame(pf)) {
+		// No runner after all: back to the queue; the next ready drains it.
+		_ = a.commit(a.revertProcessing())
+	}
+	return nil
+}
+
+// drain dispatches the next queued prompt if the runner is ready and idle.
+func (a *actor) drain() {
+	if !a.runner.connected() || !a.runner.ready || a.sess.RunnerBusy || a.sess.Status != store.StatusRunning {
+		return
+	}
+	for _, q := range a.queue {
+		if q.Status != store.PromptQueued {
+			continue
+		}
+		if err := a.dispatch(q, false); err != nil {
+			return
+		}
+		a.broadcast(a.pendingFrame())
+		a.broadcast(statusFrame(map[string]any{"promptDequeued": true, "remaining": a.queuedCount()}))
+		return
+	}
+}
+
+// ---- lifecycle ----
+
+func (a *actor) spawnRequest(token string) sandbox.SpawnRequest {
+	return sandbox.SpawnRequest{SessionID: a.id, UserID: a.sess.UserID, ServerURL: a.m.cfg.RunnerURL, Token: token, Agent: a.sess.Agent}
+}
+
+// spawn starts the sandbox of a new session (or restores a hibernated one).
+func (a *actor) spawn(token string, restore bool) (sandbox.Sandbox, error) {
+	if a.m.sandbox == nil {
+		return sandbox.Sandbox{}, errors.New("no sandbox provider")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sb sandbox.Sandbox
+	var err error
+	if restore {
+		sb, err = a.m.sandbox.Restore(ctx, a.spawnRequest(token))
+	} else {
+		sb, err = a.m.sandbox.Spawn(ctx, a.spawnRequest(token))
+	}
+	if err != nil {
+		a.sess.ErrorMessage = "sandbox failed to start: " + err.Error()
+		if serr := a.setStatus(store.StatusError, "error_message"); serr != nil {
+			a.log.Error("record sandbox failure", "err", serr)
+		}
+		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Error: a.sess.ErrorMessage})
+		a.stopped = true
+		return sb, &apperr.Error{Kind: apperr.KindUnavailable, Message: a.sess.ErrorMessage, Err: err}
+	}
+	a.sess.SandboxID = sb.ID
+	a.sess.RunnerTokenHash = hashToken(token)
+	a.sess.RunningStartedAt = a.now()
+	if err := a.setStatus(store.StatusRunning, "sandbox_id", "runner_token_hash", "running_started_at"); err != nil {
+		return sb, err
+	}
+	return sb, nil
+}
+
+func (a *actor) hibernate() error {
+	switch a.sess.Status {
+	case store.StatusHibernated, store.StatusHibernating:
+		return nil
+	case store.StatusRunning:
+	default:
+		return ErrNotActive
+	}
+	if err := a.setStatus(store.StatusHibernating); err != nil {
+		return err
+	}
+	if err := a.flush(); err != nil {
+		return err
+	}
+	a.sendRunner(protocol.ServerFrame{Type: protocol.SStop})
+	if a.runner.conn != nil {
+		a.runner.conn.Close(protocol.CloseNormal, "Session hibernated")
+		a.runner.detach(a.runner.conn)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if a.m.sandbox != nil {
+		if err := a.m.sandbox.Hibernate(ctx, a.id); err != nil {
+			a.log.Error("hibernate sandbox", "err", err)
+		}
+	}
+	if err := a.commit(a.revertProcessing()); err != nil {
+		return err
+	}
+	a.sess.SandboxID = ""
+	if err := a.setStatus(store.StatusHibernated, "sandbox_id"); err != nil {
+		return err
+	}
+	if a.queuedCount() > 0 { // prompts wait: wake right away
+		return a.wake()
+	}
+	return nil
+}
+
+func (a *actor) wake() error {
+	switch a.sess.Status {
+	case store.StatusRunning, store.StatusRestoring, store.StatusInitializing:
+		return nil
+	case store.StatusHibernated:
+	default:
+		return ErrNotActive
+	}
+	if err := a.setStatus(store.StatusRestoring); err != nil {
+		return err
+	}
+	_, err := a.spawn(newRunnerToken(), true)
+	return err
+}
+
+// terminate ends the session: the runner is told to stop, the sandbox is
+// stopped, queued prompts are dropped, sockets close.
+func (a *actor) terminate(reason string) error {
+	if store.IsTerminal(a.sess.Status) {
+		a.stopped = true
+		return nil
+	}
+	if err := a.flush(); err != nil {
+		a.log.Error("flush before terminate", "err", err)
+	}
+	a.sendRunner(protocol.ServerFrame{Type: protocol.SStop})
+	if a.runner.conn != nil {
+		a.runner.conn.Close(protocol.CloseSessionEnded, "Session terminated")
+		a.runner.detach(a.runner.conn)
+	}
+	if a.m.sandbox != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.m.sandbox.Terminate(ctx, a.id); err != nil {
+			a.log.Error("terminate sandbox", "err", err)
+		}
+		cancel()
+	}
+	a.queue = nil
+	a.sess.RunnerBusy = false
+	a.sess.EndedAt = a.now()
+	a.sess.SandboxID = ""
+	prev := a.sess.Status
+	a.sess.Status = store.StatusTerminated
+	err := a.commit(func(ctx context.Context, tx *store.Store) error {
+		if _, err := tx.PromptQueue().DeleteAll(ctx, a.id); err != nil {
+			return err
+		}
+		return a.saveSession("status", "runner_busy", "ended_at", "sandbox_id")(ctx, tx)
+	})
+	if err != nil {
+		a.sess.Status = prev
+		return err
+	}
+	a.broadcast(statusFrame(map[string]any{"status": store.StatusTerminated, "reason": reason, "runnerConnected": false}))
+	for _, c := range a.hub.all() {
+		c.Close(protocol.CloseSessionEnded, "Session terminated")
+	}
+	a.m.publish(Event{Type: "session.completed", SessionID: a.id, UserID: a.sess.UserID, Status: store.StatusTerminated, Reason: reason})
+	a.stopped = true
+	return nil
+}
+
+// ---- browsers ----
+
+func (a *actor) attachClient(c Client, u *store.User) {
+	a.users[u.ID] = u
+	first := a.hub.add(c)
+	var pending any
+	for _, q := range a.queue {
+		if q.Status == store.PromptQueued {
+			pending = map[string]any{"messageId": q.ID, "content": q.Content}
+			break
+		}
+	}
+	c.Send(frame(map[string]any{
+		"type": protocol.CInit,
+		"session": map[string]any{"id": a.id, "status": a.sess.Status, "workspace": a.sess.Workspace,
+			"title": nullable(a.sess.Title)},
+		"data": map[string]any{
+			"sandboxRunning": a.sess.Status == store.StatusRunning, "runnerConnected": a.runner.connected(),
+			"runnerBusy": a.sess.RunnerBusy, "promptsQueued": a.queuedCount(), "connectedClients": a.hub.count(),
+			"connectedUsers": a.hub.users(), "pendingPrompt": pending,
+		},
+	}))
+	c.Send(a.modelsFrame())
+	if first {
+		a.broadcast(frame(map[string]any{"type": protocol.CUserJoined, "userId": u.ID,
+			"userDetails":    map[string]any{"name": nullable(u.Name), "email": u.Email, "avatarUrl": nullable(u.AvatarURL)},
+			"connectedUsers": a.connectedUsers()}))
+		a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Status: a.sess.Status})
+	}
+}
+
+func (a *actor) connectedUsers() []map[string]any {
+	out := []map[string]any{}
+	for _, id := range a.hub.users() {
+		u := a.users[id]
+		if u == nil {
+			continue
+		}
+		out = append(out, map[string]any{"id": u.ID, "name": nullable(u.Name), "email": u.Email, "avatarUrl": nullable(u.AvatarURL)})
+	}
+	return out
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (a *actor) removeClient(c Client) {
+	known, last := a.hub.remove(c)
+	if !known || !last {
+		return
+	}
+	u := a.users[c.UserID()]
+	details := map[string]any{}
+	if u != nil {
+		details = map[string]any{"name": nullable(u.Name), "email": u.Email, "avatarUrl": nullable(u.AvatarURL)}
+	}
+	a.broadcast(frame(map[string]any{"type": protocol.CUserLeft, "userId": c.UserID(), "userDetails": details,
+		"connectedUsers": a.connectedUsers()}))
+}
+
+func (a *actor) clientClosed(c Client) { a.removeClient(c) }
+
+func (a *actor) onClientFrame(c Client, typ string, in PromptInput) {
+	switch typ {
+	case protocol.BPing:
+		c.Send(frame(map[string]any{"type": protocol.CPong}))
+	case protocol.BPrompt:
+		if err := a.submitPrompt(in); err != nil {
+			msg := err.Error()
+			if e, ok := apperr.As(err); ok {
+				msg = e.Message
+			}
+			c.Send(frame(errorFrame{Type: protocol.CError, Message: msg}))
+		}
+	case protocol.BAbort:
+		if a.sess.RunnerBusy {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SAbort})
+		}
+	default:
+		c.Send(frame(errorFrame{Type: protocol.CError, Message: "unsupported frame type " + typ}))
+	}
+}

@@ -1,0 +1,94 @@
+package session
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/store"
+)
+
+// MessageView is a transcript message as browsers and REST see it.
+type MessageView struct {
+	ID          string          `json:"id"`
+	SessionID   string          `json:"sessionId"`
+	Role        string          `json:"role"`
+	Content     string          `json:"content"`
+	Parts       json.RawMessage `json:"parts"`
+	AuthorID    string          `json:"authorId,omitempty"`
+	AuthorEmail string          `json:"authorEmail,omitempty"`
+	AuthorName  string          `json:"authorName,omitempty"`
+	// CreatedAt is ISO-8601 in REST and epoch seconds on the socket.
+	CreatedAt any `json:"createdAt"`
+}
+
+// ViewOf renders a message; epochSeconds selects the socket form.
+func ViewOf(m *store.Message, epochSeconds bool) MessageView {
+	v := MessageView{ID: m.ID, SessionID: m.SessionID, Role: m.Role, Content: m.Content, Parts: m.Parts,
+		AuthorID: m.AuthorID, AuthorEmail: m.AuthorEmail, AuthorName: m.AuthorName}
+	if len(v.Parts) == 0 {
+		v.Parts = json.RawMessage("[]")
+	}
+	if epochSeconds {
+		v.CreatedAt = m.CreatedAt.Unix()
+	} else {
+		v.CreatedAt = m.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	return v
+}
+
+// frame marshals a socket frame.
+func frame(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own types
+	}
+	return b
+}
+
+type dataFrame struct {
+	Type string `json:"type"`
+	Data any    `json:"data"`
+}
+
+func messageFrame(typ string, m *store.Message) []byte {
+	return frame(dataFrame{Type: typ, Data: ViewOf(m, true)})
+}
+
+func statusFrame(data map[string]any) []byte {
+	return frame(dataFrame{Type: protocol.CStatus, Data: data})
+}
+
+type chunkFrame struct {
+	Type      string `json:"type"`
+	MessageID string `json:"messageId"`
+	Content   string `json:"content"`
+	Offset    int    `json:"offset"`
+}
+
+type agentStatusFrame struct {
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+type errorFrame struct {
+	Type      string `json:"type"`
+	MessageID string `json:"messageId,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// Event is what the actor publishes on the user's topic.
+type Event struct {
+	Type      string    `json:"type"` // session.started, session.update, session.completed, session.errored
+	SessionID string    `json:"sessionId"`
+	UserID    string    `json:"userId"`
+	Status    string    `json:"status,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// UserTopic is the pub/sub topic of a user's events.
+func UserTopic(userID string) string { return "user:" + userID }

@@ -1,0 +1,88 @@
+package session
+
+// Conn is a socket as the actor sees it. Send must never block: it queues
+// the frame (bounded) and reports false when the queue is full. Close ends
+// the socket with a WebSocket close code and reason.
+type Conn interface {
+	ID() string
+	Send(frame []byte) bool
+	Close(code int, reason string)
+}
+
+// Client is a browser socket and the user it belongs to.
+type Client interface {
+	Conn
+	UserID() string
+}
+
+// hub is the set of browser sockets of one session, with presence per
+// user. Broadcasting never blocks: a socket whose queue is full is returned
+// as slow, for the actor to close.
+type hub struct {
+	clients map[string]Client
+	perUser map[string]int
+	order   []string // user ids in order of joining, for presence lists
+}
+
+func newHub() *hub {
+	return &hub{clients: map[string]Client{}, perUser: map[string]int{}}
+}
+
+// add registers a socket and reports whether it is its user's first.
+func (h *hub) add(c Client) bool {
+	h.clients[c.ID()] = c
+	h.perUser[c.UserID()]++
+	if h.perUser[c.UserID()] == 1 {
+		h.order = append(h.order, c.UserID())
+		return true
+	}
+	return false
+}
+
+// remove forgets a socket and reports whether it was its user's last. A
+// socket that is not registered is ignored.
+func (h *hub) remove(c Client) (known, last bool) {
+	if _, ok := h.clients[c.ID()]; !ok {
+		return false, false
+	}
+	delete(h.clients, c.ID())
+	h.perUser[c.UserID()]--
+	if h.perUser[c.UserID()] > 0 {
+		return true, false
+	}
+	delete(h.perUser, c.UserID())
+	for i, u := range h.order {
+		if u == c.UserID() {
+			h.order = append(h.order[:i], h.order[i+1:]...)
+			break
+		}
+	}
+	return true, true
+}
+
+// users lists the connected users, in order of joining.
+func (h *hub) users() []string { return append([]string(nil), h.order...) }
+
+// count is the number of sockets.
+func (h *hub) count() int { return len(h.clients) }
+
+// broadcast sends a frame to every socket and returns the ones too slow to
+// take it.
+func (h *hub) broadcast(frame []byte) []Client {
+	var slow []Client
+	for _, c := range h.clients {
+		if !c.Send(frame) {
+			slow = append(slow, c)
+		}
+	}
+	return slow
+}
+
+// all returns every socket.
+func (h *hub) all() []Client {
+	out := make([]Client, 0, len(h.clients))
+	for _, c := range h.clients {
+		out = append(out, c)
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Message is one transcript entry. Seq orders a session's messages.
+type Message struct {
+	bun.BaseModel `bun:"table:messages"`
+
+	ID          string          `bun:"id,pk"`
+	SessionID   string          `bun:"session_id,notnull"`
+	Seq         int64           `bun:"seq,notnull"`
+	Role        string          `bun:"role,notnull"`
+	Content     string          `bun:"content,notnull"`
+	Parts       json.RawMessage `bun:"parts,type:jsonb,notnull"`
+	TurnID      string          `bun:"turn_id,nullzero"`
+	AuthorID    string          `bun:"author_id,nullzero"`
+	AuthorEmail string          `bun:"author_email,nullzero"`
+	AuthorName  string          `bun:"author_name,nullzero"`
+	CreatedAt   time.Time       `bun:"created_at,notnull"`
+	UpdatedAt   time.Time       `bun:"updated_at,notnull"`
+}
+
+// Messages is the repository of transcripts.
+type Messages struct{ s *Store }
+
+// Messages returns the transcript repository.
+func (s *Store) Messages() Messages { return Messages{s} }
+
+// Insert adds a message. An id that exists already is left alone
+// (ErrConflict is not returned): inserting the same message twice is safe.
+func (r Messages) Insert(ctx context.Context, m *Message) error {
+	if len(m.Parts) == 0 {
+		m.Parts = json.RawMessage("[]")
+	}
+	_, err := r.s.w.NewInsert().Model(m).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+	return wrap("insert message", err)
+}
+
+// UpdateBody writes a message's content and parts.
+func (r Messages) UpdateBody(ctx context.Context, m *Message) error {
+	res, err := r.s.w.NewUpdate().Model(m).Column("content", "parts", "updated_at").WherePK().Exec(ctx)
+	return affectedOne("update message", res, err)
+}
+
+// Get returns one message.
+func (r Messages) Get(ctx context.Context, id string) (*Message, error) {
+	m := new(Message)
+	err := r.s.r.NewSelect().Model(m).Where("id = ?", id).Scan(ctx)
+	return m, wrap("get message", err)
+}
+
+// MessageQuery selects part of a transcript.
+type MessageQuery struct {
+	After    time.Time // only messages created after this time
+	AfterSeq int64     // only messages with a greater seq
+	Limit    int
+}
+
+// List returns a session's messages in order.
+func (r Messages) List(ctx context.Context, sessionID string, q MessageQuery) ([]Message, error) {
+	var out []Message
+	sel := r.s.r.NewSelect().Model(&out).Where("session_id = ?", sessionID).OrderExpr("seq ASC")
+	if !q.After.IsZero() {
+		sel = sel.Where("created_at > ?", q.After)
+	}
+	if q.AfterSeq > 0 {
+		sel = sel.Where("seq > ?", q.AfterSeq)
+	}
+	if q.Limit > 0 {
+		sel = sel.Limit(int64(q.Limit))
+	}
+	err := sel.Scan(ctx)
+	return out, wrap("list messages", err)
+}
+
+// MaxSeq returns the highest seq of a session's messages (0 if none).
+func (r Messages) MaxSeq(ctx context.Context, sessionID string) (int64, error) {
+	var n *int64
+	err := r.s.r.NewSelect().Model((*Message)(nil)).ColumnExpr("MAX(seq)").Where("session_id = ?", sessionID).Scan(ctx, &n)
+	if err != nil || n == nil {
+		return 0, wrap("max message seq", err)
+	}
+	return *n, nil
+}
+
+// Count returns how many messages a session has.
+func (r Messages) Count(ctx context.Context, sessionID string) (int, error) {
+	n, err := r.s.r.NewSelect().Model((*Message)(nil)).Where("session_id = ?", sessionID).Count(ctx)
+	return int(n), wrap("count messages", err)
+}

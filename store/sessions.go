@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Session statuses.
+const (
+	StatusInitializing = "initializing"
+	StatusRunning      = "running"
+	StatusHibernating  = "hibernating"
+	StatusHibernated   = "hibernated"
+	StatusRestoring    = "restoring"
+	StatusTerminated   = "terminated"
+	StatusError        = "error"
+	StatusArchived     = "archived"
+)
+
+// ActiveStatuses count toward a user's limit of active sessions.
+var ActiveStatuses = []string{StatusInitializing, StatusRunning, StatusRestoring}
+
+// Session is one agent session: its identity, its lifecycle status and the
+// state its actor keeps across restarts.
+type Session struct {
+	bun.BaseModel `bun:"table:sessions"`
+
+	ID               string          `bun:"id,pk"`
+	UserID           string          `bun:"user_id,notnull"`
+	Workspace        string          `bun:"workspace,notnull"`
+	Title            string          `bun:"title,nullzero"`
+	Status           string          `bun:"status,notnull"`
+	Purpose          string          `bun:"purpose,notnull"`
+	Agent            string          `bun:"agent,notnull"`
+	PersonaID        string          `bun:"persona_id,nullzero"`
+	SandboxID        string          `bun:"sandbox_id,nullzero"`
+	RunnerTokenHash  string          `bun:"runner_token_hash,nullzero"`
+	RunnerSeq        int64           `bun:"runner_seq,notnull"`
+	RunnerBusy       bool            `bun:"runner_busy,notnull"`
+	Models           json.RawMessage `bun:"models,type:jsonb,nullzero"`
+	GitState         json.RawMessage `bun:"git_state,type:jsonb,nullzero"`
+	FilesChanged     json.RawMessage `bun:"files_changed,type:jsonb,nullzero"`
+	ErrorMessage     string          `bun:"error_message,nullzero"`
+	LastActiveAt     time.Time       `bun:"last_active_at,notnull"`
+	RunningStartedAt time.Time       `bun:"running_started_at,nullzero"`
+	EndedAt          time.Time       `bun:"ended_at,nullzero"`
+	CreatedAt        time.Time       `bun:"created_at,notnull"`
+	UpdatedAt        time.Time       `bun:"updated_at,notnull"`
+}
+
+// IsTerminal reports whether a status ends the session's life.
+func IsTerminal(status string) bool {
+	return status == StatusTerminated || status == StatusError || status == StatusArchived
+}
+
+// Sessions is the repository of sessions.
+type Sessions struct{ s *Store }
+
+// Sessions returns the session repository.
+func (s *Store) Sessions() Sessions { return Sessions{s} }
+
+// Create inserts a session.
+func (r Sessions) Create(ctx context.Context, sess *Session) error {
+	_, err := r.s.w.NewInsert().Model(sess).Exec(ctx)
+	return wrap("create session", err)
+}
+
+// Get returns the session with id.
+func (r Sessions) Get(ctx context.Context, id string) (*Session, error) {
+	sess := new(Session)
+	err := r.s.r.NewSelect().Model(sess).Where("id = ?", id).Scan(ctx)
+	return sess, wrap("get session", err)
+}
+
+// SessionCursor is the position after which a page of sessions starts
+// (newest first). The zero value starts with the newest.
+type SessionCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// SessionFilter narrows a session list.
+type SessionFilter struct {
+	UserID string
+	Status string // empty: any
+}
+
+// List returns a user's sessions, newest first, after the cursor.
+func (r Sessions) List(ctx context.Context, f SessionFilter, after SessionCursor, limit int) ([]Session, error) {
+	var out []Session
+	q := r.s.r.NewSelect().Model(&out).Where("user_id = ?", f.UserID).
+		OrderExpr("created_at DESC, id DESC").Limit(int64(limit))
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if after.ID != "" {
+		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", after.CreatedAt, after.CreatedAt, after.ID)
+	}
+	err := q.Scan(ctx)
+	return out, wrap("list sessions", err)
+}
+
+// CountActive counts a user's sessions in ActiveStatuses.
+func (r Sessions) CountActive(ctx context.Context, userID string) (int, error) {
+	n, err := r.s.r.NewSelect().Model((*Session)(nil)).
+		Where("user_id = ?", userID).Where("status IN (?)", bun.In(ActiveStatuses)).Count(ctx)
+	return int(n), wrap("count active sessions", err)
+}
+
+// ListLive returns every session that is not terminal, for start-up.
+func (r Sessions) ListLive(ctx context.Context) ([]Session, error) {
+	var out []Session
+	err := r.s.r.NewSelect().Model(&out).
+		Where("status NOT IN (?)", bun.In([]string{StatusTerminated, StatusError, StatusArchived})).
+		OrderExpr("created_at ASC").Scan(ctx)
+	return out, wrap("list live sessions", err)
+}
+
+// Update writes the named columns of sess (updated_at is always written).
+func (r Sessions) Update(ctx context.Context, sess *Session, columns ...string) error {
+	columns = append(append([]string(nil), columns...), "updated_at")
+	res, err := r.s.w.NewUpdate().Model(sess).Column(columns...).WherePK().Exec(ctx)
+	return affectedOne("update session", res, err)
+}
+
+// Delete removes a session with its transcript and queue.
+func (r Sessions) Delete(ctx context.Context, id string) error {
+	res, err := r.s.w.NewDelete().Model((*Session)(nil)).Where("id = ?", id).Exec(ctx)
+	return affectedOne("delete session", res, err)
+}
