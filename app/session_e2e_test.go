@@ -223,21 +223,10 @@ func (w *wsClient) waitReady() {
 	w.waitFor("runner ready", func(f map[string]any) bool {
 		if f["type"] == "init" {
 			d := statusData(f)
-			return d["runnerConnected"] == true && d["runnerBusy"] == false && w.sawIdle()
+			return d["runnerReady"] == true && d["runnerBusy"] == false
 		}
 		return f["type"] == "agentStatus" && f["status"] == "idle"
 	})
-}
-
-func (w *wsClient) sawIdle() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, f := range w.all {
-		if f["type"] == "agentStatus" && f["status"] == "idle" {
-			return true
-		}
-	}
-	return false
 }
 
 // turnDone waits for the end of a prompt: busy cleared.

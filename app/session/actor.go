@@ -191,6 +191,7 @@ func (a *actor) fillStatus(rs *RuntimeStatus) {
 		rs.SandboxID = &a.sess.SandboxID
 	}
 	rs.RunnerConnected = a.runner.connected()
+	rs.RunnerReady = a.runner.ready
 	rs.RunnerBusy = a.sess.RunnerBusy
 	rs.QueuedPrompts = a.queuedCount()
 	rs.ConnectedClients = a.hub.count()
@@ -875,6 +876,7 @@ func (a *actor) attachClient(c Client, u *store.User) {
 			"title": nullable(a.sess.Title)},
 		"data": map[string]any{
 			"sandboxRunning": a.sess.Status == store.StatusRunning, "runnerConnected": a.runner.connected(),
+			"runnerReady": a.runner.ready,
 			"runnerBusy": a.sess.RunnerBusy, "promptsQueued": a.queuedCount(), "connectedClients": a.hub.count(),
 			"connectedUsers": a.hub.users(), "pendingPrompt": pending,
 		},

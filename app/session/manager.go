@@ -338,6 +338,7 @@ type RuntimeStatus struct {
 	TunnelURLs       any      `json:"tunnelUrls"`
 	Tunnels          []any    `json:"tunnels"`
 	RunnerConnected  bool     `json:"runnerConnected"`
+	RunnerReady      bool     `json:"runnerReady"`
 	RunnerBusy       bool     `json:"runnerBusy"`
 	AgentState       string   `json:"agentState"`
 	SandboxState     string   `json:"sandboxState"`

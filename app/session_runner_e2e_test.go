@@ -1,0 +1,285 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/store"
+)
+
+var tokenRE = regexp.MustCompile(`AGENTOPS_RUNNER_TOKEN='?([A-Za-z0-9_]+)'?`)
+
+// externalSession creates a session whose runner the test starts itself.
+func externalSession(t *testing.T, s *server) (id, token string) {
+	t.Helper()
+	c := s.createSession(nil)
+	if c.Runner == nil {
+		t.Fatal("an external session returns its runner command")
+	}
+	t.Logf("runner command: %s", c.Runner.Command)
+	m := tokenRE.FindStringSubmatch(c.Runner.Command)
+	if m == nil {
+		t.Fatalf("no token in %q", c.Runner.Command)
+	}
+	return c.Session.ID, m[1]
+}
+
+// startRunner runs a script-agent runner in this process.
+func startRunner(t *testing.T, s *server, id, token string) (stop func(), done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() {
+		ch <- runner.Run(ctx, runner.Config{ServerURL: s.url, SessionID: id, Token: token, Agent: runner.NewScriptAgent(),
+			Workspace: t.TempDir(), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
+	}()
+	t.Cleanup(cancel)
+	return cancel, ch
+}
+
+func TestRunnerReplacement(t *testing.T) {
+	s := startServer(t, store.SQLite, "external")
+	id, token := externalSession(t, s)
+	b := s.dial(id, s.token)
+	_, first := startRunner(t, s, id, token)
+	b.waitReady()
+	_, second := startRunner(t, s, id, token)
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("a replaced runner exits cleanly: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first runner must be replaced by the second")
+	}
+	// The session works through the new runner, and the old socket's close
+	// did not mark the runner disconnected.
+	s.waitStatus(id, func(st map[string]any) bool { return st["runnerReady"] == true })
+	b.send(map[string]any{"type": "prompt", "content": "after replacement"})
+	msgs := s.waitTranscript(id, func(m []message) bool { return len(m) == 2 && len(partsOfType(m[1], "finish")) == 1 })
+	if msgs[1].Content != "You said: after replacement" {
+		t.Fatalf("transcript: %+v", msgs)
+	}
+	var got struct{ DoStatus map[string]any }
+	s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
+	if got.DoStatus["runnerConnected"] != true {
+		t.Fatalf("runner still connected: %+v", got.DoStatus)
+	}
+	select {
+	case err := <-second:
+		t.Fatalf("the second runner must keep running: %v", err)
+	default:
+	}
+}
+
+// rawRunner is a runner socket driven by hand.
+type rawRunner struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dialRunner(t *testing.T, s *server, id, token string) *rawRunner {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u := strings.Replace(s.url, "http://", "ws://", 1) + "/api/sessions/" + id + "/ws?role=runner&token=" + token
+	c, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(4 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &rawRunner{t: t, c: c}
+}
+
+func (r *rawRunner) send(raw string) {
+	r.t.Helper()
+	if err := r.c.Write(context.Background(), websocket.MessageText, []byte(raw)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawRunner) next() map[string]any {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, data, err := r.c.Read(ctx)
+		if err != nil {
+			r.t.Fatalf("runner read: %v", err)
+		}
+		var f map[string]any
+		if err := json.Unmarshal(data, &f); err != nil {
+			r.t.Fatalf("server sent non-JSON %q", data)
+		}
+		if f["type"] == "ack" {
+			continue
+		}
+		return f
+	}
+}
+
+func TestRunnerProtocolBadInput(t *testing.T) {
+	s := startServer(t, store.SQLite, "external")
+	id, token := externalSession(t, s)
+	r := dialRunner(t, s, id, token)
+	// The handshake, in order.
+	for _, want := range []string{"init", "opencode-config", "plugin-content", "repo-config"} {
+		f := r.next()
+		if f["type"] != want {
+			t.Fatalf("handshake: got %v, want %s", f["type"], want)
+		}
+		if want == "init" && (f["lastSeq"] != 0.0 || f["sessionId"] != id) {
+			t.Fatalf("init: %v", f)
+		}
+		if want == "repo-config" {
+			if v, ok := f["token"]; !ok || v != nil {
+				t.Fatalf("repo-config carries token:null: %v", f)
+			}
+		}
+	}
+	r.send("{not json")
+	if f := r.next(); f["type"] != "error" || f["message"] != "Invalid JSON" {
+		t.Fatalf("invalid JSON: %v", f)
+	}
+	r.send(`{"type":"teleport"}`)
+	if f := r.next(); f["type"] != "error" {
+		t.Fatalf("unknown type: %v", f)
+	}
+	r.send(`{"type":"mem-read","requestId":"r1","path":"x"}`)
+	if f := r.next(); f["type"] != "mem-read-result" || f["requestId"] != "r1" || f["error"] == nil {
+		t.Fatalf("unsupported RPC: %v", f)
+	}
+	r.send(`{"type":"message.part.text-delta","turnId":"nope","delta":"x"}`)
+	if f := r.next(); f["type"] != "error" {
+		t.Fatalf("delta for an unknown turn: %v", f)
+	}
+	r.send(`{"type":"ping"}`)
+	if f := r.next(); f["type"] != "pong" {
+		t.Fatalf("the socket stays up after bad frames: %v", f)
+	}
+	// Frames are acknowledged after they are written, and a replay of an
+	// acknowledged frame changes nothing.
+	r.send(`{"type":"agentStatus","status":"idle","seq":1}`)
+	r.send(`{"type":"message.create","turnId":"T1","seq":2}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, data, err := r.c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f map[string]any
+		_ = json.Unmarshal(data, &f)
+		if f["type"] == "ack" && f["seq"] == 2.0 {
+			break
+		}
+	}
+	r.send(`{"type":"message.create","turnId":"T1","seq":2}`)
+	r.send(`{"type":"message.part.text-delta","turnId":"T1","delta":"once","seq":3}`)
+	r.send(`{"type":"message.part.text-delta","turnId":"T1","delta":"once","seq":3}`)
+	r.send(`{"type":"message.finalize","turnId":"T1","reason":"end_turn","seq":4}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs := s.messages(id)
+		if len(msgs) == 1 && len(partsOfType(msgs[0], "finish")) == 1 {
+			if msgs[0].Content != "once" {
+				t.Fatalf("replayed frames must not apply twice: %q", msgs[0].Content)
+			}
+			break
+		}
+		if len(msgs) > 1 || time.Now().After(deadline) {
+			t.Fatalf("transcript: %+v", msgs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// An oversized frame closes the socket with 1009.
+	_ = r.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","x":"`+strings.Repeat("y", 2<<20)+`"}`))
+	var err error
+	for err == nil {
+		_, _, err = r.c.Read(ctx)
+	}
+	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("oversized runner frame: %v", err)
+	}
+}
+
+func TestBrowserThatNeverReadsDoesNotSlowOthers(t *testing.T) {
+	s := startServer(t, store.SQLite, "local")
+	id := s.createSession(nil).Session.ID
+	fast := s.dial(id, s.token)
+	fast.waitReady()
+	// A socket that is opened and never read from.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u := strings.Replace(s.url, "http://", "ws://", 1) + "/api/sessions/" + id + "/ws?role=client"
+	stuck, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{"valet", "bearer." + s.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.CloseNow()
+
+	prompt := strings.Repeat("abcdefghij", 3000)
+	fast.send(map[string]any{"type": "prompt", "content": prompt + "\n/chunks 30000"})
+	fast.turnDone()
+	msgs := s.messages(id)
+	if len(msgs) != 2 || msgs[1].Content != "You said: "+prompt {
+		t.Fatalf("the reading browser's session completed the turn: %d messages", len(msgs))
+	}
+	fast.mu.Lock()
+	chunks := 0
+	for _, f := range fast.all {
+		if f["type"] == "chunk" {
+			chunks++
+		}
+	}
+	fast.mu.Unlock()
+	if chunks < 30000 {
+		t.Fatalf("the reading browser got %d chunks, want all 30000", chunks)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// waitStatus polls the session's runtime status until ok.
+func (s *server) waitStatus(id string, ok func(map[string]any) bool) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got struct{ DoStatus map[string]any }
+		s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
+		if ok(got.DoStatus) {
+			return got.DoStatus
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("status never matched: %+v", got.DoStatus)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitTranscript polls the transcript until ok.
+func (s *server) waitTranscript(id string, ok func([]message) bool) []message {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		msgs := s.messages(id)
+		if ok(msgs) {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("transcript never matched: %+v", msgs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
