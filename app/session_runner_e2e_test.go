@@ -249,7 +249,10 @@ func TestBrowserThatNeverReadsDoesNotSlowOthers(t *testing.T) {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // waitStatus polls the session's runtime status until ok.
 func (s *server) waitStatus(id string, ok func(map[string]any) bool) map[string]any {

@@ -877,7 +877,7 @@ func (a *actor) attachClient(c Client, u *store.User) {
 		"data": map[string]any{
 			"sandboxRunning": a.sess.Status == store.StatusRunning, "runnerConnected": a.runner.connected(),
 			"runnerReady": a.runner.ready,
-			"runnerBusy": a.sess.RunnerBusy, "promptsQueued": a.queuedCount(), "connectedClients": a.hub.count(),
+			"runnerBusy":  a.sess.RunnerBusy, "promptsQueued": a.queuedCount(), "connectedClients": a.hub.count(),
 			"connectedUsers": a.hub.users(), "pendingPrompt": pending,
 		},
 	}))
