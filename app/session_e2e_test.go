@@ -270,7 +270,6 @@ func TestSessionTurnEndToEnd(t *testing.T) {
 			t.Fatalf("a new local session is running once its sandbox started: %s", c.Session.Status)
 		}
 		b := s.dial(id, s.token)
-		b.waitFor("init", typ("init"))
 		b.waitReady()
 
 		b.send(map[string]any{"type": "prompt", "content": "hello there\n/tool bash completed {\"command\":\"ls\"}"})

@@ -94,3 +94,28 @@ func (r Messages) Count(ctx context.Context, sessionID string) (int, error) {
 	n, err := r.s.r.NewSelect().Model((*Message)(nil)).Where("session_id = ?", sessionID).Count(ctx)
 	return int(n), wrap("count messages", err)
 }
+
+// DeleteFrom removes a session's messages from seq on and returns their
+// ids in order.
+func (r Messages) DeleteFrom(ctx context.Context, sessionID string, seq int64) ([]string, error) {
+	var ids []string
+	err := r.s.w.NewSelect().Model((*Message)(nil)).Column("id").
+		Where("session_id = ?", sessionID).Where("seq >= ?", seq).OrderExpr("seq ASC").Scan(ctx, &ids)
+	if err != nil {
+		return nil, wrap("list messages to remove", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	_, err = r.s.w.NewDelete().Model((*Message)(nil)).Where("session_id = ?", sessionID).Where("seq >= ?", seq).Exec(ctx)
+	return ids, wrap("remove messages", err)
+}
+
+// LastAssistant returns a session's newest n assistant messages of runner
+// turns, newest first (to find turns a restart interrupted).
+func (r Messages) LastAssistant(ctx context.Context, sessionID string, n int) ([]Message, error) {
+	var out []Message
+	err := r.s.r.NewSelect().Model(&out).Where("session_id = ?", sessionID).Where("role = 'assistant'").
+		Where("turn_id IS NOT NULL").OrderExpr("seq DESC").Limit(int64(n)).Scan(ctx)
+	return out, wrap("last assistant messages", err)
+}

@@ -11,6 +11,9 @@ import (
 const (
 	PromptQueued     = "queued"
 	PromptProcessing = "processing"
+	// PromptCollecting entries wait for the collect debounce, then merge
+	// into one queued prompt.
+	PromptCollecting = "collecting"
 )
 
 // QueuedPrompt is a prompt waiting for the runner, or being processed by
@@ -18,17 +21,20 @@ const (
 type QueuedPrompt struct {
 	bun.BaseModel `bun:"table:prompt_queue"`
 
-	ID          string    `bun:"id,pk"`
-	SessionID   string    `bun:"session_id,notnull"`
-	Seq         int64     `bun:"seq,notnull"`
-	Status      string    `bun:"status,notnull"`
-	Priority    int       `bun:"priority,notnull"`
-	Content     string    `bun:"content,notnull"`
-	Model       string    `bun:"model,nullzero"`
-	AuthorID    string    `bun:"author_id,nullzero"`
-	AuthorEmail string    `bun:"author_email,nullzero"`
-	AuthorName  string    `bun:"author_name,nullzero"`
-	CreatedAt   time.Time `bun:"created_at,notnull"`
+	ID          string `bun:"id,pk"`
+	SessionID   string `bun:"session_id,notnull"`
+	Seq         int64  `bun:"seq,notnull"`
+	Status      string `bun:"status,notnull"`
+	Priority    int    `bun:"priority,notnull"`
+	Content     string `bun:"content,notnull"`
+	Model       string `bun:"model,nullzero"`
+	AuthorID    string `bun:"author_id,nullzero"`
+	AuthorEmail string `bun:"author_email,nullzero"`
+	AuthorName  string `bun:"author_name,nullzero"`
+	// TranscriptWritten: the user message(s) were written already (collect
+	// mode), so dispatch must not write one.
+	TranscriptWritten bool      `bun:"transcript_written,notnull"`
+	CreatedAt         time.Time `bun:"created_at,notnull"`
 }
 
 // PromptQueue is the repository of queued prompts.

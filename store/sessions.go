@@ -44,6 +44,10 @@ type Session struct {
 	GitState         json.RawMessage `bun:"git_state,type:jsonb,nullzero"`
 	FilesChanged     json.RawMessage `bun:"files_changed,type:jsonb,nullzero"`
 	ErrorMessage     string          `bun:"error_message,nullzero"`
+	QueueMode        string          `bun:"queue_mode,notnull"`
+	RunnerLostAt     time.Time       `bun:"runner_lost_at,nullzero"`
+	RunnerRespawns   int             `bun:"runner_respawns,notnull"`
+	LastDispatchedAt time.Time       `bun:"last_dispatched_at,nullzero"`
 	LastActiveAt     time.Time       `bun:"last_active_at,notnull"`
 	RunningStartedAt time.Time       `bun:"running_started_at,nullzero"`
 	EndedAt          time.Time       `bun:"ended_at,nullzero"`

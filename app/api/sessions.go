@@ -26,6 +26,7 @@ func bindSessions(s *Server, m *http.ServeMux) {
 	m.HandleFunc("POST /api/sessions/{id}/prompt", s.requireUser(s.postPrompt))
 	m.HandleFunc("POST /api/sessions/{id}/hibernate", s.requireUser(s.hibernateSession))
 	m.HandleFunc("POST /api/sessions/{id}/wake", s.requireUser(s.wakeSession))
+	m.HandleFunc("POST /api/sessions/{id}/clear-queue", s.requireUser(s.clearQueue))
 	m.HandleFunc("GET /api/sessions/{id}/ws", s.sessionSocket)
 }
 
@@ -266,6 +267,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 type promptRequest struct {
 	Content   *string `json:"content"`
 	Model     string  `json:"model"`
+	QueueMode string  `json:"queueMode"`
 	Interrupt bool    `json:"interrupt"`
 }
 
@@ -274,11 +276,16 @@ func (s *Server) prompt(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.Content == nil || *req.Content == "" {
+	content := ""
+	if req.Content != nil {
+		content = *req.Content
+	}
+	if content == "" && !req.Interrupt {
 		return apperr.Invalid("content", "content is required")
 	}
 	p := principal(r)
-	return s.sessions.Prompt(r.Context(), p.User, r.PathValue("id"), session.PromptInput{Content: *req.Content, Model: req.Model, Interrupt: req.Interrupt})
+	return s.sessions.Prompt(r.Context(), p.User, r.PathValue("id"), session.PromptInput{
+		Content: content, Model: req.Model, Mode: req.QueueMode, Interrupt: req.Interrupt})
 }
 
 // postMessage is upstream's simple prompt.
@@ -318,4 +325,13 @@ func (s *Server) wakeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": status, "message": "Session is " + status})
+}
+
+func (s *Server) clearQueue(w http.ResponseWriter, r *http.Request) {
+	n, err := s.sessions.ClearQueue(r.Context(), principal(r).User.ID, r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"cleared": n})
 }

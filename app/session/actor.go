@@ -43,14 +43,19 @@ type actor struct {
 	timers     *timers
 	pendingSeq int64 // highest runner seq applied in memory (>= sess.RunnerSeq)
 	users      map[string]*store.User
-	stopped    bool
+	owner      *store.User
+	questions  map[string]*store.InteractivePrompt // by question id
+	// savedActive is the last_active_at the database has; commits write
+	// the newer one along (activity is frequent, so it is not written alone).
+	savedActive time.Time
+	stopped     bool
 }
 
 func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, error) {
 	a := &actor{
 		m: m, id: sess.ID, log: m.log.With("session_id", sess.ID),
 		mailbox: make(chan func(), m.cfg.MailboxSize), quit: make(chan struct{}),
-		hub: newHub(), timers: newTimers(), users: map[string]*store.User{},
+		hub: newHub(), timers: newTimers(), users: map[string]*store.User{}, questions: map[string]*store.InteractivePrompt{},
 	}
 	if err := a.load(ctx, sess); err != nil {
 		return nil, err
@@ -80,16 +85,30 @@ func (a *actor) load(ctx context.Context, sess *store.Session) error {
 	if a.queueSeq, err = st.PromptQueue().MaxSeq(ctx, sess.ID); err != nil {
 		return err
 	}
-	msgs, err := st.Messages().List(ctx, sess.ID, store.MessageQuery{})
+	// Turns a restart interrupted are among the last few.
+	msgs, err := st.Messages().LastAssistant(ctx, sess.ID, 5)
 	if err != nil {
 		return err
 	}
 	for i := range msgs {
-		m := &msgs[i]
-		if m.Role == "assistant" && m.TurnID != "" && !finished(m.Parts) {
+		if m := &msgs[i]; !finished(m.Parts) {
 			a.tr.resume(m)
 		}
 	}
+	qs, err := st.InteractivePrompts().List(ctx, sess.ID)
+	if err != nil {
+		return err
+	}
+	a.questions = map[string]*store.InteractivePrompt{}
+	for i := range qs {
+		a.questions[qs[i].QuestionID] = &qs[i]
+	}
+	if a.owner, err = st.Users().Get(ctx, sess.UserID); err != nil {
+		return err
+	}
+	a.users[a.owner.ID] = a.owner
+	a.savedActive = sess.LastActiveAt
+	a.armAll()
 	return nil
 }
 
@@ -114,9 +133,7 @@ func (a *actor) run() {
 		case fn := <-a.mailbox:
 			fn()
 		case <-timer.C:
-			for _, name := range a.timers.due(a.m.cfg.Now()) {
-				a.fire(name)
-			}
+			a.fireDue()
 		case <-a.m.ctx.Done():
 			a.shutdown()
 			return
@@ -153,12 +170,13 @@ func (a *actor) post(fn func()) {
 	}
 }
 
-func (a *actor) fire(name string) {
-	switch name {
-	case timerFlush:
-		if err := a.flush(); err != nil {
-			a.fail("flush streamed text", err)
+// fireDue runs the deadlines that are due.
+func (a *actor) fireDue() {
+	for _, name := range a.timers.due(a.m.cfg.Now()) {
+		if a.stopped {
+			return
 		}
+		a.fire(name)
 	}
 }
 
@@ -241,6 +259,7 @@ func (a *actor) commit(writes ...func(ctx context.Context, tx *store.Store) erro
 	defer cancel()
 	dirty := a.tr.takeDirty()
 	seq := a.pendingSeq
+	active := a.sess.LastActiveAt
 	now := a.now()
 	err := a.m.st.InTx(ctx, func(tx *store.Store) error {
 		for _, w := range writes {
@@ -253,10 +272,17 @@ func (a *actor) commit(writes ...func(ctx context.Context, tx *store.Store) erro
 				return err
 			}
 		}
+		var cols []string
 		if seq != a.sess.RunnerSeq {
+			cols = append(cols, "runner_seq")
+		}
+		if !active.Equal(a.savedActive) {
+			cols = append(cols, "last_active_at")
+		}
+		if len(cols) > 0 {
 			s := *a.sess
-			s.RunnerSeq, s.UpdatedAt = seq, now
-			if err := tx.Sessions().Update(ctx, &s, "runner_seq"); err != nil {
+			s.RunnerSeq, s.LastActiveAt, s.UpdatedAt = seq, active, now
+			if err := tx.Sessions().Update(ctx, &s, cols...); err != nil {
 				return err
 			}
 		}
@@ -268,6 +294,7 @@ func (a *actor) commit(writes ...func(ctx context.Context, tx *store.Store) erro
 	}
 	acked := seq != a.sess.RunnerSeq
 	a.sess.RunnerSeq = seq
+	a.savedActive = active
 	a.timers.clear(timerFlush)
 	if acked {
 		a.runner.send(frame(protocol.ServerFrame{Type: protocol.SAck, Seq: seq}))
@@ -277,7 +304,7 @@ func (a *actor) commit(writes ...func(ctx context.Context, tx *store.Store) erro
 
 // flush writes what is only in memory (streamed text, the sequence mark).
 func (a *actor) flush() error {
-	if !a.tr.hasDirty() && a.pendingSeq == a.sess.RunnerSeq {
+	if !a.tr.hasDirty() && a.pendingSeq == a.sess.RunnerSeq && a.sess.LastActiveAt.Equal(a.savedActive) {
 		a.timers.clear(timerFlush)
 		return nil
 	}
@@ -330,6 +357,8 @@ func (a *actor) attachRunner(c Conn) {
 	if old := a.runner.attach(c, a.now()); old != nil {
 		old.Close(protocol.CloseReplaced, protocol.CloseReasonReplace)
 	}
+	a.timers.clear(timerRevert)
+	a.timers.clear(timerLost)
 	a.pendingSeq = a.sess.RunnerSeq
 	last := a.sess.RunnerSeq
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
@@ -344,7 +373,13 @@ func (a *actor) runnerClosed(c Conn) {
 	if !a.runner.detach(c) {
 		return // a replaced socket: its close means nothing
 	}
-	if err := a.flush(); err != nil {
+	if a.sess.Status == store.StatusRunning || a.sess.Status == store.StatusRestoring {
+		a.sess.RunnerLostAt = a.now()
+		if err := a.commit(a.saveSession("runner_lost_at")); err != nil {
+			a.log.Error("record runner loss", "err", err)
+		}
+		a.armRunnerLost()
+	} else if err := a.flush(); err != nil {
 		a.log.Error("flush after runner close", "err", err)
 	}
 	a.broadcast(statusFrame(map[string]any{"runnerConnected": false, "runnerDisconnected": true, "queuedPrompts": a.queuedCount()}))
@@ -377,6 +412,10 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 	var writes []func(ctx context.Context, tx *store.Store) error
 	var after []func()
 	persist := protocol.Persisted(f.Type)
+	switch f.Type {
+	case protocol.RAgentStatus, protocol.RMessageCreate, protocol.RTextDelta, protocol.RToolUpdate, protocol.RMessageFinalize:
+		a.touch(now)
+	}
 
 	switch f.Type {
 	case protocol.RPing:
@@ -388,6 +427,10 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			a.runner.ready = true
 			persist = true
 			writes = append(writes, a.revertProcessing())
+			if !a.sess.RunnerLostAt.IsZero() || a.sess.RunnerRespawns != 0 {
+				a.sess.RunnerLostAt, a.sess.RunnerRespawns = time.Time{}, 0
+				writes = append(writes, a.saveSession("runner_lost_at", "runner_respawns"))
+			}
 			after = append(after, func() {
 				a.broadcast(statusFrame(map[string]any{"runnerConnected": true, "runnerBusy": a.sess.RunnerBusy}))
 				a.drain()
@@ -478,9 +521,14 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			}
 		})
 	case protocol.RQuestion:
-		// Questions arrive with the next part of the session work; until
-		// then the agent is told at once that nobody will answer.
-		a.sendRunner(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: f.QuestionID, Answer: "__expired__"})
+		if f.QuestionID == "" {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "question needs questionId"})
+			break
+		}
+		q := a.askQuestion(f, now)
+		persist = true
+		writes = append(writes, func(ctx context.Context, tx *store.Store) error { return tx.InteractivePrompts().Upsert(ctx, q) })
+		after = append(after, func() { a.questionAsked(q) })
 	case protocol.RConfigApplied, protocol.RRunnerHealth, protocol.RUsageReport, protocol.RAnalyticsEmit, protocol.RReverted,
 		protocol.RTitle, protocol.RTunnels, protocol.RScreenshot, protocol.RModelSwitched, protocol.RRepoCloneDone,
 		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:
@@ -591,12 +639,34 @@ func (a *actor) pendingFrame() []byte {
 	return frame(dataFrame{Type: protocol.CQueueState, Data: map[string]any{"pending": nil}})
 }
 
-// submitPrompt is a user prompt in followup mode: dispatched now when the
-// runner is ready and idle, otherwise it takes the one pending slot (the
-// newest prompt wins; the one it replaces is withdrawn).
+// submitPrompt takes a user prompt in the session's (or the prompt's)
+// queue mode:
+//   - followup: dispatched now when the runner is ready and idle, otherwise
+//     it takes the one pending slot (the newest prompt wins; the one it
+//     replaces is withdrawn);
+//   - steer: the running turn is aborted and the prompt jumps the queue
+//     (the pending followup stays behind it);
+//   - collect: the user message is written at once and the prompt waits
+//     for the debounce; prompts collected together are sent as one.
 func (a *actor) submitPrompt(in PromptInput) error {
 	if store.IsTerminal(a.sess.Status) {
 		return ErrNotActive
+	}
+	mode := in.Mode
+	if mode == "" {
+		mode = a.sess.QueueMode
+	}
+	if in.Interrupt {
+		mode = ModeSteer
+		if in.Content == "" { // interrupt alone: abort the turn
+			if a.sess.RunnerBusy {
+				a.sendRunner(protocol.ServerFrame{Type: protocol.SAbort})
+			}
+			return nil
+		}
+	}
+	if mode != ModeFollowup && mode != ModeSteer && mode != ModeCollect {
+		return apperr.Invalid("queueMode", "queueMode must be followup, steer or collect")
 	}
 	if in.Content == "" {
 		return apperr.Invalid("content", "content is required")
@@ -605,25 +675,47 @@ func (a *actor) submitPrompt(in PromptInput) error {
 		return apperr.Invalid("content", "content must be at most %d bytes", MaxPromptBytes)
 	}
 	now := a.now()
-	a.sess.LastActiveAt = now
+	a.touch(now)
 	a.queueSeq++
 	q := &store.QueuedPrompt{ID: uuid.NewString(), SessionID: a.id, Seq: a.queueSeq, Status: store.PromptQueued,
 		Content: in.Content, Model: in.Model, AuthorID: in.Author.ID, AuthorEmail: in.Author.Email,
 		AuthorName: in.Author.Name, CreatedAt: now}
+	switch mode {
+	case ModeCollect:
+		return a.collect(q)
+	case ModeSteer:
+		q.Priority = 1
+		if a.sess.RunnerBusy {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SAbort})
+		}
+	}
+	return a.enqueue(q, q.Priority == 0)
+}
 
-	if a.runner.connected() && a.runner.ready && !a.sess.RunnerBusy && a.sess.Status == store.StatusRunning && a.queuedCount() == 0 {
+// canDispatch reports whether a prompt can go to the runner now.
+func (a *actor) canDispatch() bool {
+	return a.runner.connected() && a.runner.ready && !a.sess.RunnerBusy && a.sess.Status == store.StatusRunning
+}
+
+// enqueue dispatches q now if it can go first, else queues it; followups
+// take the single pending slot.
+func (a *actor) enqueue(q *store.QueuedPrompt, singleSlot bool) error {
+	if a.canDispatch() && a.queuedCount() == 0 {
 		return a.dispatch(q, true)
 	}
 	var withdrawn []*store.QueuedPrompt
-	kept := a.queue[:0]
-	for _, e := range a.queue {
-		if e.Status == store.PromptQueued && e.Priority == 0 {
-			withdrawn = append(withdrawn, e)
-			continue
+	if singleSlot {
+		kept := a.queue[:0]
+		for _, e := range a.queue {
+			if e.Status == store.PromptQueued && e.Priority == 0 {
+				withdrawn = append(withdrawn, e)
+				continue
+			}
+			kept = append(kept, e)
 		}
-		kept = append(kept, e)
+		a.queue = kept
 	}
-	a.queue = append(kept, q)
+	a.queue = append(a.queue, q)
 	a.sortQueue()
 	err := a.commit(func(ctx context.Context, tx *store.Store) error {
 		for _, w := range withdrawn {
@@ -631,47 +723,71 @@ func (a *actor) submitPrompt(in PromptInput) error {
 				return err
 			}
 		}
-		if err := tx.PromptQueue().Insert(ctx, q); err != nil {
-			return err
-		}
-		return a.saveSession("last_active_at")(ctx, tx)
+		return tx.PromptQueue().Insert(ctx, q)
 	})
 	if err != nil {
 		a.fail("queue prompt", err)
 		return err
 	}
 	for _, w := range withdrawn {
-		a.broadcast(frame(dataFrame{Type: protocol.CQueueWithdrawn, Data: map[string]any{"messageId": w.ID, "content": w.Content}}))
+		a.broadcastWithdrawn(w)
 	}
 	reason := "busy"
 	if a.sess.Status != store.StatusRunning {
 		reason = "waking"
 	}
 	a.broadcast(a.pendingFrame())
-	a.broadcast(statusFrame(map[string]any{"promptQueued": true, "queuePosition": 1, "queueReason": reason}))
+	a.broadcast(statusFrame(map[string]any{"promptQueued": true, "queuePosition": a.queuePosition(q.ID), "queueReason": reason}))
+	a.armIdleQueue()
 	if a.sess.Status == store.StatusHibernated {
 		if err := a.wake(); err != nil {
 			a.log.Error("wake for a prompt", "err", err)
 		}
+	} else {
+		a.drain()
 	}
 	return nil
+}
+
+func (a *actor) queuePosition(id string) int {
+	pos := 0
+	for _, e := range a.queue {
+		if e.Status == store.PromptQueued {
+			pos++
+			if e.ID == id {
+				return pos
+			}
+		}
+	}
+	return pos
+}
+
+func (a *actor) broadcastWithdrawn(w *store.QueuedPrompt) {
+	a.broadcast(frame(dataFrame{Type: protocol.CQueueWithdrawn, Data: map[string]any{"messageId": w.ID, "content": w.Content}}))
 }
 
 // dispatch writes the user message, marks the prompt processing and sends
 // it to the runner.
 func (a *actor) dispatch(q *store.QueuedPrompt, isNew bool) error {
 	now := a.now()
-	msg := a.tr.newMessage(q.ID, "user", q.Content, []protocol.Part{{Type: "text", Text: q.Content}},
-		Author{ID: q.AuthorID, Email: q.AuthorEmail, Name: q.AuthorName}, now)
+	var msg *store.Message
+	if !q.TranscriptWritten {
+		msg = a.tr.newMessage(q.ID, "user", q.Content, []protocol.Part{{Type: "text", Text: q.Content}},
+			Author{ID: q.AuthorID, Email: q.AuthorEmail, Name: q.AuthorName}, now)
+	}
 	q.Status = store.PromptProcessing
+	a.sess.LastDispatchedAt = now
+	a.timers.set(timerStuck, now.Add(a.m.cfg.Timings.StuckProcessing))
 	if isNew {
 		a.queue = append(a.queue, q)
 		a.sortQueue()
 	}
 	a.sess.RunnerBusy = true
 	err := a.commit(func(ctx context.Context, tx *store.Store) error {
-		if err := tx.Messages().Insert(ctx, msg); err != nil {
-			return err
+		if msg != nil {
+			if err := tx.Messages().Insert(ctx, msg); err != nil {
+				return err
+			}
 		}
 		if isNew {
 			if err := tx.PromptQueue().Insert(ctx, q); err != nil {
@@ -680,13 +796,15 @@ func (a *actor) dispatch(q *store.QueuedPrompt, isNew bool) error {
 		} else if err := tx.PromptQueue().SetStatus(ctx, q.ID, store.PromptProcessing); err != nil {
 			return err
 		}
-		return a.saveSession("runner_busy", "last_active_at")(ctx, tx)
+		return a.saveSession("runner_busy", "last_active_at", "last_dispatched_at")(ctx, tx)
 	})
 	if err != nil {
 		a.fail("dispatch prompt", err)
 		return err
 	}
-	a.broadcast(messageFrame(protocol.CMessage, msg))
+	if msg != nil {
+		a.broadcast(messageFrame(protocol.CMessage, msg))
+	}
 	a.broadcast(statusFrame(map[string]any{"runnerBusy": true}))
 	user := a.users[q.AuthorID]
 	pf := protocol.ServerFrame{Type: protocol.SPrompt, MessageID: q.ID, Content: q.Content, Model: q.Model,
@@ -834,6 +952,8 @@ func (a *actor) terminate(reason string) error {
 		cancel()
 	}
 	a.queue = nil
+	a.questions = map[string]*store.InteractivePrompt{}
+	a.timers = newTimers()
 	a.sess.RunnerBusy = false
 	a.sess.EndedAt = a.now()
 	a.sess.SandboxID = ""
@@ -841,6 +961,9 @@ func (a *actor) terminate(reason string) error {
 	a.sess.Status = store.StatusTerminated
 	err := a.commit(func(ctx context.Context, tx *store.Store) error {
 		if _, err := tx.PromptQueue().DeleteAll(ctx, a.id); err != nil {
+			return err
+		}
+		if err := tx.InteractivePrompts().DeleteAll(ctx, a.id); err != nil {
 			return err
 		}
 		return a.saveSession("status", "runner_busy", "ended_at", "sandbox_id")(ctx, tx)
@@ -882,6 +1005,9 @@ func (a *actor) attachClient(c Client, u *store.User) {
 		},
 	}))
 	c.Send(a.modelsFrame())
+	for _, q := range a.sortedQuestions() {
+		c.Send(a.questionFrame(q))
+	}
 	if first {
 		a.broadcast(frame(map[string]any{"type": protocol.CUserJoined, "userId": u.ID,
 			"userDetails":    map[string]any{"name": nullable(u.Name), "email": u.Email, "avatarUrl": nullable(u.AvatarURL)},
@@ -925,23 +1051,42 @@ func (a *actor) removeClient(c Client) {
 
 func (a *actor) clientClosed(c Client) { a.removeClient(c) }
 
-func (a *actor) onClientFrame(c Client, typ string, in PromptInput) {
-	switch typ {
+func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
+	author := Author{ID: u.ID, Email: u.Email, Name: u.Name}
+	var err error
+	switch f.Type {
 	case protocol.BPing:
 		c.Send(frame(map[string]any{"type": protocol.CPong}))
 	case protocol.BPrompt:
-		if err := a.submitPrompt(in); err != nil {
-			msg := err.Error()
-			if e, ok := apperr.As(err); ok {
-				msg = e.Message
-			}
-			c.Send(frame(errorFrame{Type: protocol.CError, Message: msg}))
-		}
+		err = a.submitPrompt(PromptInput{Content: f.Content, Model: f.Model, Mode: f.QueueMode, Author: author})
 	case protocol.BAbort:
 		if a.sess.RunnerBusy {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SAbort})
 		}
+	case "answer":
+		err = a.answerQuestion(f.QuestionID, f.Answer)
+	case "revert":
+		err = a.revert(f.MessageID)
+	case "queue.withdraw":
+		_, err = a.withdrawPending()
+	case "queue.promote":
+		var w *store.QueuedPrompt
+		if w, err = a.withdrawPending(); err == nil && w != nil {
+			err = a.submitPrompt(PromptInput{Content: w.Content, Model: w.Model, Mode: ModeSteer,
+				Author: Author{ID: w.AuthorID, Email: w.AuthorEmail, Name: w.AuthorName}})
+		}
+	case "queue.replace":
+		if _, err = a.withdrawPending(); err == nil {
+			err = a.submitPrompt(PromptInput{Content: f.Content, Model: f.Model, Mode: ModeSteer, Author: author})
+		}
 	default:
-		c.Send(frame(errorFrame{Type: protocol.CError, Message: "unsupported frame type " + typ}))
+		err = apperr.Invalid("type", "unsupported frame type %s", f.Type)
+	}
+	if err != nil {
+		msg := err.Error()
+		if e, ok := apperr.As(err); ok {
+			msg = e.Message
+		}
+		c.Send(frame(errorFrame{Type: protocol.CError, Message: msg}))
 	}
 }

@@ -81,13 +81,15 @@ type errorFrame struct {
 
 // Event is what the actor publishes on the user's topic.
 type Event struct {
-	Type      string    `json:"type"` // session.started, session.update, session.completed, session.errored
-	SessionID string    `json:"sessionId"`
-	UserID    string    `json:"userId"`
-	Status    string    `json:"status,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	At        time.Time `json:"at"`
+	Type       string    `json:"type"` // session.started, session.update, session.completed, session.errored
+	SessionID  string    `json:"sessionId"`
+	UserID     string    `json:"userId"`
+	Status     string    `json:"status,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	QuestionID string    `json:"questionId,omitempty"`
+	Text       string    `json:"text,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // UserTopic is the pub/sub topic of a user's events.

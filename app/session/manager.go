@@ -46,6 +46,8 @@ type Config struct {
 	FlushInterval time.Duration
 	// MailboxSize bounds each actor's mailbox (default 256).
 	MailboxSize int
+	// Timings of the session deadlines; zero fields take the defaults.
+	Timings Timings
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -65,6 +67,60 @@ func (c *Config) setDefaults() {
 	}
 	if c.DefaultAgent == "" {
 		c.DefaultAgent = "script"
+	}
+	c.Timings.setDefaults()
+}
+
+// Timings are the session deadlines.
+type Timings struct {
+	// QuestionTTL is how long a question waits for an answer (5 min).
+	QuestionTTL time.Duration
+	// RevertGrace: prompts the runner was processing go back to the queue
+	// this long after it went away (5 s).
+	RevertGrace time.Duration
+	// RunnerLost: a session whose runner stays away this long gets a new
+	// one once (local sandboxes), then is terminated as sandbox_lost (60 s).
+	RunnerLost time.Duration
+	// StuckProcessing: a busy session with no runner this long after its
+	// last dispatch is unstuck (5 min).
+	StuckProcessing time.Duration
+	// IdleQueue: queued prompts of an idle, ready session are dispatched
+	// after this long at the latest (60 s).
+	IdleQueue time.Duration
+	// CollectDebounce: collect mode merges prompts that arrive within this
+	// long of each other (3 s).
+	CollectDebounce time.Duration
+	// DefaultIdleTimeout applies when the owner has none (15 min).
+	DefaultIdleTimeout time.Duration
+}
+
+func (t *Timings) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&t.QuestionTTL, 5*time.Minute)
+	def(&t.RevertGrace, 5*time.Second)
+	def(&t.RunnerLost, 60*time.Second)
+	def(&t.StuckProcessing, 5*time.Minute)
+	def(&t.IdleQueue, 60*time.Second)
+	def(&t.CollectDebounce, 3*time.Second)
+	def(&t.DefaultIdleTimeout, 15*time.Minute)
+}
+
+// FireDue makes every live actor run the deadlines that are due by the
+// manager's clock now. The actors' own timers do this on their own; tests
+// with a moved clock call it to get there without waiting.
+func (m *Manager) FireDue() {
+	m.mu.Lock()
+	actors := make([]*actor, 0, len(m.actors))
+	for _, a := range m.actors {
+		actors = append(actors, a)
+	}
+	m.mu.Unlock()
+	for _, a := range actors {
+		_ = a.do(context.Background(), func() error { a.fireDue(); return nil })
 	}
 }
 
@@ -259,6 +315,7 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 	sess := &store.Session{
 		ID: uuid.NewString(), UserID: owner.ID, Workspace: in.Workspace, Title: in.Title, Status: store.StatusInitializing,
 		Purpose: "interactive", Agent: in.Agent, PersonaID: in.PersonaID, RunnerTokenHash: hashToken(token),
+		QueueMode:    queueModeOr(owner.UIQueueMode),
 		LastActiveAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 	err := m.st.InTx(ctx, func(tx *store.Store) error {
@@ -505,10 +562,29 @@ func (m *Manager) Messages(ctx context.Context, userID, id string, q store.Messa
 // MaxPromptBytes bounds a prompt's content.
 const MaxPromptBytes = 100000
 
+// Queue modes.
+const (
+	ModeFollowup = "followup"
+	ModeSteer    = "steer"
+	ModeCollect  = "collect"
+)
+
+func queueModeOr(m string) string {
+	switch m {
+	case ModeFollowup, ModeSteer, ModeCollect:
+		return m
+	}
+	return ModeFollowup
+}
+
 // PromptInput is a prompt from REST or a browser socket.
 type PromptInput struct {
-	Content   string
-	Model     string
+	Content string
+	Model   string
+	// Mode is followup, steer or collect; empty takes the session's mode
+	// (the owner's default at creation).
+	Mode string
+	// Interrupt forces steer; with no content it only aborts the turn.
 	Interrupt bool
 	Author    Author
 }
@@ -530,6 +606,29 @@ func (m *Manager) Prompt(ctx context.Context, user *store.User, id string, in Pr
 		return ErrNotActive
 	}
 	return err
+}
+
+// ClearQueue drops every queued prompt of a session and returns how many.
+func (m *Manager) ClearQueue(ctx context.Context, userID, id string) (int, error) {
+	if _, err := m.Get(ctx, userID, id); err != nil {
+		return 0, err
+	}
+	a, err := m.actorFor(ctx, id)
+	if errors.Is(err, errGone) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	var n int
+	err = a.do(ctx, func() error {
+		var err error
+		n, err = a.clearQueue()
+		return err
+	})
+	if errors.Is(err, errGone) {
+		return 0, nil
+	}
+	return n, err
 }
 
 // Hibernate stops a running session's sandbox, keeping its workspace.
@@ -674,20 +773,24 @@ func (m *Manager) AttachClient(ctx context.Context, user *store.User, id string,
 
 // Frame hands the actor one frame from the browser.
 func (c *ClientSocket) Frame(raw []byte) {
-	var f struct {
-		Type    string `json:"type"`
-		Content string `json:"content"`
-		Model   string `json:"model"`
-	}
-	if err := json.Unmarshal(raw, &f); err != nil || f.Type == "" {
+	f := new(clientFrame)
+	if err := json.Unmarshal(raw, f); err != nil || f.Type == "" {
 		c.conn.Send(frame(errorFrame{Type: protocol.CError, Message: "Invalid JSON"}))
 		return
 	}
 	user := c.user
-	c.a.post(func() {
-		c.a.onClientFrame(c.conn, f.Type, PromptInput{Content: f.Content, Model: f.Model,
-			Author: Author{ID: user.ID, Email: user.Email, Name: user.Name}})
-	})
+	c.a.post(func() { c.a.onClientFrame(c.conn, user, f) })
+}
+
+// clientFrame is any frame from a browser.
+type clientFrame struct {
+	Type       string          `json:"type"`
+	Content    string          `json:"content"`
+	Model      string          `json:"model"`
+	QueueMode  string          `json:"queueMode"`
+	QuestionID string          `json:"questionId"`
+	Answer     json.RawMessage `json:"answer"`
+	MessageID  string          `json:"messageId"`
 }
 
 // Closed tells the actor the socket is gone.

@@ -1,0 +1,134 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/store"
+)
+
+// AnswerExpired is what a runner gets for a question nobody answered.
+const AnswerExpired = "__expired__"
+
+// askQuestion records a runner's question and arms its expiry.
+func (a *actor) askQuestion(f *protocol.RunnerFrame, now time.Time) *store.InteractivePrompt {
+	opts, _ := json.Marshal(f.Options)
+	if f.Options == nil {
+		opts = json.RawMessage("[]")
+	}
+	q := &store.InteractivePrompt{ID: uuid.NewString(), SessionID: a.id, Type: "question", QuestionID: f.QuestionID,
+		MessageID: f.MessageID, Text: f.Text, Options: opts, CreatedAt: now, ExpiresAt: now.Add(a.timings().QuestionTTL)}
+	if old, ok := a.questions[f.QuestionID]; ok {
+		q.ID, q.CreatedAt = old.ID, old.CreatedAt
+	}
+	a.questions[f.QuestionID] = q
+	a.timers.set(timerQuestion+f.QuestionID, q.ExpiresAt)
+	return q
+}
+
+func (a *actor) questionAsked(q *store.InteractivePrompt) {
+	a.broadcast(a.questionFrame(q))
+	a.m.publish(Event{Type: "question.asked", SessionID: a.id, UserID: a.sess.UserID, QuestionID: q.QuestionID, Text: q.Text})
+}
+
+func (a *actor) sortedQuestions() []*store.InteractivePrompt {
+	out := make([]*store.InteractivePrompt, 0, len(a.questions))
+	for _, q := range a.questions {
+		out = append(out, q)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+func options(q *store.InteractivePrompt) []string {
+	var opts []string
+	_ = json.Unmarshal(q.Options, &opts)
+	return opts
+}
+
+func questionContext(q *store.InteractivePrompt) map[string]any {
+	return map[string]any{"questionId": q.QuestionID, "messageId": nullable(q.MessageID), "options": options(q)}
+}
+
+// questionFrame is upstream's interactive_prompt: the prompt id is the
+// runner's question id, expiresAt is in epoch milliseconds.
+func (a *actor) questionFrame(q *store.InteractivePrompt) []byte {
+	actions := []map[string]any{}
+	for i, o := range options(q) {
+		actions = append(actions, map[string]any{"id": fmt.Sprintf("option_%d", i), "label": o})
+	}
+	return frame(map[string]any{"type": "interactive_prompt", "prompt": map[string]any{
+		"id": q.QuestionID, "sessionId": a.id, "type": q.Type, "title": q.Text, "body": nil, "actions": actions,
+		"expiresAt": q.ExpiresAt.UnixMilli(), "context": questionContext(q),
+	}})
+}
+
+// answerQuestion resolves a question with a browser's answer: an action id
+// ("option_1") stands for its label; any other value is passed on as is.
+func (a *actor) answerQuestion(questionID string, raw json.RawMessage) error {
+	q, ok := a.questions[questionID]
+	if !ok {
+		return apperr.NotFound("Question")
+	}
+	var answer any
+	if err := json.Unmarshal(raw, &answer); err != nil || answer == nil {
+		return apperr.Invalid("answer", "answer is required")
+	}
+	if s, ok := answer.(string); ok {
+		if i, found := strings.CutPrefix(s, "option_"); found {
+			var n int
+			if _, err := fmt.Sscanf(i, "%d", &n); err == nil && n >= 0 && n < len(options(q)) {
+				answer = options(q)[n]
+			}
+		}
+	}
+	if !a.runner.connected() {
+		return apperr.Conflict("The agent is not connected; answer again when it is back")
+	}
+	if err := a.resolveQuestion(q); err != nil {
+		return err
+	}
+	a.sendRunner(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: questionID, Answer: answer})
+	a.broadcast(frame(map[string]any{"type": "interactive_prompt_resolved", "promptId": questionID,
+		"promptType": q.Type, "resolution": answer, "context": questionContext(q)}))
+	a.m.publish(Event{Type: "question.answered", SessionID: a.id, UserID: a.sess.UserID, QuestionID: questionID})
+	return nil
+}
+
+// expireQuestion tells the runner nobody answered in time.
+func (a *actor) expireQuestion(questionID string) error {
+	q, ok := a.questions[questionID]
+	if !ok {
+		return nil
+	}
+	if now := a.m.cfg.Now(); now.Before(q.ExpiresAt) {
+		a.timers.set(timerQuestion+questionID, q.ExpiresAt)
+		return nil
+	}
+	if err := a.resolveQuestion(q); err != nil {
+		return err
+	}
+	a.sendRunner(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: questionID, Answer: AnswerExpired})
+	a.broadcast(frame(map[string]any{"type": "interactive_prompt_expired", "promptId": questionID,
+		"promptType": q.Type, "context": questionContext(q)}))
+	return nil
+}
+
+func (a *actor) resolveQuestion(q *store.InteractivePrompt) error {
+	if err := a.commit(func(ctx context.Context, tx *store.Store) error {
+		return tx.InteractivePrompts().Delete(ctx, a.id, q.QuestionID)
+	}); err != nil {
+		return err
+	}
+	delete(a.questions, q.QuestionID)
+	a.timers.clear(timerQuestion + q.QuestionID)
+	return nil
+}
