@@ -245,7 +245,11 @@ func TestTranscriptResume(t *testing.T) {
 	if !ok || off != 3 {
 		t.Fatalf("resume: ok=%v offset=%d", ok, off)
 	}
-	if got := tr2.takeDirty()[0]; got.Content != "abcdef" || got.ID != turn.msg.ID {
+	got := tr2.takeDirty()[0]
+	if got.Content != "abcdef" || got.ID != turn.msg.ID {
 		t.Fatalf("resumed body: %+v", got)
+	}
+	if ps := parts(t, got); len(ps) != 1 || ps[0].Text != "abcdef" {
+		t.Fatalf("a resumed stream continues its text part: %+v", ps)
 	}
 }

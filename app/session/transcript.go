@@ -89,6 +89,11 @@ func (t *transcript) resume(m *store.Message) {
 	tr := &turn{msg: m}
 	_ = json.Unmarshal(m.Parts, &tr.parts)
 	tr.textLen = utf16Len(m.Content)
+	if n := len(tr.parts); n > 0 && tr.parts[n-1].Type == "text" && tr.parts[n-1].Streaming {
+		// Continue the streaming part rather than start another.
+		tr.tail = &strings.Builder{}
+		tr.tail.WriteString(tr.parts[n-1].Text)
+	}
 	t.turns[m.TurnID] = tr
 }
 

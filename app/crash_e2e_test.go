@@ -1,0 +1,175 @@
+package app_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentops/agentops/store"
+	"github.com/agentops/agentops/store/storetest"
+)
+
+// proc is an agentops server in a child process (this test binary run as
+// the CLI), so that it can be killed with SIGKILL.
+type proc struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	args    []string
+	addr    string
+	dataDir string
+	log     *os.File
+}
+
+func startProc(t *testing.T, dataDir, dbURL string) *proc {
+	t.Helper()
+	p := &proc{t: t, addr: freeAddr(t), dataDir: dataDir}
+	p.args = []string{"serve", "--listen", p.addr, "--data-dir", dataDir, "--database-url", dbURL, "--log-level", "warn"}
+	var err error
+	if p.log, err = os.Create(filepath.Join(t.TempDir(), "server.log")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.kill()
+		killRunnersUnder(dataDir)
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log.Name())
+			t.Logf("server log:\n%s", b)
+		}
+	})
+	p.start()
+	return p
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	p.cmd = exec.Command(os.Args[0], p.args...)
+	p.cmd.Env = append(os.Environ(), envRunAsCLI+"=1")
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get("http://" + p.addr + "/ready")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("server did not come up: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// kill is kill -9.
+func (p *proc) kill() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// killRunnersUnder kills runner processes whose command line names dir
+// (they run in their own process groups and outlive the server).
+func killRunnersUnder(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmdline := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmdline, " runner ") && strings.Contains(cmdline, dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// TestKillNineLosesNothing kills the server with SIGKILL in the middle of
+// streaming turns, 20 times, restarting it each time. Every prompt the API
+// acknowledged must end up in the transcript exactly once, with exactly
+// one complete answer, and the prompt queued behind it must survive too.
+func TestKillNineLosesNothing(t *testing.T) {
+	loops := 20
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			if d == store.Postgres {
+				loops = 10 // the same code path; fewer rounds keep CI short
+			}
+			dataDir := t.TempDir()
+			p := startProc(t, dataDir, storetest.URL(t, d))
+			s := &server{t: t, url: "http://" + p.addr}
+			var reg struct{ SessionToken string }
+			s.mustJSON("POST", "/auth/email/register", "", map[string]any{"email": "owner@example.com", "password": "a long passphrase"}, 200, &reg)
+			s.token = reg.SessionToken
+			id := s.createSession(nil).Session.ID
+			s.waitStatus(id, func(st map[string]any) bool { return st["runnerReady"] == true })
+
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range loops {
+				// Wait until the session can take a prompt at once: a
+				// followup sent while it cannot would take the pending slot,
+				// and the next one would replace it (by design).
+				s.waitStatus(id, func(st map[string]any) bool { return st["runnerReady"] == true && st["runnerBusy"] == false })
+				// One streaming turn, and one prompt queued behind it.
+				s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": fmt.Sprintf("a%d\n/chunks 40\n/slow 15", i)}, 200, nil)
+				s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": fmt.Sprintf("b%d", i)}, 200, nil)
+				time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+				p.kill()
+				p.start()
+				want := fmt.Sprintf("You said: b%d", i)
+				s.waitTranscript(id, func(m []message) bool {
+					return len(m) > 0 && m[len(m)-1].Content == want && len(partsOfType(m[len(m)-1], "finish")) == 1
+				})
+			}
+			msgs := s.messages(id)
+			lost, dup := 0, 0
+			for i := range loops {
+				for _, want := range []string{fmt.Sprintf("a%d\n/chunks 40\n/slow 15", i), fmt.Sprintf("b%d", i)} {
+					users, answers := 0, 0
+					quote := "You said: " + strings.SplitN(want, "\n", 2)[0]
+					for _, m := range msgs {
+						if m.Role == "user" && m.Content == want {
+							users++
+						}
+						if m.Role == "assistant" && m.Content == quote && len(partsOfType(m, "finish")) == 1 {
+							answers++
+							if len(m.Parts) != 2 || len(partsOfType(m, "text")) != 1 {
+								t.Errorf("%q: want one text part and the finish, got %+v", m.Content, m.Parts)
+							}
+						}
+					}
+					lost += max(0, 1-users) + max(0, 1-answers)
+					dup += max(0, users-1) + max(0, answers-1)
+				}
+			}
+			if len(msgs) != loops*4 {
+				t.Errorf("transcript has %d messages, want %d", len(msgs), loops*4)
+			}
+			t.Logf("%s: %d kill -9 restarts mid-stream: %d messages, %d lost, %d duplicated", d, loops, len(msgs), lost, dup)
+			if lost != 0 || dup != 0 {
+				for _, m := range msgs {
+					t.Logf("%s %q %d parts", m.Role, m.Content, len(m.Parts))
+				}
+				t.Fatalf("%d lost, %d duplicated", lost, dup)
+			}
+			s.mustJSON("DELETE", "/api/sessions/"+id, s.token, nil, 200, nil)
+		})
+	}
+}
