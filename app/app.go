@@ -253,7 +253,7 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 		provider = local
 	}
 	mgr = session.NewManager(a.Store, pub, provider, session.Config{
-		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents,
+		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 	}, a.log)
 	return mgr, provider, nil
 }

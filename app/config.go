@@ -4,6 +4,8 @@ package app
 
 import (
 	"fmt"
+
+	"github.com/agentops/agentops/app/session"
 	"log/slog"
 	"net"
 	"os"
@@ -34,6 +36,8 @@ type Config struct {
 	// By default they keep running and reconnect to the next server, so a
 	// restart does not interrupt sessions; tests turn this on.
 	StopRunnersOnShutdown bool
+	// SessionTimings overrides the session deadlines (tests shorten them).
+	SessionTimings session.Timings
 }
 
 // DefaultListen is where serve listens unless told otherwise.

@@ -29,9 +29,12 @@ type server struct {
 
 // startServer runs Serve with local (or external) sandboxes whose runners
 // are this test binary, and registers a first user.
-func startServer(t *testing.T, d store.Dialect, sandboxKind string) *server {
+func startServer(t *testing.T, d store.Dialect, sandboxKind string, tweak ...func(*app.Config)) *server {
 	t.Helper()
 	cfg := newConfig(t, d)
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	cfg.Listen = freeAddr(t)
 	cfg.PublicURL = ""
 	cfg.AllowedOrigins = nil

@@ -206,7 +206,8 @@ func (a *actor) snapshot() *store.Session {
 func (a *actor) fillStatus(rs *RuntimeStatus) {
 	rs.Status, rs.LifecycleStatus = a.sess.Status, a.sess.Status
 	if a.sess.SandboxID != "" {
-		rs.SandboxID = &a.sess.SandboxID
+		id := a.sess.SandboxID // a copy: rs leaves the actor
+		rs.SandboxID = &id
 	}
 	rs.RunnerConnected = a.runner.connected()
 	rs.RunnerReady = a.runner.ready

@@ -26,6 +26,9 @@ const (
 func (a *actor) timings() *Timings { return &a.m.cfg.Timings }
 
 func (a *actor) idleTimeout() time.Duration {
+	if a.timings().IdleTimeout > 0 {
+		return a.timings().IdleTimeout
+	}
 	if a.owner != nil && a.owner.IdleTimeoutSeconds > 0 {
 		return time.Duration(a.owner.IdleTimeoutSeconds) * time.Second
 	}

@@ -92,6 +92,8 @@ type Timings struct {
 	CollectDebounce time.Duration
 	// DefaultIdleTimeout applies when the owner has none (15 min).
 	DefaultIdleTimeout time.Duration
+	// IdleTimeout, when set, overrides every owner's idle timeout (tests).
+	IdleTimeout time.Duration
 }
 
 func (t *Timings) setDefaults() {
