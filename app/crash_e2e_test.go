@@ -173,3 +173,66 @@ func TestKillNineLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserResumesByOffsetAfterKill: a browser watching a stream when the
+// server is killed reconnects, reloads the transcript over REST, and merges
+// the chunks that follow by their offsets: no gap, nothing twice.
+func TestBrowserResumesByOffsetAfterKill(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startProc(t, dataDir, storetest.URL(t, store.SQLite))
+	s := &server{t: t, url: "http://" + p.addr}
+	var reg struct{ SessionToken string }
+	s.mustJSON("POST", "/auth/email/register", "", map[string]any{"email": "owner@example.com", "password": "a long passphrase"}, 200, &reg)
+	s.token = reg.SessionToken
+	id := s.createSession(nil).Session.ID
+	s.waitStatus(id, func(st map[string]any) bool { return st["runnerReady"] == true })
+
+	b := s.dial(id, s.token)
+	prompt := strings.Repeat("0123456789", 40)
+	b.send(map[string]any{"type": "prompt", "content": prompt + "\n/chunks 200\n/slow 10"})
+	b.waitUser(prompt + "\n/chunks 200\n/slow 10")
+	var text strings.Builder
+	var msgID string
+	merge := func(f map[string]any) bool {
+		if f["type"] != "chunk" {
+			return false
+		}
+		if msgID == "" {
+			msgID = f["messageId"].(string)
+		}
+		off, content := int(f["offset"].(float64)), f["content"].(string)
+		have := text.Len() // ASCII: UTF-16 units equal bytes
+		switch {
+		case off > have:
+			t.Fatalf("gap: chunk at %d, have %d", off, have)
+		case off+len(content) > have:
+			text.WriteString(content[have-off:])
+		}
+		return text.Len() >= 60
+	}
+	b.waitFor("some chunks", merge)
+	p.kill()
+	p.start()
+
+	// Reconnect: reload over REST (what the server has), then merge.
+	b2 := s.dial(id, s.token)
+	for _, m := range s.messages(id) {
+		if m.ID == msgID && len(m.Content) > text.Len() {
+			text.Reset()
+			text.WriteString(m.Content)
+		}
+	}
+	want := "You said: " + prompt
+	b2.waitFor("the rest of the stream", func(f map[string]any) bool {
+		merge(f)
+		return text.Len() >= len(want)
+	})
+	if text.String() != want {
+		t.Fatalf("merged text differs:\n got %q\nwant %q", text.String(), want)
+	}
+	msgs := s.waitTranscript(id, func(m []message) bool { return len(m) == 2 && len(partsOfType(m[1], "finish")) == 1 })
+	if msgs[1].Content != want {
+		t.Fatalf("stored text: %q", msgs[1].Content)
+	}
+	s.mustJSON("DELETE", "/api/sessions/"+id, s.token, nil, 200, nil)
+}
