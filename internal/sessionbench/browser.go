@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// browser is a browser socket that counts the chunk frames of one message
+// and records, for each, the time since the runner wrote it (the delta
+// starts with the unix-nanos time of the write).
+type browser struct {
+	c    *websocket.Conn
+	want int // chunks until finished
+	lat  *histogram
+
+	inited   chan struct{}
+	finished chan struct{} // all chunks read, or the socket ended
+	done     chan struct{} // the reader has returned
+
+	// written by the reader; read after finished
+	got        int
+	offsetErrs int
+	nextOffset int
+	end        time.Time
+	closeCode  websocket.StatusCode
+	err        error
+}
+
+var (
+	chunkPrefix = []byte(`{"type":"chunk",`)
+	contentKey  = []byte(`","content":"`)
+	offsetKey   = []byte(`","offset":`)
+)
+
+// dialBrowsers opens n browser sockets on a session (workers at a time)
+// and waits until each has its init frame, i.e. has joined the session.
+func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, want int, lat *histogram) ([]*browser, error) {
+	out := make([]*browser, n)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				b, err := dialBrowser(ctx, s, id, token, want, lat)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("browser %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				out[i] = b
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		for _, b := range out {
+			if b != nil {
+				b.c.CloseNow()
+			}
+		}
+		return nil, first
+	}
+	return out, nil
+}
+
+func dialBrowser(ctx context.Context, s *server, id, token string, want int, lat *histogram) (*browser, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, s.wsURL(id)+"?role=client", &websocket.DialOptions{
+		Subprotocols: []string{"valet", "bearer." + token},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(1 << 22)
+	b := &browser{c: c, want: want, lat: lat, inited: make(chan struct{}), finished: make(chan struct{}), done: make(chan struct{})}
+	go b.read()
+	select {
+	case <-b.inited:
+		return b, nil
+	case <-b.finished:
+		return nil, fmt.Errorf("socket ended before init: %w", b.err)
+	case <-dctx.Done():
+		c.CloseNow()
+		return nil, dctx.Err()
+	}
+}
+
+func (b *browser) read() {
+	defer close(b.done)
+	var once sync.Once
+	finish := func() { once.Do(func() { b.end = time.Now(); close(b.finished) }) }
+	defer finish()
+	inited := false
+	buf := make([]byte, 0, 1024)
+	for {
+		_, rd, err := b.c.Reader(context.Background())
+		if err == nil {
+			buf, err = readInto(buf[:0], rd)
+		}
+		if err != nil {
+			b.err = err
+			b.closeCode = websocket.CloseStatus(err)
+			return
+		}
+		now := time.Now().UnixNano()
+		if !bytes.HasPrefix(buf, chunkPrefix) {
+			if !inited {
+				var f struct{ Type string }
+				if json.Unmarshal(buf, &f) == nil && f.Type == "init" {
+					inited = true
+					close(b.inited)
+				}
+			}
+			continue
+		}
+		content, offset, ok := parseChunk(buf)
+		if !ok {
+			b.offsetErrs++
+			continue
+		}
+		if offset != b.nextOffset {
+			b.offsetErrs++
+		}
+		b.nextOffset = offset + len(content)
+		if sp := bytes.IndexByte(content, ' '); sp > 0 {
+			if ts, err := strconv.ParseInt(string(content[:sp]), 10, 64); err == nil {
+				b.lat.add(now - ts)
+			}
+		}
+		b.got++
+		if b.got == b.want {
+			finish()
+		}
+	}
+}
+
+// parseChunk reads {"type":"chunk","messageId":"…","content":"…","offset":N}
+// without a JSON decoder (the content is plain ASCII without escapes).
+func parseChunk(f []byte) (content []byte, offset int, ok bool) {
+	i := bytes.Index(f, contentKey)
+	j := bytes.LastIndex(f, offsetKey)
+	if i < 0 || j < i+len(contentKey) || len(f) < j+len(offsetKey)+2 {
+		return nil, 0, false
+	}
+	content = f[i+len(contentKey) : j]
+	n, err := strconv.Atoi(string(f[j+len(offsetKey) : len(f)-1]))
+	if err != nil {
+		return nil, 0, false
+	}
+	return content, n, true
+}
+
+func readInto(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
