@@ -106,12 +106,9 @@ func killRunnersUnder(dir string) {
 // acknowledged must end up in the transcript exactly once, with exactly
 // one complete answer, and the prompt queued behind it must survive too.
 func TestKillNineLosesNothing(t *testing.T) {
-	loops := 20
+	const loops = 20
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
-			if d == store.Postgres {
-				loops = 10 // the same code path; fewer rounds keep CI short
-			}
 			dataDir := t.TempDir()
 			p := startProc(t, dataDir, storetest.URL(t, d))
 			s := &server{t: t, url: "http://" + p.addr}

@@ -12,11 +12,12 @@ import (
 	"github.com/agentops/agentops/app/session"
 )
 
-// Send queue sizes: a browser that falls this far behind is closed with
-// protocol.CloseSlowConsumer and reloads from REST.
+// Send queue sizes, in frames and in bytes: a browser that falls this far
+// behind is closed with protocol.CloseSlowConsumer and reloads from REST.
 const (
 	clientQueue = 1024
 	runnerQueue = 4096
+	queueBytes  = 8 << 20
 )
 
 // sessionSocket serves GET /api/sessions/:id/ws for runners (?role=runner,
@@ -45,7 +46,7 @@ func (s *Server) runnerSocket(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	c.SetReadLimit(protocol.MaxFrameBytes)
-	conn := newWSConn(c, "", runnerQueue)
+	conn := newWSConn(c, "", runnerQueue, queueBytes)
 	sock, err := s.sessions.AttachRunner(r.Context(), id, conn)
 	if err != nil {
 		conn.Close(protocol.CloseSessionEnded, closeReason(err))
@@ -72,7 +73,7 @@ func (s *Server) clientSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(protocol.MaxFrameBytes)
-	conn := newWSConn(c, p.User.ID, clientQueue)
+	conn := newWSConn(c, p.User.ID, clientQueue, queueBytes)
 	sock, err := s.sessions.AttachClient(r.Context(), p.User, id, conn)
 	if err != nil {
 		conn.Close(protocol.CloseSessionEnded, closeReason(err))

@@ -341,8 +341,11 @@ func (a *actor) setStatus(to string, extra ...string) error {
 
 // ---- sockets ----
 
-func (a *actor) broadcast(b []byte) {
-	for _, c := range a.hub.broadcast(b) {
+func (a *actor) broadcast(b []byte) { a.closeSlow(a.hub.broadcast(b)) }
+
+// closeSlow closes browser sockets whose send queue is full.
+func (a *actor) closeSlow(slow []Client) {
+	for _, c := range slow {
 		a.log.Warn("closing a slow browser socket", "conn", c.ID())
 		c.Close(protocol.CloseSlowConsumer, "slow consumer: reload the transcript over REST, then reconnect")
 		a.removeClient(c)
@@ -459,7 +462,7 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "text-delta for an unknown turn"})
 			break
 		}
-		a.broadcast(frame(chunkFrame{Type: protocol.CChunk, MessageID: tr.msg.ID, Content: f.Delta, Offset: offset}))
+		a.closeSlow(a.hub.broadcastChunk(tr.msg.ID, offset, f.Delta))
 	case protocol.RToolUpdate, protocol.RMessageFinalize:
 		var tr *turn
 		var ok bool

@@ -1,5 +1,7 @@
 package session
 
+import "github.com/agentops/agentops/app/protocol"
+
 // Conn is a socket as the actor sees it. Send must never block: it queues
 // the frame (bounded) and reports false when the queue is full. Close ends
 // the socket with a WebSocket close code and reason.
@@ -7,6 +9,17 @@ type Conn interface {
 	ID() string
 	Send(frame []byte) bool
 	Close(code int, reason string)
+}
+
+// ChunkConn is a Conn that can merge streamed text: SendChunk queues a chunk
+// frame, and a chunk that continues the last one still queued (same
+// message, offset where that one ends) is appended to it instead of taking
+// a place of its own. A browser that reads a little slower than the agent
+// writes then receives fewer, larger chunks instead of being dropped. It
+// must not block, and reports false when the queue is full.
+type ChunkConn interface {
+	Conn
+	SendChunk(messageID string, offset int, text string) bool
 }
 
 // Client is a browser socket and the user it belongs to.
@@ -72,6 +85,29 @@ func (h *hub) broadcast(frame []byte) []Client {
 	var slow []Client
 	for _, c := range h.clients {
 		if !c.Send(frame) {
+			slow = append(slow, c)
+		}
+	}
+	return slow
+}
+
+// broadcastChunk sends a chunk of streamed text to every socket, merged
+// with the chunk each socket still has queued where it can (ChunkConn), and
+// returns the sockets too slow to take it.
+func (h *hub) broadcastChunk(messageID string, offset int, text string) []Client {
+	var slow []Client
+	var b []byte
+	for _, c := range h.clients {
+		if cc, ok := c.(ChunkConn); ok {
+			if !cc.SendChunk(messageID, offset, text) {
+				slow = append(slow, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = frame(chunkFrame{Type: protocol.CChunk, MessageID: messageID, Content: text, Offset: offset})
+		}
+		if !c.Send(b) {
 			slow = append(slow, c)
 		}
 	}

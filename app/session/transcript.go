@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -88,7 +87,7 @@ func (t *transcript) startTurn(turnID string, now time.Time) (tr *turn, created 
 func (t *transcript) resume(m *store.Message) {
 	tr := &turn{msg: m}
 	_ = json.Unmarshal(m.Parts, &tr.parts)
-	tr.textLen = utf16Len(m.Content)
+	tr.textLen = protocol.UTF16Len(m.Content)
 	if n := len(tr.parts); n > 0 && tr.parts[n-1].Type == "text" && tr.parts[n-1].Streaming {
 		// Continue the streaming part rather than start another.
 		tr.tail = &strings.Builder{}
@@ -112,7 +111,7 @@ func (t *transcript) appendText(turnID, delta string, now time.Time) (tr *turn, 
 	}
 	tr.tail.WriteString(delta)
 	offset = tr.textLen
-	tr.textLen += utf16Len(delta)
+	tr.textLen += protocol.UTF16Len(delta)
 	tr.msg.UpdatedAt = now
 	t.dirty[tr.msg.ID] = tr
 	return tr, offset, true
@@ -206,7 +205,7 @@ func (t *transcript) finalize(f *protocol.RunnerFrame, now time.Time) (*turn, bo
 func (t *transcript) touch(tr *turn, now time.Time) {
 	tr.sync()
 	tr.msg.UpdatedAt = now
-	tr.textLen = utf16Len(tr.msg.Content)
+	tr.textLen = protocol.UTF16Len(tr.msg.Content)
 	t.dirty[tr.msg.ID] = tr
 }
 
@@ -235,18 +234,6 @@ func (t *transcript) markDirty(msgs []*store.Message) {
 
 // hasDirty reports whether anything waits to be written.
 func (t *transcript) hasDirty() bool { return len(t.dirty) > 0 }
-
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		if r >= 0x10000 && r != utf8.RuneError {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
-}
 
 func mustJSON(v any) json.RawMessage {
 	if v == nil {

@@ -15,20 +15,24 @@ import (
 	"github.com/coder/websocket"
 )
 
-// browser is a browser socket that counts the chunk frames of one message
-// and records, for each, the time since the runner wrote it (the delta
-// starts with the unix-nanos time of the write).
+// browser is a browser socket that counts the deltas of one message and
+// records, for each, the time since the runner wrote it (every delta is
+// deltaBytes long and starts with the unix-nanos time of the write). The
+// server may merge deltas that wait in a socket's queue into one chunk
+// frame: such a frame holds several deltas back to back.
 type browser struct {
-	c    *websocket.Conn
-	want int // chunks until finished
-	lat  *histogram
+	c          *websocket.Conn
+	want       int // deltas until finished
+	deltaBytes int
+	lat        *histogram
 
 	inited   chan struct{}
 	finished chan struct{} // all chunks read, or the socket ended
 	done     chan struct{} // the reader has returned
 
 	// written by the reader; read after finished
-	got        int
+	got        int // deltas
+	frames     int // chunk frames
 	offsetErrs int
 	nextOffset int
 	end        time.Time
@@ -44,7 +48,7 @@ var (
 
 // dialBrowsers opens n browser sockets on a session (workers at a time)
 // and waits until each has its init frame, i.e. has joined the session.
-func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, want int, lat *histogram) ([]*browser, error) {
+func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, want, deltaBytes int, lat *histogram) ([]*browser, error) {
 	out := make([]*browser, n)
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -57,7 +61,7 @@ func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, 
 				if i >= n {
 					return
 				}
-				b, err := dialBrowser(ctx, s, id, token, want, lat)
+				b, err := dialBrowser(ctx, s, id, token, want, deltaBytes, lat)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -82,7 +86,7 @@ func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, 
 	return out, nil
 }
 
-func dialBrowser(ctx context.Context, s *server, id, token string, want int, lat *histogram) (*browser, error) {
+func dialBrowser(ctx context.Context, s *server, id, token string, want, deltaBytes int, lat *histogram) (*browser, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, _, err := websocket.Dial(dctx, s.wsURL(id)+"?role=client", &websocket.DialOptions{
@@ -92,7 +96,7 @@ func dialBrowser(ctx context.Context, s *server, id, token string, want int, lat
 		return nil, err
 	}
 	c.SetReadLimit(1 << 22)
-	b := &browser{c: c, want: want, lat: lat, inited: make(chan struct{}), finished: make(chan struct{}), done: make(chan struct{})}
+	b := &browser{c: c, want: want, deltaBytes: deltaBytes, lat: lat, inited: make(chan struct{}), finished: make(chan struct{}), done: make(chan struct{})}
 	go b.read()
 	select {
 	case <-b.inited:
@@ -142,13 +146,16 @@ func (b *browser) read() {
 			b.offsetErrs++
 		}
 		b.nextOffset = offset + len(content)
-		if sp := bytes.IndexByte(content, ' '); sp > 0 {
-			if ts, err := strconv.ParseInt(string(content[:sp]), 10, 64); err == nil {
-				b.lat.add(now - ts)
+		b.frames++
+		for d := content; len(d) > 0; d = d[min(len(d), b.deltaBytes):] {
+			if sp := bytes.IndexByte(d, ' '); sp > 0 {
+				if ts, err := strconv.ParseInt(string(d[:sp]), 10, 64); err == nil {
+					b.lat.add(now - ts)
+				}
 			}
+			b.got++
 		}
-		b.got++
-		if b.got == b.want {
+		if b.got >= b.want {
 			finish()
 		}
 	}

@@ -143,7 +143,7 @@ func socketsChild(ctx context.Context, o options) error {
 		return errors.New("sockets-child needs -child-url, -child-token and -child-session")
 	}
 	s := &server{url: o.url}
-	browsers, err := dialBrowsers(ctx, s, o.sessionID, o.token, o.sockets, o.dialWorkers, 1<<30, &histogram{})
+	browsers, err := dialBrowsers(ctx, s, o.sessionID, o.token, o.sockets, o.dialWorkers, 1<<30, o.deltaBytes, &histogram{})
 	if err != nil {
 		return err
 	}
