@@ -10,8 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
@@ -19,6 +20,7 @@ import (
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/jobs"
 	"github.com/agentops/agentops/keyring"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store"
@@ -162,13 +164,22 @@ func (a *App) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	var wg sync.WaitGroup
-	bg, stopBG := context.WithCancel(context.Background())
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.housekeeping(bg)
-	}()
+	clock := a.cfg.Clock
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	sched, err := jobs.New(jobs.Options{Store: a.Store, Logger: a.log, Clock: clock})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	maint := &maintenance{st: a.Store, sessions: sessions, archiveAfter: a.cfg.ArchiveAfter, log: a.log,
+		now: func() time.Time { return clock.Now().UTC() }}
+	if err := maint.register(sched); err != nil {
+		ln.Close()
+		return fmt.Errorf("schedule maintenance: %w", err)
+	}
+	sched.Start()
 
 	a.log.Info("agentops listening", "url", a.cfg.PublicURL, "addr", ln.Addr().String(),
 		"database", string(a.Store.Dialect()), "data_dir", a.cfg.DataDir, "version", a.cfg.Version,
@@ -182,8 +193,7 @@ func (a *App) Serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		stopBG()
-		wg.Wait()
+		_ = sched.Stop()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -198,8 +208,9 @@ func (a *App) Serve(ctx context.Context) error {
 	// Sockets are hijacked: Shutdown does not wait for them. The actors
 	// write what they hold and close them with "going away".
 	sessions.Shutdown(sctx)
-	stopBG()
-	wg.Wait()
+	if serr := sched.Stop(); serr != nil {
+		a.log.Warn("stop scheduler", "err", serr)
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -261,23 +272,3 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 // housekeeping removes expired login sessions and old login failures every
 // hour until ctx ends. (The scheduler that will own periodic jobs arrives
 // with the platform services.)
-func (a *App) housekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		now := store.Now()
-		if n, err := a.Store.AuthSessions().DeleteExpired(ctx, now); err != nil && ctx.Err() == nil {
-			a.log.Warn("delete expired logins", "err", err)
-		} else if n > 0 {
-			a.log.Info("deleted expired logins", "count", n)
-		}
-		if _, err := a.Store.LoginFailures().DeleteBefore(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			a.log.Warn("delete old login failures", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

@@ -4,13 +4,16 @@ package app
 
 import (
 	"fmt"
-
-	"github.com/agentops/agentops/app/session"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/agentops/agentops/app/session"
 )
 
 // Config is every setting of the server. Each has a flag and an
@@ -38,7 +41,15 @@ type Config struct {
 	StopRunnersOnShutdown bool
 	// SessionTimings overrides the session deadlines (tests shorten them).
 	SessionTimings session.Timings
+	// ArchiveAfter is how long terminated and errored sessions stay before
+	// they are archived and their workspaces removed; 0 keeps them.
+	ArchiveAfter time.Duration
+	// Clock drives the scheduler (nil: the real clock); tests use a fake.
+	Clock clockwork.Clock
 }
+
+// DefaultArchiveAfter is --archive-after's default.
+const DefaultArchiveAfter = 7 * 24 * time.Hour
 
 // DefaultListen is where serve listens unless told otherwise.
 const DefaultListen = "127.0.0.1:8787"

@@ -74,3 +74,14 @@ func (r Invites) Delete(ctx context.Context, id string) error {
 	res, err := r.s.w.NewDelete().Model((*Invite)(nil)).Where("id = ?", id).Exec(ctx)
 	return affectedOne("delete invite", res, err)
 }
+
+// DeleteExpired removes invites that expired without being accepted and
+// returns how many.
+func (r Invites) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	res, err := r.s.w.NewDelete().Model((*Invite)(nil)).Where("accepted_at IS NULL").Where("expires_at < ?", now).Exec(ctx)
+	if err != nil {
+		return 0, wrap("delete expired invites", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

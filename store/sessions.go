@@ -135,3 +135,26 @@ func (r Sessions) Delete(ctx context.Context, id string) error {
 	res, err := r.s.w.NewDelete().Model((*Session)(nil)).Where("id = ?", id).Exec(ctx)
 	return affectedOne("delete session", res, err)
 }
+
+// ListEndedBefore returns up to limit terminated or errored sessions that
+// ended (or, lacking an end time, last changed) before cutoff, oldest
+// first: the candidates for archiving.
+func (r Sessions) ListEndedBefore(ctx context.Context, cutoff time.Time, limit int) ([]Session, error) {
+	var out []Session
+	err := r.s.r.NewSelect().Model(&out).
+		Where("status IN (?)", bun.In([]string{StatusTerminated, StatusError})).
+		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("ended_at < ?", cutoff).WhereOr("ended_at IS NULL AND updated_at < ?", cutoff)
+		}).
+		OrderExpr("updated_at ASC, id ASC").Limit(int64(limit)).Scan(ctx)
+	return out, wrap("list ended sessions", err)
+}
+
+// MarkArchived moves a terminated or errored session to archived. A
+// session in any other status is left alone (ErrNotFound).
+func (r Sessions) MarkArchived(ctx context.Context, id string, now time.Time) error {
+	res, err := r.s.w.NewUpdate().Model((*Session)(nil)).
+		Set("status = ?", StatusArchived).Set("updated_at = ?", now).
+		Where("id = ?", id).Where("status IN (?)", bun.In([]string{StatusTerminated, StatusError})).Exec(ctx)
+	return affectedOne("archive session", res, err)
+}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/agentops/agentops/app"
@@ -8,11 +10,17 @@ import (
 
 func newServe(cfg *app.Config) *cobra.Command {
 	var origins []string
+	archiveAfter := "7d"
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (creates the data dir and applies migrations first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := ParseTTL(archiveAfter)
+			if err != nil {
+				return fmt.Errorf("--archive-after: %w", err)
+			}
+			cfg.ArchiveAfter = d
 			if len(origins) > 0 {
 				cfg.AllowedOrigins = origins
 				if err := cfg.Resolve(); err != nil {
@@ -35,6 +43,7 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.BoolVar(&cfg.OpenSignup, "open-signup", false, "let anyone register (otherwise the first user becomes admin and others need an invite)")
 	f.StringVar(&cfg.Sandbox, "sandbox", "local", "where runners run: local (a process per session under the data dir) or external (you start `agentops runner` elsewhere)")
 	f.StringVar(&cfg.DefaultAgent, "default-agent", "script", "agent for sessions that do not name one")
-	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent")
+	f.StringVar(&archiveAfter, "archive-after", archiveAfter, "archive terminated and errored sessions (and remove their workspaces) this long after they end: 7d, 36h; 0 never")
+	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after")
 	return cmd
 }

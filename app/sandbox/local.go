@@ -210,6 +210,10 @@ func (l *Local) RemoveWorkspace(ctx context.Context, sessionID string) error {
 	if err := removeTree(dir); err != nil {
 		return fmt.Errorf("sandbox: remove workspace: %w", err)
 	}
+	// The runner's log goes with its workspace: nothing else ever removes it.
+	if err := os.Remove(filepath.Join(l.logDir, sessionID+".log")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sandbox: remove runner log: %w", err)
+	}
 	return nil
 }
 

@@ -79,7 +79,8 @@ type Provider interface {
 	// RemoveWorkspace (when the session is archived). It returns nil when no
 	// runner is running.
 	Terminate(ctx context.Context, sessionID string) error
-	// RemoveWorkspace deletes the session's workspace; nil if there is none.
+	// RemoveWorkspace deletes the session's workspace and what the driver
+	// keeps beside it (the local runner log); nil if there is none.
 	RemoveWorkspace(ctx context.Context, sessionID string) error
 	// Close releases the provider; Spawn and Restore fail after it. What
 	// happens to running runners is the driver's to document.

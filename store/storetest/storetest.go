@@ -117,11 +117,20 @@ func URL(t testing.TB, d store.Dialect) string {
 // Open returns a migrated store of dialect d, closed when the test ends.
 func Open(t testing.TB, d store.Dialect) *store.Store {
 	t.Helper()
+	return OpenURL(t, URL(t, d))
+}
+
+// OpenURL returns a migrated store on the database at url, closed when the
+// test ends. Opening one URL several times gives several handles on one
+// database, as replicas have.
+func OpenURL(t testing.TB, url string) *store.Store {
+	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, URL(t, d), store.Options{})
+	s, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
-		t.Fatalf("open %s store: %v", d, err)
+		t.Fatalf("open store %s: %v", store.RedactURL(url), err)
 	}
+	d := s.Dialect()
 	t.Cleanup(func() { s.Close() })
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate %s store: %v", d, err)

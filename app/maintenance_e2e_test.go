@@ -1,0 +1,93 @@
+package app_test
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/store"
+)
+
+// TestMaintenanceArchivesEndedSessionsAndPrunes runs the server on a fake
+// clock and moves it forward: a session terminated longer ago than
+// --archive-after is archived and its workspace removed (its transcript
+// stays), a live session is untouched, and an invite that expired is
+// deleted while a valid one stays.
+func TestMaintenanceArchivesEndedSessionsAndPrunes(t *testing.T) {
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		clock := clockwork.NewFakeClockAt(time.Now())
+		s := startServer(t, d, "local", func(c *app.Config) {
+			c.Clock = clock
+			c.ArchiveAfter = 2 * time.Hour
+		})
+		ended := s.createSession(nil).Session.ID
+		live := s.createSession(nil).Session.ID
+		s.waitStatus(ended, func(st map[string]any) bool { return st["runnerReady"] == true })
+		s.mustJSON("POST", "/api/sessions/"+ended+"/prompt", s.token, map[string]any{"content": "hello"}, 200, nil)
+		s.waitTranscript(ended, func(m []message) bool { return len(m) == 2 && len(partsOfType(m[1], "finish")) == 1 })
+		s.mustJSON("DELETE", "/api/sessions/"+ended, s.token, nil, 200, nil)
+		workspace := filepath.Join(s.cfg.DataDir, "workspaces", ended)
+		if _, err := os.Stat(workspace); err != nil {
+			t.Fatalf("the terminated session's workspace is gone before archiving: %v", err)
+		}
+		var inv struct{ ID, Code string }
+		s.mustJSON("POST", "/api/admin/invites", s.token, map[string]any{"email": "soon@example.com"}, 201, &inv)
+
+		// Within --archive-after nothing is archived.
+		clock.Advance(time.Hour)
+		time.Sleep(300 * time.Millisecond)
+		if st := s.sessionStatus(ended); st != store.StatusTerminated {
+			t.Fatalf("status after an hour: %s", st)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for s.sessionStatus(ended) != store.StatusArchived {
+			if time.Now().After(deadline) {
+				t.Fatalf("not archived; status %s", s.sessionStatus(ended))
+			}
+			clock.Advance(10 * time.Minute)
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := os.Stat(workspace); !os.IsNotExist(err) {
+			t.Fatalf("the archived session's workspace is still there: %v", err)
+		}
+		if msgs := s.messages(ended); len(msgs) != 2 {
+			t.Fatalf("the archived session's transcript: %d messages", len(msgs))
+		}
+		if st := s.sessionStatus(live); st != store.StatusRunning {
+			t.Fatalf("the live session is %s", st)
+		}
+		if _, err := os.Stat(filepath.Join(s.cfg.DataDir, "workspaces", live)); err != nil {
+			t.Fatalf("the live session's workspace: %v", err)
+		}
+
+		// The invite expires after seven days; the hourly prune removes it.
+		deadline = time.Now().Add(20 * time.Second)
+		for {
+			code, _ := s.call("GET", "/invites/"+inv.Code, "", nil)
+			if code == http.StatusNotFound {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the expired invite was not pruned (lookup %d)", code)
+			}
+			clock.Advance(6 * time.Hour)
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// sessionStatus is the session's status as GET /api/sessions/:id says.
+func (s *server) sessionStatus(id string) string {
+	var out struct {
+		Session struct {
+			Status string `json:"status"`
+		} `json:"session"`
+	}
+	s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &out)
+	return out.Session.Status
+}
