@@ -66,9 +66,10 @@ type Info struct {
 	Size int64
 	// ModTime is when the object was written.
 	ModTime time.Time
-	// ETag identifies the object's content (no quotes). Equal content may
-	// have different ETags across drivers; a changed object always gets a
-	// new one.
+	// ETag identifies the object's version (no quotes): a Put always
+	// gives a new ETag unless the content is the same, and equal content
+	// may have different ETags (the file driver's change with every Put;
+	// S3's are content hashes).
 	ETag        string
 	ContentType string
 	// Metadata is what Put was given (Stat and Get only).

@@ -109,7 +109,6 @@ func (s *Storage) lock(key string) func() {
 type meta struct {
 	// Stamp identifies the data file this metadata describes.
 	Stamp       string            `json:"stamp"`
-	ETag        string            `json:"etag"`
 	ContentType string            `json:"contentType"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
 }
@@ -132,15 +131,18 @@ func stamp(fi fs.FileInfo) string {
 // info builds an object's Info from its data file and metadata; m is nil
 // when the metadata is missing or out of step (after a crash between the
 // two renames), and the file alone speaks.
+//
+// The ETag is derived from the file's stamp, not its content: every Put
+// makes a new file, so a changed object always has a new ETag, and no
+// upload pays for hashing (which halved upload throughput; see
+// docs/benchmarks.md). Equal content written twice gets two ETags.
 func info(key string, fi fs.FileInfo, m *meta) blob.Info {
-	in := blob.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC()}
-	if m == nil {
-		sum := sha256.Sum256([]byte(stamp(fi)))
-		in.ETag = "f" + hex.EncodeToString(sum[:15])
-		in.ContentType = blob.DefaultContentType
-		return in
+	sum := sha256.Sum256([]byte(stamp(fi)))
+	in := blob.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC(), ETag: hex.EncodeToString(sum[:16]),
+		ContentType: blob.DefaultContentType}
+	if m != nil {
+		in.ContentType, in.Metadata = m.ContentType, m.Metadata
 	}
-	in.ETag, in.ContentType, in.Metadata = m.ETag, m.ContentType, m.Metadata
 	return in
 }
 
@@ -272,11 +274,11 @@ func (s *Storage) Put(ctx context.Context, key string, body io.Reader, opts blob
 		_ = s.root.Remove(tmpMeta)
 	}()
 
-	fi, etag, err := s.writeData(ctx, tmpData, body, opts.Size)
+	fi, err := s.writeData(ctx, tmpData, body, opts.Size)
 	if err != nil {
 		return blob.Info{}, err
 	}
-	m := &meta{Stamp: stamp(fi), ETag: etag, ContentType: opts.ContentType, Metadata: opts.Metadata}
+	m := &meta{Stamp: stamp(fi), ContentType: opts.ContentType, Metadata: opts.Metadata}
 	mb, err := json.Marshal(m)
 	if err != nil {
 		return blob.Info{}, fmt.Errorf("fsblob: encode metadata: %w", err)
@@ -294,52 +296,50 @@ func (s *Storage) Put(ctx context.Context, key string, body io.Reader, opts blob
 }
 
 // writeData streams body into a new file, fsyncs it and returns its
-// FileInfo and the content's ETag.
-func (s *Storage) writeData(ctx context.Context, name string, body io.Reader, size int64) (fs.FileInfo, string, error) {
+// FileInfo.
+func (s *Storage) writeData(ctx context.Context, name string, body io.Reader, size int64) (fs.FileInfo, error) {
 	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, "", fmt.Errorf("fsblob: create temp file: %w", err)
+		return nil, fmt.Errorf("fsblob: create temp file: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
 	buf := make([]byte, copyBuf)
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		k, rerr := body.Read(buf)
 		if k > 0 {
 			n += int64(k)
 			if size > 0 && n > size {
-				return nil, "", fmt.Errorf("%w: more than %d bytes", blob.ErrSizeMismatch, size)
+				return nil, fmt.Errorf("%w: more than %d bytes", blob.ErrSizeMismatch, size)
 			}
-			h.Write(buf[:k])
 			if _, err := f.Write(buf[:k]); err != nil {
-				return nil, "", fmt.Errorf("fsblob: write: %w", err)
+				return nil, fmt.Errorf("fsblob: write: %w", err)
 			}
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			return nil, "", fmt.Errorf("fsblob: read body: %w", rerr)
+			return nil, fmt.Errorf("fsblob: read body: %w", rerr)
 		}
 	}
 	if size > 0 && n != size {
-		return nil, "", fmt.Errorf("%w: %d bytes, declared %d", blob.ErrSizeMismatch, n, size)
+		return nil, fmt.Errorf("%w: %d bytes, declared %d", blob.ErrSizeMismatch, n, size)
 	}
 	if err := f.Sync(); err != nil {
-		return nil, "", fmt.Errorf("fsblob: sync: %w", err)
+		return nil, fmt.Errorf("fsblob: sync: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, "", fmt.Errorf("fsblob: stat temp file: %w", err)
+		return nil, fmt.Errorf("fsblob: stat temp file: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, "", fmt.Errorf("fsblob: close: %w", err)
+		return nil, fmt.Errorf("fsblob: close: %w", err)
 	}
-	return fi, hex.EncodeToString(h.Sum(nil)[:16]), nil
+	return fi, nil
 }
 
 func (s *Storage) writeFile(name string, data []byte) error {
