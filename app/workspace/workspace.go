@@ -191,14 +191,10 @@ func (s *Service) Read(ctx context.Context, userID, sessionID, p string) (*File,
 		return nil, err
 	}
 	defer root.Close()
-	f, err := root.Open(rel)
+	// Stat before opening: opening a FIFO would block.
+	fi, err := root.Stat(rel)
 	if err != nil {
 		return nil, fileErr("path", p, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat: %w", err)
 	}
 	if fi.IsDir() {
 		return nil, apperr.Invalid("path", "%s is a folder: list it instead", p)
@@ -210,6 +206,11 @@ func (s *Service) Read(ctx context.Context, userID, sessionID, p string) (*File,
 		return nil, &apperr.Error{Kind: apperr.KindTooLarge, Message: fmt.Sprintf("%s is %d bytes; files over %d bytes cannot be read here", p, fi.Size(), s.limits.ReadBytes),
 			Details: map[string]any{"limit": s.limits.ReadBytes, "size": fi.Size()}}
 	}
+	f, err := root.Open(rel)
+	if err != nil {
+		return nil, fileErr("path", p, err)
+	}
+	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, s.limits.ReadBytes))
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
@@ -249,16 +250,16 @@ func (s *Service) List(ctx context.Context, userID, sessionID, p string) (*Listi
 		return nil, err
 	}
 	defer root.Close()
+	if fi, err := root.Stat(rel); err != nil {
+		return nil, fileErr("path", p, err)
+	} else if !fi.IsDir() {
+		return nil, apperr.Invalid("path", "%s is a file: read it instead", p)
+	}
 	d, err := root.Open(rel)
 	if err != nil {
 		return nil, fileErr("path", p, err)
 	}
 	defer d.Close()
-	if fi, err := d.Stat(); err != nil {
-		return nil, fmt.Errorf("stat: %w", err)
-	} else if !fi.IsDir() {
-		return nil, apperr.Invalid("path", "%s is a file: read it instead", p)
-	}
 	out := &Listing{Entries: []Entry{}}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -457,7 +458,7 @@ func (s *Service) Search(ctx context.Context, userID, sessionID, query string, l
 			out.Truncated = true
 			return false
 		}
-		b, err := fs.ReadFile(fsys, p)
+		b, err := readUpTo(fsys, p, s.limits.SearchFileBytes)
 		if err != nil {
 			return true
 		}
@@ -493,6 +494,24 @@ func (s *Service) Search(ctx context.Context, userID, sessionID, query string, l
 	}
 	out.Truncated = out.Truncated || cut
 	return out, nil
+}
+
+// readUpTo reads a file that must not be over n bytes (it may have grown
+// since it was listed).
+func readUpTo(fsys fs.FS, name string, n int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, n+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > n {
+		return nil, errors.New("file grew past the search limit")
+	}
+	return b, nil
 }
 
 // clip cuts s to at most n bytes on a rune boundary, valid UTF-8.

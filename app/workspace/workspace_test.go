@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/workspace"
@@ -126,5 +128,36 @@ func TestSearchHonoursContext(t *testing.T) {
 	cancel()
 	if _, err := s.Search(ctx, "u", "s1", "needle", 10); err == nil {
 		t.Fatal("a cancelled search succeeded")
+	}
+}
+
+// A FIFO in the workspace is refused, not opened (which would block).
+func TestFIFONotOpened(t *testing.T) {
+	s, ws := newService(t, workspace.Limits{})
+	if err := syscall.Mkfifo(filepath.Join(ws, "pipe"), 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	done := make(chan error, 2)
+	go func() {
+		_, err := s.Read(context.Background(), "u", "s1", "pipe")
+		done <- err
+	}()
+	go func() {
+		_, err := s.List(context.Background(), "u", "s1", "pipe")
+		done <- err
+	}()
+	for range 2 {
+		select {
+		case err := <-done:
+			if e, ok := apperr.As(err); !ok || e.Kind != apperr.KindInvalid {
+				t.Fatalf("error %v, want a 400", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("opened a FIFO and blocked")
+		}
+	}
+	res, err := s.Search(context.Background(), "u", "s1", "x", 10)
+	if err != nil || len(res.Matches) != 0 {
+		t.Fatalf("search: %+v %v", res, err)
 	}
 }
