@@ -80,8 +80,9 @@ func (l *Limits) setDefaults() {
 // MaxResults bounds the limit of Find and Search.
 const MaxResults = 1000
 
-// skipDirs are not walked by Find and Search (nor listed: .git).
-var skipDirs = []string{".git", "node_modules"}
+// skipDir reports the folders that Find and Search do not walk (List
+// leaves out only .git).
+func skipDir(name string) bool { return name == ".git" || name == "node_modules" }
 
 // Service answers the workspace routes.
 type Service struct {
@@ -305,7 +306,7 @@ func (s *Service) List(ctx context.Context, userID, sessionID, p string) (*Listi
 }
 
 // walk visits the regular files of the workspace (not following links,
-// skipping skipDirs) until fn returns false or the entry budget is spent;
+// skipping the folders of skipDir) until fn returns false or the entry budget is spent;
 // it reports whether the walk was cut short.
 func (s *Service) walk(ctx context.Context, root *os.Root, fn func(p string, d fs.DirEntry) bool) (bool, error) {
 	visited := 0
@@ -326,7 +327,7 @@ func (s *Service) walk(ctx context.Context, root *os.Root, fn func(p string, d f
 			return errStop
 		}
 		if d.IsDir() {
-			if p != "." && slices.Contains(skipDirs, d.Name()) {
+			if p != "." && skipDir(d.Name()) {
 				return fs.SkipDir
 			}
 			return nil
