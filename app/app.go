@@ -15,15 +15,20 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app/api"
+	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/app/workspace"
 	"github.com/agentops/agentops/jobs"
 	"github.com/agentops/agentops/keyring"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store"
+	"github.com/agentops/agentops/store/blob"
+	"github.com/agentops/agentops/store/blob/fsblob"
+	"github.com/agentops/agentops/store/blob/s3blob"
 )
 
 // App is a configured server: its store, keyring and services.
@@ -33,6 +38,10 @@ type App struct {
 	Store   *store.Store
 	Keyring *keyring.Keyring
 	Auth    *auth.Service
+
+	// Blob is the object storage (artifacts); closeBlob releases it.
+	Blob      blob.Storage
+	closeBlob func() error
 }
 
 // OpenStore opens the configured database, creating the data directory, and
@@ -72,11 +81,46 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
+	if err := a.openBlob(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.Store.Close() }
+// openBlob opens the configured object storage: files under
+// <data-dir>/blobs, or an S3 bucket (checked now, so that a wrong endpoint
+// or credentials stop the start).
+func (a *App) openBlob(ctx context.Context) error {
+	switch a.cfg.Blob {
+	case "s3":
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s3, err := s3blob.New(ctx, s3blob.Options{
+			Endpoint: a.cfg.S3.Endpoint, Region: a.cfg.S3.Region, Bucket: a.cfg.S3.Bucket,
+			AccessKey: a.cfg.S3.AccessKey, SecretKey: a.cfg.S3.SecretKey, PathStyle: a.cfg.S3.PathStyle,
+		})
+		if err != nil {
+			return fmt.Errorf("object storage (--blob s3): %w", err)
+		}
+		a.Blob, a.closeBlob = s3, func() error { return nil }
+	default:
+		fs, err := fsblob.New(filepath.Join(a.cfg.DataDir, "blobs"))
+		if err != nil {
+			return fmt.Errorf("object storage (--blob fs): %w", err)
+		}
+		a.Blob, a.closeBlob = fs, fs.Close
+	}
+	return nil
+}
+
+// Close releases the object storage and the database.
+func (a *App) Close() error {
+	if a.closeBlob != nil {
+		_ = a.closeBlob()
+	}
+	return a.Store.Close()
+}
 
 // keyringMetaKey holds "<primary key id>:<check value>" in instance_meta.
 const keyringMetaKey = "keyring.check"
@@ -152,7 +196,15 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
 	}
-	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions}, api.Options{
+	var locate workspace.Locator
+	if local, ok := provider.(*sandbox.Local); ok {
+		locate = local.Workspace
+	}
+	handler := api.New(api.Deps{
+		Auth: a.Auth, Sessions: sessions,
+		Artifacts: artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
+		Workspace: workspace.New(sessions, locate, workspace.Limits{}),
+	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
@@ -182,7 +234,7 @@ func (a *App) Serve(ctx context.Context) error {
 	sched.Start()
 
 	a.log.Info("agentops listening", "url", a.cfg.PublicURL, "addr", ln.Addr().String(),
-		"database", string(a.Store.Dialect()), "data_dir", a.cfg.DataDir, "version", a.cfg.Version,
+		"database", string(a.Store.Dialect()), "data_dir", a.cfg.DataDir, "version", a.cfg.Version, "blob", a.cfg.Blob,
 		"startup", time.Since(start).Round(time.Millisecond))
 	if needs, err := a.Auth.NeedsSetup(ctx); err == nil && needs {
 		a.log.Info("no users yet: register the first (admin) account with POST " + a.cfg.PublicURL +

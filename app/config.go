@@ -46,6 +46,56 @@ type Config struct {
 	ArchiveAfter time.Duration
 	// Clock drives the scheduler (nil: the real clock); tests use a fake.
 	Clock clockwork.Clock
+
+	// Blob is the object storage driver: fs (files under DataDir/blobs)
+	// or s3 (settings in S3).
+	Blob string
+	S3   S3Config
+	// MaxUploadBytes bounds one artifact upload.
+	MaxUploadBytes int64
+}
+
+// S3Config is where the s3 blob driver stores objects.
+type S3Config struct {
+	Endpoint  string
+	Region    string
+	Bucket    string
+	AccessKey string
+	SecretKey string
+	PathStyle bool
+}
+
+// DefaultMaxUploadBytes is --max-upload-bytes' default (100 MiB).
+const DefaultMaxUploadBytes = 100 << 20
+
+// resolveBlob checks the object storage settings.
+func (c *Config) resolveBlob() error {
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if c.MaxUploadBytes < 0 {
+		return fmt.Errorf("--max-upload-bytes must be positive, not %d", c.MaxUploadBytes)
+	}
+	switch c.Blob {
+	case "":
+		c.Blob = "fs"
+	case "fs":
+	case "s3":
+		var missing []string
+		for _, f := range []struct{ flag, v string }{
+			{"s3-endpoint", c.S3.Endpoint}, {"s3-bucket", c.S3.Bucket}, {"s3-access-key", c.S3.AccessKey}, {"s3-secret-key", c.S3.SecretKey},
+		} {
+			if f.v == "" {
+				missing = append(missing, "--"+f.flag+" ("+"AGENTOPS_"+strings.ToUpper(strings.ReplaceAll(f.flag, "-", "_"))+")")
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("--blob s3 needs %s", strings.Join(missing, ", "))
+		}
+	default:
+		return fmt.Errorf("--blob must be fs or s3, not %q", c.Blob)
+	}
+	return nil
 }
 
 // DefaultArchiveAfter is --archive-after's default.
@@ -103,6 +153,9 @@ func (c *Config) Resolve() error {
 	}
 	if c.DefaultAgent == "" {
 		c.DefaultAgent = "script"
+	}
+	if err := c.resolveBlob(); err != nil {
+		return err
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

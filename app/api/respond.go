@@ -120,7 +120,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // (upstream clients send fields we may not model); malformed JSON and
 // wrong types are 400 with the failing field; a body over the limit is 413.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, DefaultMaxBodyBytes)
+	return decodeJSONLimit(w, r, v, DefaultMaxBodyBytes)
+}
+
+// decodeJSONLimit is decodeJSON with a body limit of its own.
+func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

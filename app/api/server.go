@@ -9,14 +9,20 @@ import (
 	"strings"
 
 	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/app/workspace"
 )
 
 // Deps are the domain services the handlers call.
 type Deps struct {
 	Auth     *auth.Service
 	Sessions *session.Manager
+
+	// Artifacts and Workspace serve /api/files/*; nil leaves them out.
+	Artifacts *artifacts.Service
+	Workspace *workspace.Service
 }
 
 // Options configure the HTTP layer.
@@ -37,11 +43,16 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
+
+	// artifacts and workspace serve /api/files/*.
+	artifacts *artifacts.Service
+	workspace *workspace.Service
 }
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
+	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -63,6 +74,12 @@ func (s *Server) routes() {
 	bindAdminInvites(s, m)
 	if s.sessions != nil {
 		bindSessions(s, m)
+	}
+	if s.artifacts != nil {
+		bindFilesBackup(s, m)
+	}
+	if s.workspace != nil {
+		bindFilesWorkspace(s, m)
 	}
 }
 
