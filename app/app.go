@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/memory"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
@@ -31,6 +32,7 @@ type App struct {
 	Store   *store.Store
 	Keyring *keyring.Keyring
 	Auth    *auth.Service
+	Memory  *memory.Service
 }
 
 // OpenStore opens the configured database, creating the data directory, and
@@ -70,6 +72,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
+	a.Memory = memory.New(st, memory.Config{MaxFiles: cfg.MemoryMaxFiles})
 	return a, nil
 }
 
@@ -150,7 +153,7 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
 	}
-	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions}, api.Options{
+	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions, Memory: a.Memory}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
@@ -254,6 +257,7 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 	}
 	mgr = session.NewManager(a.Store, pub, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
+		RPCs: a.Memory.RPCs(),
 	}, a.log)
 	return mgr, provider, nil
 }

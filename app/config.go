@@ -38,7 +38,12 @@ type Config struct {
 	StopRunnersOnShutdown bool
 	// SessionTimings overrides the session deadlines (tests shorten them).
 	SessionTimings session.Timings
+	// MemoryMaxFiles caps each user's unpinned memory files.
+	MemoryMaxFiles int
 }
+
+// DefaultMemoryMaxFiles is upstream's cap on a user's unpinned memory files.
+const DefaultMemoryMaxFiles = 200
 
 // DefaultListen is where serve listens unless told otherwise.
 const DefaultListen = "127.0.0.1:8787"
@@ -92,6 +97,12 @@ func (c *Config) Resolve() error {
 	}
 	if c.DefaultAgent == "" {
 		c.DefaultAgent = "script"
+	}
+	switch {
+	case c.MemoryMaxFiles == 0:
+		c.MemoryMaxFiles = DefaultMemoryMaxFiles
+	case c.MemoryMaxFiles < 1 || c.MemoryMaxFiles > 10_000_000:
+		return fmt.Errorf("--memory-max-files must be from 1 to 10000000, not %d", c.MemoryMaxFiles)
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

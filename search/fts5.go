@@ -33,6 +33,7 @@ func (*FTS5) Name() string { return "fts5" }
 func ownerToken(userID string) string { return "o" + hex.EncodeToString([]byte(userID)) + "0" }
 
 func (*FTS5) Index(ctx context.Context, db bun.IDB, d Doc) error {
+	d = d.cleaned()
 	var row int64
 	err := db.NewRaw("SELECT id FROM search_fts_rows WHERE doc_id = ?", d.ID).Scan(ctx, &row)
 	switch {
@@ -164,7 +165,7 @@ func pathFilter(column, prefix string) string {
 func fts5Args(match, userID, prefix string, limit int) []any {
 	args := []any{match, userID}
 	if prefix != "" {
-		args = append(args, likePrefix(prefix))
+		args = append(args, likePrefix(clean(prefix)))
 	}
 	return append(args, limit)
 }

@@ -39,6 +39,7 @@ func pathText(p string) string {
 const tsvWeights = "'{0.1, 0.1, 0.5, 1.0}'"
 
 func (*Postgres) Index(ctx context.Context, db bun.IDB, d Doc) error {
+	d = d.cleaned()
 	_, err := db.NewRaw(`INSERT INTO search_tsv (doc_id, user_id, path, title, content, tsv)
 		VALUES (?, ?, ?, ?, ?, setweight(to_tsvector('english', ?), 'A') ||
 			setweight(to_tsvector('english', ?), 'B') || setweight(to_tsvector('english', ?), 'C'))
@@ -106,7 +107,7 @@ func (*Postgres) Search(ctx context.Context, db bun.IDB, q Query) ([]Hit, error)
 		expr, args := pgQuery(p, op)
 		args = append(args, q.UserID)
 		if q.PathPrefix != "" {
-			args = append(args, likePrefix(q.PathPrefix))
+			args = append(args, likePrefix(clean(q.PathPrefix)))
 		}
 		args = append(args, limit)
 		var rows []scored

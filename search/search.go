@@ -11,6 +11,8 @@ package search
 
 import (
 	"context"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -22,6 +24,11 @@ type Doc struct {
 	Path    string
 	Title   string
 	Content string
+}
+
+func (d Doc) cleaned() Doc {
+	d.Path, d.Title, d.Content = clean(d.Path), clean(d.Title), clean(d.Content)
+	return d
 }
 
 // Query is one search.
@@ -67,6 +74,16 @@ type Provider interface {
 	// Search returns the best hits, best first. Any text is valid: a
 	// query that parses to no terms has no hits.
 	Search(ctx context.Context, db bun.IDB, q Query) ([]Hit, error)
+}
+
+// clean makes a caller's string safe to bind: valid UTF-8 and no NUL
+// (bun interpolates arguments into the statement text, and a NUL there
+// ends SQLite's statement early; Postgres text cannot hold one).
+func clean(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.ReplaceAll(s, "\x00", "")
 }
 
 func clampLimit(n int) int {

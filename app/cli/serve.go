@@ -36,5 +36,7 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.StringVar(&cfg.Sandbox, "sandbox", "local", "where runners run: local (a process per session under the data dir) or external (you start `agentops runner` elsewhere)")
 	f.StringVar(&cfg.DefaultAgent, "default-agent", "script", "agent for sessions that do not name one")
 	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent")
+	f.IntVar(&cfg.MemoryMaxFiles, "memory-max-files", app.DefaultMemoryMaxFiles, "cap on each user's memory files outside preferences/; the least relevant, least recently read are evicted")
+	fromEnv(f, "memory-max-files")
 	return cmd
 }

@@ -535,6 +535,13 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:
 		// Accepted and ignored, as upstream's essentials list allows.
 	default:
+		if a.m.cfg.RPCs != nil && f.RequestID != "" && a.m.cfg.RPCs.Handles(f.Type) {
+			write, send := a.rpc(f)
+			persist = true
+			writes = append(writes, write)
+			after = append(after, send)
+			break
+		}
 		if f.RequestID != "" {
 			a.sendRunner(protocol.ServerFrame{Type: f.Type + "-result", RequestID: f.RequestID,
 				Error: fmt.Sprintf("unsupported: %s is not implemented by this server", f.Type)})

@@ -50,6 +50,9 @@ type Config struct {
 	Timings Timings
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RPCs serves runner RPCs of other domains (memory); nil answers
+	// them as unsupported.
+	RPCs RPCs
 }
 
 func (c *Config) setDefaults() {
