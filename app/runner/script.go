@@ -214,10 +214,10 @@ func splitChunks(s string, n int) []string {
 
 // script is a prompt's directives and the rest of its text.
 type script struct {
-	quote  string // the prompt without directive lines, trimmed
-	tools  []scriptTool
-	asks   []Question
-	fail   *string
+	quote   string // the prompt without directive lines, trimmed
+	tools   []scriptTool
+	asks    []Question
+	fail    *string
 	slow    time.Duration
 	sleep   time.Duration
 	chunks  int
