@@ -60,6 +60,25 @@ func (*FTS5) Index(ctx context.Context, db bun.IDB, d Doc) error {
 	return nil
 }
 
+// IndexNew inserts each document with two statements: SQLite runs in
+// process, so batching saves little and RETURNING of a multi-row insert
+// does not promise an order.
+func (p *FTS5) IndexNew(ctx context.Context, db bun.IDB, docs []Doc) error {
+	for _, d := range docs {
+		d = d.cleaned()
+		var row int64
+		if err := db.NewRaw("INSERT INTO search_fts_rows (doc_id, user_id) VALUES (?, ?) RETURNING id", d.ID, d.UserID).
+			Scan(ctx, &row); err != nil {
+			return fmt.Errorf("index %s: %w", d.ID, err)
+		}
+		if _, err := db.NewRaw("INSERT INTO search_fts (rowid, owner, path, title, content) VALUES (?, ?, ?, ?, ?)",
+			row, ownerToken(d.UserID), d.Path, d.Title, d.Content).Exec(ctx); err != nil {
+			return fmt.Errorf("index %s: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
 func (*FTS5) Remove(ctx context.Context, db bun.IDB, docIDs ...string) error {
 	if len(docIDs) == 0 {
 		return nil

@@ -52,6 +52,31 @@ func (*Postgres) Index(ctx context.Context, db bun.IDB, d Doc) error {
 	return nil
 }
 
+// IndexNew inserts the documents with one multi-row statement per 500.
+func (*Postgres) IndexNew(ctx context.Context, db bun.IDB, docs []Doc) error {
+	const batch = 500
+	for len(docs) > 0 {
+		n := min(batch, len(docs))
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO search_tsv (doc_id, user_id, path, title, content, tsv) VALUES ")
+		args := make([]any, 0, n*8)
+		for i, d := range docs[:n] {
+			d = d.cleaned()
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(`(?, ?, ?, ?, ?, setweight(to_tsvector('english', ?), 'A') ||
+				setweight(to_tsvector('english', ?), 'B') || setweight(to_tsvector('english', ?), 'C'))`)
+			args = append(args, d.ID, d.UserID, d.Path, d.Title, d.Content, Fold(d.Title), Fold(pathText(d.Path)), Fold(d.Content))
+		}
+		if _, err := db.NewRaw(sb.String(), args...).Exec(ctx); err != nil {
+			return fmt.Errorf("index %d documents: %w", n, err)
+		}
+		docs = docs[n:]
+	}
+	return nil
+}
+
 func (*Postgres) Remove(ctx context.Context, db bun.IDB, docIDs ...string) error {
 	if len(docIDs) == 0 {
 		return nil

@@ -69,6 +69,9 @@ type Provider interface {
 	Name() string
 	// Index adds d, or replaces the document with d.ID.
 	Index(ctx context.Context, db bun.IDB, d Doc) error
+	// IndexNew adds documents that are not in the index yet, in as few
+	// statements as the engine allows (bulk loads).
+	IndexNew(ctx context.Context, db bun.IDB, docs []Doc) error
 	// Remove drops documents by id; unknown ids are ignored.
 	Remove(ctx context.Context, db bun.IDB, docIDs ...string) error
 	// Search returns the best hits, best first. Any text is valid: a

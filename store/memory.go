@@ -93,6 +93,28 @@ func (r MemoryFiles) Insert(ctx context.Context, f *MemoryFile) error {
 	})
 }
 
+// InsertMany adds files in bulk (multi-row inserts) and indexes them;
+// none may exist yet. For imports and benchmarks: it applies no cap.
+func (r MemoryFiles) InsertMany(ctx context.Context, files []MemoryFile) error {
+	if len(files) == 0 {
+		return nil
+	}
+	return r.s.InTx(ctx, func(tx *Store) error {
+		const batch = 500
+		docs := make([]search.Doc, 0, len(files))
+		for i := 0; i < len(files); i += batch {
+			part := files[i:min(i+batch, len(files))]
+			if _, err := tx.w.NewInsert().Model(&part).Exec(ctx); err != nil {
+				return wrap("insert memory files", err)
+			}
+			for j := range part {
+				docs = append(docs, part[j].doc())
+			}
+		}
+		return tx.search.IndexNew(ctx, tx.w, docs)
+	})
+}
+
 // Update writes a file's content, title, pinned, version and times, and
 // re-indexes it.
 func (r MemoryFiles) Update(ctx context.Context, f *MemoryFile) error {
