@@ -106,13 +106,17 @@ const fts5Cols = "{path title content}"
 // quote doubling keeps this safe whatever it is given.
 func fts5Quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-func fts5Term(t Term) string {
+func fts5Term(t Term, prefix bool) string {
 	if t.Phrase {
 		return fts5Quote(strings.Join(t.Words, " "))
 	}
+	star := ""
+	if prefix {
+		star = "*"
+	}
 	parts := make([]string, len(t.Words))
 	for i, w := range t.Words {
-		parts[i] = fts5Quote(w) + "*"
+		parts[i] = fts5Quote(w) + star
 	}
 	if len(parts) == 1 {
 		return parts[0]
@@ -121,17 +125,18 @@ func fts5Term(t Term) string {
 }
 
 // fts5Match builds the MATCH expression for a user's parsed query; op
-// joins the required terms (AND, or OR on the retry).
-func fts5Match(userID string, p Parsed, op string) string {
+// joins the required terms (AND, or OR on the retry); prefix makes bare
+// words prefix matches.
+func fts5Match(userID string, p Parsed, op string, prefix bool) string {
 	pos := make([]string, len(p.Pos))
 	for i, t := range p.Pos {
-		pos[i] = fts5Term(t)
+		pos[i] = fts5Term(t, prefix)
 	}
 	expr := fts5Cols + " : (" + strings.Join(pos, " "+op+" ") + ")"
 	if len(p.Neg) > 0 {
 		neg := make([]string, len(p.Neg))
 		for i, t := range p.Neg {
-			neg[i] = fts5Term(t)
+			neg[i] = fts5Term(t, true)
 		}
 		expr = "(" + expr + ") NOT (" + fts5Cols + " : (" + strings.Join(neg, " OR ") + "))"
 	}
@@ -145,26 +150,57 @@ type scored struct {
 	Score   float64 `bun:"score"`
 }
 
+// Search finds whole words first and prefixes only when that leaves room
+// under the limit: FTS5 answers a prefix term by merging the doclists of
+// every matching term of every user before it intersects them with the
+// owner's, which costs time in proportion to the word's frequency over
+// the whole index, while a whole word's doclist is walked lazily, seeking
+// to the owner's rows. The porter stemmer already makes whole words
+// match their inflections (deploys, deploying → deploy).
 func (*FTS5) Search(ctx context.Context, db bun.IDB, q Query) ([]Hit, error) {
 	p := Parse(q.Text)
 	if p.Empty() {
 		return nil, nil
 	}
 	limit := clampLimit(q.Limit)
-	run := func(op string) ([]scored, error) {
+	hasBare := false
+	for _, t := range p.Pos {
+		hasBare = hasBare || !t.Phrase
+	}
+	run := func(op string, prefix bool) ([]scored, error) {
 		var rows []scored
 		sel := db.NewRaw(`SELECT r.doc_id, search_fts.path, search_fts.content, -bm25(search_fts, 0.0, 5.0, 10.0, 1.0) AS score
 			FROM search_fts JOIN search_fts_rows AS r ON r.id = search_fts.rowid
 			WHERE search_fts MATCH ? AND r.user_id = ?`+pathFilter("search_fts.path", q.PathPrefix)+`
-			ORDER BY score DESC LIMIT ?`, fts5Args(fts5Match(q.UserID, p, op), q.UserID, q.PathPrefix, limit)...)
+			ORDER BY score DESC LIMIT ?`, fts5Args(fts5Match(q.UserID, p, op, prefix), q.UserID, q.PathPrefix, limit)...)
 		if err := sel.Scan(ctx, &rows); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
 		return rows, nil
 	}
-	rows, err := run("AND")
+	search := func(op string) ([]scored, error) {
+		rows, err := run(op, false)
+		if err != nil || len(rows) >= limit || !hasBare {
+			return rows, err
+		}
+		more, err := run(op, true)
+		if err != nil {
+			return nil, err
+		}
+		seen := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			seen[r.DocID] = true
+		}
+		for _, r := range more {
+			if len(rows) < limit && !seen[r.DocID] {
+				rows = append(rows, r)
+			}
+		}
+		return rows, nil
+	}
+	rows, err := search("AND")
 	if err == nil && len(rows) == 0 && len(p.Pos) > 1 {
-		rows, err = run("OR")
+		rows, err = search("OR")
 	}
 	if err != nil {
 		return nil, err
