@@ -16,6 +16,7 @@ import (
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
@@ -27,12 +28,13 @@ import (
 
 // App is a configured server: its store, keyring and services.
 type App struct {
-	cfg     Config
-	log     *slog.Logger
-	Store   *store.Store
-	Keyring *keyring.Keyring
-	Auth    *auth.Service
-	Memory  *memory.Service
+	cfg      Config
+	log      *slog.Logger
+	Store    *store.Store
+	Keyring  *keyring.Keyring
+	Auth     *auth.Service
+	Memory   *memory.Service
+	Personas *persona.Service
 }
 
 // OpenStore opens the configured database, creating the data directory, and
@@ -73,6 +75,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
 	a.Memory = memory.New(st, memory.Config{MaxFiles: cfg.MemoryMaxFiles})
+	a.Personas = persona.New(st)
 	return a, nil
 }
 
@@ -153,7 +156,7 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
 	}
-	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions, Memory: a.Memory}, api.Options{
+	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
@@ -257,7 +260,7 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 	}
 	mgr = session.NewManager(a.Store, pub, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
-		RPCs: a.Memory.RPCs(),
+		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 	}, a.log)
 	return mgr, provider, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -82,7 +83,7 @@ func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
 		o.origins = []string{"http://app.example"}
 	}
 	mem := memory.New(st, memory.Config{MaxFiles: o.memoryMaxFiles})
-	h := api.New(api.Deps{Auth: svc, Memory: mem}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping}, log)
+	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}

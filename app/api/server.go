@@ -11,6 +11,7 @@ import (
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/session"
 )
 
@@ -19,6 +20,7 @@ type Deps struct {
 	Auth     *auth.Service
 	Sessions *session.Manager
 	Memory   *memory.Service
+	Personas *persona.Service
 }
 
 // Options configure the HTTP layer.
@@ -37,6 +39,7 @@ type Server struct {
 	auth     *auth.Service
 	sessions *session.Manager
 	memory   *memory.Service
+	personas *persona.Service
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -44,7 +47,7 @@ type Server struct {
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
-	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, opts: opts, log: log, mux: http.NewServeMux()}
+	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, opts: opts, log: log, mux: http.NewServeMux()}
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -69,6 +72,9 @@ func (s *Server) routes() {
 	}
 	if s.memory != nil {
 		bindMemory(s, m)
+	}
+	if s.personas != nil {
+		bindPersonas(s, m)
 	}
 }
 

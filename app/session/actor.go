@@ -364,8 +364,7 @@ func (a *actor) attachRunner(c Conn) {
 	last := a.sess.RunnerSeq
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
-	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent,
-		PluginContent: json.RawMessage(`{"personas":[],"skills":[],"tools":[],"allowRepoContent":false,"toolWhitelist":null}`)}))
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent, PluginContent: a.pluginContent()}))
 	c.Send([]byte(`{"type":"repo-config","token":null,"gitConfig":{}}`))
 	a.broadcast(statusFrame(map[string]any{"runnerConnected": true}))
 }

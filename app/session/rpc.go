@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/protocol"
@@ -59,4 +60,33 @@ func (a *actor) rpc(f *protocol.RunnerFrame) (func(ctx context.Context, tx *stor
 		a.runner.send(b)
 	}
 	return write, send
+}
+
+// Personas gives sessions their persona's instruction files. The
+// composition root fills Config.Personas.
+type Personas interface {
+	// Instructions returns the files of personaID for a session of
+	// userID, or of the default persona when personaID is empty. A
+	// persona the user cannot see is an apperr (404).
+	Instructions(ctx context.Context, userID, personaID string) ([]protocol.PersonaFile, error)
+}
+
+// pluginContent builds the handshake's plugin-content with the session's
+// persona files. They are read on every connect, as upstream does, so a
+// reconnecting runner gets the persona as it is now; a persona deleted
+// since is sent as none.
+func (a *actor) pluginContent() []byte {
+	pc := protocol.PluginContent{Personas: []protocol.PersonaFile{}, Skills: []any{}, Tools: []any{}}
+	if a.m.cfg.Personas != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		files, err := a.m.cfg.Personas.Instructions(ctx, a.sess.UserID, a.sess.PersonaID)
+		cancel()
+		if err != nil {
+			a.log.Warn("persona files for the handshake", "persona_id", a.sess.PersonaID, "err", err)
+		} else if files != nil {
+			pc.Personas = files
+		}
+	}
+	b, _ := json.Marshal(pc)
+	return b
 }
