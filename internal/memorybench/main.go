@@ -6,8 +6,12 @@
 //
 //   - selective: a word that occurs in exactly one file of the whole
 //     memory (the searching user's);
-//   - common: "project" (in half of all files) and "note" (in every
-//     file), alternately.
+//   - common: "project" (in half of every user's files) and "note" (in
+//     every file), alternately;
+//   - common-absent: "quarterly", which is in half of all files (every file
+//     of every other user) but in none of the searching user's: the
+//     worst case for FTS5, which then falls back to prefixes (see
+//     search/fts5.go).
 //
 // Searches go through the store as the API's do (one user, no path
 // filter, limit 20), one at a time. Files are loaded with multi-row
@@ -106,7 +110,7 @@ func run(db, pgURL, sizeList string, users, queries int, seed uint64) error {
 		}
 		fmt.Fprintf(os.Stderr, "memorybench: %s: %d files loaded in %s\n", st.Dialect(), n, time.Since(start).Round(time.Millisecond))
 		qr := mrand.New(mrand.NewPCG(seed+2, uint64(n)))
-		for _, kind := range []string{"selective", "common"} {
+		for _, kind := range []string{"selective", "common", "common-absent"} {
 			lat, hits, err := measure(ctx, st, c, qr, kind, n, queries)
 			if err != nil {
 				return err
@@ -126,8 +130,14 @@ func measure(ctx context.Context, st *store.Store, c corpus, rng *mrand.Rand, ki
 	for i := -q / 10; i < q; i++ {
 		doc := rng.IntN(n)
 		text := uniqueWord(doc)
-		if kind == "common" {
+		switch kind {
+		case "common":
 			text = []string{"project", "note"}[i&1]
+		case "common-absent":
+			text = "quarterly"
+			if doc%len(c.users)%2 == 0 { // a user with it: take the next one, who has none
+				doc = (doc + 1) % n
+			}
 		}
 		start := time.Now()
 		hits, err := st.MemoryFiles().Search(ctx, search.Query{UserID: c.users[doc%len(c.users)], Text: text, Limit: 20})
@@ -137,6 +147,9 @@ func measure(ctx context.Context, st *store.Store, c corpus, rng *mrand.Rand, ki
 		}
 		if kind == "selective" && (len(hits) != 1 || hits[0].Path != c.path(doc)) {
 			return nil, 0, fmt.Errorf("selective query %q found %d hits, want file %s", text, len(hits), c.path(doc))
+		}
+		if kind == "common-absent" && len(hits) != 0 {
+			return nil, 0, fmt.Errorf("%q found %d files of a user who has none", text, len(hits))
 		}
 		if i >= 0 {
 			lat = append(lat, d)
@@ -215,8 +228,9 @@ func mkUsers(ctx context.Context, st *store.Store, n int) ([]string, error) {
 
 // corpus makes file i: owned by user i mod users, about 60 words over
 // four lines drawn from a Zipf-distributed vocabulary of 20000 words,
-// with "note" in every file, "project" in every other one, and one word
-// of its own (uniqueWord).
+// with "note" in every file, "project" in every other file of each user,
+// "quarterly" in every file of every other user, and one word of its own
+// (uniqueWord).
 type corpus struct {
 	rng   *mrand.Rand
 	users []string
@@ -270,8 +284,11 @@ func (c corpus) files(from, n int) []store.MemoryFile {
 			lines = append(lines, strings.Join(words, " "))
 		}
 		lines[1] += " note " + uniqueWord(i)
-		if i%2 == 0 {
+		if (i/len(c.users))%2 == 0 {
 			lines[2] += " project"
+		}
+		if i%len(c.users)%2 == 0 {
+			lines[3] += " quarterly"
 		}
 		out[j] = store.MemoryFile{ID: uuid.NewString(), UserID: c.users[i%len(c.users)], Path: c.path(i), Title: title,
 			Content: strings.Join(lines, "\n"), Relevance: 1, Version: 1, CreatedAt: now, UpdatedAt: now, LastAccessedAt: now}
