@@ -3,7 +3,6 @@ package search
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,15 +11,19 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// FTS5 is the SQLite provider: an FTS5 table over (owner, path, title,
-// content) with the porter stemmer, ranked by bm25 with the weights
-// path 5, title 10, content 1 (owner 0). Its rows are keyed by
-// search_fts_rows, whose explicit integer key survives VACUUM.
+// FTS5 is the SQLite provider: a contentless FTS5 table over (path,
+// title, content), ranked by bm25 with the weights path 5, title 10,
+// content 1. Its rows are keyed by search_fts_rows, whose explicit
+// integer key survives VACUUM and which keeps the text for snippets.
 //
-// Every document carries one owner token; a query is
-// `owner : "<token>" AND <the user's terms on path, title and content>`,
-// so FTS5 intersects the user's short doclist with the terms' instead of
-// ranking every user's matches.
+// FTS5's own tokenizers would put every user's words into shared
+// doclists, and FTS5 answers a prefix term by merging the doclists of
+// every matching term before it can intersect them with anything: a
+// common prefix would cost time in proportion to its frequency over the
+// whole index. So words are tokenized here instead, each prefixed with
+// the owner's key (tokens.go): a query, prefix terms included, reads only
+// its owner's doclists. Stemming is done at query time: a bare word
+// matches as a prefix of its stem (stemPrefix).
 type FTS5 struct{}
 
 // NewFTS5 returns the SQLite provider.
@@ -28,52 +31,49 @@ func NewFTS5() *FTS5 { return &FTS5{} }
 
 func (*FTS5) Name() string { return "fts5" }
 
-// ownerToken is the user's token: hex keeps it one token for unicode61,
-// and the trailing digit keeps the porter stemmer off it.
-func ownerToken(userID string) string { return "o" + hex.EncodeToString([]byte(userID)) + "0" }
+// insert adds a document under the given row id (0: a new row).
+func (*FTS5) insert(ctx context.Context, db bun.IDB, row int64, d Doc) error {
+	if row == 0 {
+		if err := db.NewRaw("INSERT INTO search_fts_rows (doc_id, user_id, path, content) VALUES (?, ?, ?, ?) RETURNING id",
+			d.ID, d.UserID, d.Path, d.Content).Scan(ctx, &row); err != nil {
+			return fmt.Errorf("index %s: %w", d.ID, err)
+		}
+	} else if _, err := db.NewRaw("UPDATE search_fts_rows SET user_id = ?, path = ?, content = ? WHERE id = ?",
+		d.UserID, d.Path, d.Content, row).Exec(ctx); err != nil {
+		return fmt.Errorf("index %s: %w", d.ID, err)
+	}
+	key := userKey(d.UserID)
+	if _, err := db.NewRaw("INSERT INTO search_fts (rowid, path, title, content) VALUES (?, ?, ?, ?)",
+		row, tokenText(key, d.Path), tokenText(key, d.Title), tokenText(key, d.Content)).Exec(ctx); err != nil {
+		return fmt.Errorf("index %s: %w", d.ID, err)
+	}
+	return nil
+}
 
-func (*FTS5) Index(ctx context.Context, db bun.IDB, d Doc) error {
+func (p *FTS5) Index(ctx context.Context, db bun.IDB, d Doc) error {
 	d = d.cleaned()
 	var row int64
 	err := db.NewRaw("SELECT id FROM search_fts_rows WHERE doc_id = ?", d.ID).Scan(ctx, &row)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if err := db.NewRaw("INSERT INTO search_fts_rows (doc_id, user_id) VALUES (?, ?) RETURNING id", d.ID, d.UserID).
-			Scan(ctx, &row); err != nil {
-			return fmt.Errorf("index %s: %w", d.ID, err)
-		}
+		row = 0
 	case err != nil:
 		return fmt.Errorf("index %s: %w", d.ID, err)
 	default:
 		if _, err := db.ExecContext(ctx, "DELETE FROM search_fts WHERE rowid = ?", row); err != nil {
 			return fmt.Errorf("index %s: %w", d.ID, err)
 		}
-		if _, err := db.NewRaw("UPDATE search_fts_rows SET user_id = ? WHERE id = ?", d.UserID, row).Exec(ctx); err != nil {
-			return fmt.Errorf("index %s: %w", d.ID, err)
-		}
 	}
-	_, err = db.NewRaw("INSERT INTO search_fts (rowid, owner, path, title, content) VALUES (?, ?, ?, ?, ?)",
-		row, ownerToken(d.UserID), d.Path, d.Title, d.Content).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("index %s: %w", d.ID, err)
-	}
-	return nil
+	return p.insert(ctx, db, row, d)
 }
 
 // IndexNew inserts each document with two statements: SQLite runs in
-// process, so batching saves little and RETURNING of a multi-row insert
+// process, so batching saves little, and RETURNING of a multi-row insert
 // does not promise an order.
 func (p *FTS5) IndexNew(ctx context.Context, db bun.IDB, docs []Doc) error {
 	for _, d := range docs {
-		d = d.cleaned()
-		var row int64
-		if err := db.NewRaw("INSERT INTO search_fts_rows (doc_id, user_id) VALUES (?, ?) RETURNING id", d.ID, d.UserID).
-			Scan(ctx, &row); err != nil {
-			return fmt.Errorf("index %s: %w", d.ID, err)
-		}
-		if _, err := db.NewRaw("INSERT INTO search_fts (rowid, owner, path, title, content) VALUES (?, ?, ?, ?, ?)",
-			row, ownerToken(d.UserID), d.Path, d.Title, d.Content).Exec(ctx); err != nil {
-			return fmt.Errorf("index %s: %w", d.ID, err)
+		if err := p.insert(ctx, db, 0, d.cleaned()); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -99,24 +99,23 @@ func (*FTS5) Remove(ctx context.Context, db bun.IDB, docIDs ...string) error {
 	return nil
 }
 
-// fts5Cols restricts the user's terms to the searchable columns.
-const fts5Cols = "{path title content}"
-
-// fts5Quote makes one FTS5 string: words are letters and digits only, but
-// quote doubling keeps this safe whatever it is given.
+// fts5Quote makes one FTS5 string: tokens are hex and letters and
+// digits, but quote doubling keeps this safe whatever it is given.
 func fts5Quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-func fts5Term(t Term, prefix bool) string {
+// fts5Term renders a term for the user with key: a phrase as its exact
+// words in order, a bare token as each word's stem prefix, all required.
+func fts5Term(key string, t Term) string {
 	if t.Phrase {
-		return fts5Quote(strings.Join(t.Words, " "))
-	}
-	star := ""
-	if prefix {
-		star = "*"
+		toks := make([]string, len(t.Words))
+		for i, w := range t.Words {
+			toks[i] = key + w
+		}
+		return fts5Quote(strings.Join(toks, " "))
 	}
 	parts := make([]string, len(t.Words))
 	for i, w := range t.Words {
-		parts[i] = fts5Quote(w) + star
+		parts[i] = fts5Quote(key+stemPrefix(w)) + "*"
 	}
 	if len(parts) == 1 {
 		return parts[0]
@@ -124,23 +123,23 @@ func fts5Term(t Term, prefix bool) string {
 	return "(" + strings.Join(parts, " AND ") + ")"
 }
 
-// fts5Match builds the MATCH expression for a user's parsed query; op
-// joins the required terms (AND, or OR on the retry); prefix makes bare
-// words prefix matches.
-func fts5Match(userID string, p Parsed, op string, prefix bool) string {
+// fts5Match builds the MATCH expression of a user's parsed query; op
+// joins the required terms (AND, or OR on the retry).
+func fts5Match(userID string, p Parsed, op string) string {
+	key := userKey(userID)
 	pos := make([]string, len(p.Pos))
 	for i, t := range p.Pos {
-		pos[i] = fts5Term(t, prefix)
+		pos[i] = fts5Term(key, t)
 	}
-	expr := fts5Cols + " : (" + strings.Join(pos, " "+op+" ") + ")"
+	expr := "(" + strings.Join(pos, " "+op+" ") + ")"
 	if len(p.Neg) > 0 {
 		neg := make([]string, len(p.Neg))
 		for i, t := range p.Neg {
-			neg[i] = fts5Term(t, true)
+			neg[i] = fts5Term(key, t)
 		}
-		expr = "(" + expr + ") NOT (" + fts5Cols + " : (" + strings.Join(neg, " OR ") + "))"
+		expr = "(" + expr + " NOT (" + strings.Join(neg, " OR ") + "))"
 	}
-	return "owner : " + fts5Quote(ownerToken(userID)) + " AND (" + expr + ")"
+	return expr
 }
 
 type scored struct {
@@ -150,57 +149,31 @@ type scored struct {
 	Score   float64 `bun:"score"`
 }
 
-// Search finds whole words first and prefixes only when that leaves room
-// under the limit: FTS5 answers a prefix term by merging the doclists of
-// every matching term of every user before it intersects them with the
-// owner's, which costs time in proportion to the word's frequency over
-// the whole index, while a whole word's doclist is walked lazily, seeking
-// to the owner's rows. The porter stemmer already makes whole words
-// match their inflections (deploys, deploying → deploy).
 func (*FTS5) Search(ctx context.Context, db bun.IDB, q Query) ([]Hit, error) {
 	p := Parse(q.Text)
 	if p.Empty() {
 		return nil, nil
 	}
 	limit := clampLimit(q.Limit)
-	hasBare := false
-	for _, t := range p.Pos {
-		hasBare = hasBare || !t.Phrase
-	}
-	run := func(op string, prefix bool) ([]scored, error) {
+	run := func(op string) ([]scored, error) {
 		var rows []scored
-		sel := db.NewRaw(`SELECT r.doc_id, search_fts.path, search_fts.content, -bm25(search_fts, 0.0, 5.0, 10.0, 1.0) AS score
+		args := []any{fts5Match(q.UserID, p, op), q.UserID}
+		if q.PathPrefix != "" {
+			args = append(args, likePrefix(clean(q.PathPrefix)))
+		}
+		args = append(args, limit)
+		err := db.NewRaw(`SELECT r.doc_id, r.path, r.content, -bm25(search_fts, 5.0, 10.0, 1.0) AS score
 			FROM search_fts JOIN search_fts_rows AS r ON r.id = search_fts.rowid
-			WHERE search_fts MATCH ? AND r.user_id = ?`+pathFilter("search_fts.path", q.PathPrefix)+`
-			ORDER BY score DESC LIMIT ?`, fts5Args(fts5Match(q.UserID, p, op, prefix), q.UserID, q.PathPrefix, limit)...)
-		if err := sel.Scan(ctx, &rows); err != nil {
+			WHERE search_fts MATCH ? AND r.user_id = ?`+pathFilter("r.path", q.PathPrefix)+`
+			ORDER BY score DESC LIMIT ?`, args...).Scan(ctx, &rows)
+		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
 		return rows, nil
 	}
-	search := func(op string) ([]scored, error) {
-		rows, err := run(op, false)
-		if err != nil || len(rows) >= limit || !hasBare {
-			return rows, err
-		}
-		more, err := run(op, true)
-		if err != nil {
-			return nil, err
-		}
-		seen := make(map[string]bool, len(rows))
-		for _, r := range rows {
-			seen[r.DocID] = true
-		}
-		for _, r := range more {
-			if len(rows) < limit && !seen[r.DocID] {
-				rows = append(rows, r)
-			}
-		}
-		return rows, nil
-	}
-	rows, err := search("AND")
+	rows, err := run("AND")
 	if err == nil && len(rows) == 0 && len(p.Pos) > 1 {
-		rows, err = search("OR")
+		rows, err = run("OR")
 	}
 	if err != nil {
 		return nil, err
@@ -215,14 +188,6 @@ func pathFilter(column, prefix string) string {
 		return ""
 	}
 	return " AND " + column + ` LIKE ? ESCAPE '\'`
-}
-
-func fts5Args(match, userID, prefix string, limit int) []any {
-	args := []any{match, userID}
-	if prefix != "" {
-		args = append(args, likePrefix(clean(prefix)))
-	}
-	return append(args, limit)
 }
 
 func likePrefix(prefix string) string {

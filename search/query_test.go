@@ -44,3 +44,24 @@ func TestSnippet(t *testing.T) {
 		t.Errorf("folded match: %q", got)
 	}
 }
+
+func TestStemPrefix(t *testing.T) {
+	for w, want := range map[string]string{
+		"running": "run", "deploys": "deploy", "happy": "happ", "migrations": "migrat",
+		"control": "control", "zurich": "zurich", "日本語": "日本語", "go": "go", "x2": "x2",
+	} {
+		if got := stemPrefix(w); got != want {
+			t.Errorf("stemPrefix(%q) = %q, want %q", w, got, want)
+		}
+	}
+}
+
+func TestTokenText(t *testing.T) {
+	k := userKey("user-1")
+	if len(k) != 16 || k == userKey("user-2") {
+		t.Fatalf("keys %q %q", k, userKey("user-2"))
+	}
+	if got, want := tokenText("k", "Café, ZÜRICH-2025/notes.md"), "kcafe kzurich k2025 knotes kmd"; got != want {
+		t.Errorf("tokenText = %q, want %q", got, want)
+	}
+}

@@ -22,18 +22,23 @@ CREATE TABLE memory_files (
 CREATE UNIQUE INDEX memory_files_user_path_key ON memory_files (user_id, path);
 CREATE INDEX memory_files_evict_idx ON memory_files (user_id, pinned, relevance, last_accessed_at);
 
--- The FTS5 row of a document: an explicit INTEGER PRIMARY KEY, because an
--- implicit rowid may change on VACUUM (upstream joined on it).
+-- A document of the FTS5 index: an explicit INTEGER PRIMARY KEY, because
+-- an implicit rowid may change on VACUUM (upstream joined on it), and the
+-- text the snippet is cut from (the FTS5 table holds no text).
 CREATE TABLE search_fts_rows (
     id INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL,
-    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    content TEXT NOT NULL
 );
 CREATE UNIQUE INDEX search_fts_rows_doc_key ON search_fts_rows (doc_id);
 
--- owner holds one token per user, so a query only walks that user's
--- documents; path, title and content are ranked 5 / 10 / 1 by bm25.
+-- Words are split, folded and prefixed with the owner's key in Go
+-- (search/tokens.go), so each user's terms sort together and a query,
+-- prefix terms included, reads only its owner's doclists. path, title
+-- and content are ranked 5 / 10 / 1 by bm25.
 CREATE VIRTUAL TABLE search_fts USING fts5(
-    owner, path, title, content,
-    tokenize = 'porter unicode61 remove_diacritics 2'
+    path, title, content,
+    content = '', contentless_delete = 1, tokenize = 'ascii'
 );
