@@ -54,15 +54,16 @@ func main() {
 		users   = flag.Int("users", 5000, "users the files are spread over")
 		queries = flag.Int("queries", 2000, "searches per kind and size")
 		seed    = flag.Uint64("seed", 1, "random seed (the corpus and the queries)")
+		explain = flag.Bool("explain", false, "on Postgres, print the plan of one query of each kind at each size")
 	)
 	flag.Parse()
-	if err := run(*db, *pgURL, *sizes, *users, *queries, *seed); err != nil {
+	if err := run(*db, *pgURL, *sizes, *users, *queries, *seed, *explain); err != nil {
 		fmt.Fprintln(os.Stderr, "memorybench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(db, pgURL, sizeList string, users, queries int, seed uint64) error {
+func run(db, pgURL, sizeList string, users, queries int, seed uint64, explain bool) error {
 	var sizes []int
 	for _, f := range strings.Split(sizeList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -109,6 +110,13 @@ func run(db, pgURL, sizeList string, users, queries int, seed uint64) error {
 			}
 		}
 		fmt.Fprintf(os.Stderr, "memorybench: %s: %d files loaded in %s\n", st.Dialect(), n, time.Since(start).Round(time.Millisecond))
+		if explain && st.Dialect() == store.Postgres {
+			for _, text := range []string{uniqueWord(7), "project", "quarterly"} {
+				if err := printPlan(ctx, st, c.users[7], text); err != nil {
+					return err
+				}
+			}
+		}
 		qr := mrand.New(mrand.NewPCG(seed+2, uint64(n)))
 		for _, kind := range []string{"selective", "common", "common-absent"} {
 			lat, hits, err := measure(ctx, st, c, qr, kind, n, queries)
@@ -157,6 +165,20 @@ func measure(ctx context.Context, st *store.Store, c corpus, rng *mrand.Rand, ki
 		}
 	}
 	return lat, float64(total) / float64(q), nil
+}
+
+// printPlan prints Postgres' plan for the provider's query (its SQL as
+// search/postgres.go builds it for one prefix word).
+func printPlan(ctx context.Context, st *store.Store, userID, word string) error {
+	var lines []string
+	err := st.DB().NewRaw(`EXPLAIN (ANALYZE, COSTS OFF) SELECT d.doc_id, ts_rank('{0.1, 0.1, 0.5, 1.0}', d.tsv, qq.q, 1) AS score
+		FROM search_tsv AS d, (SELECT to_tsquery('english', ?) AS q) AS qq
+		WHERE d.user_id = ? AND d.tsv @@ qq.q ORDER BY score DESC LIMIT 20`, word+":*", userID).Scan(ctx, &lines)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "plan for %q:\n  %s\n", word, strings.Join(lines, "\n  "))
+	return nil
 }
 
 func pct(lat []time.Duration, p float64) string {
