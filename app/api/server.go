@@ -11,6 +11,8 @@ import (
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
 )
@@ -23,6 +25,8 @@ type Deps struct {
 	// Artifacts and Workspace serve /api/files/*; nil leaves them out.
 	Artifacts *artifacts.Service
 	Workspace *workspace.Service
+	Memory    *memory.Service
+	Personas  *persona.Service
 }
 
 // Options configure the HTTP layer.
@@ -40,6 +44,8 @@ type Options struct {
 type Server struct {
 	auth     *auth.Service
 	sessions *session.Manager
+	memory   *memory.Service
+	personas *persona.Service
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -51,7 +57,7 @@ type Server struct {
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
-	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
+	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
@@ -80,6 +86,12 @@ func (s *Server) routes() {
 	}
 	if s.workspace != nil {
 		bindFilesWorkspace(s, m)
+	}
+	if s.memory != nil {
+		bindMemory(s, m)
+	}
+	if s.personas != nil {
+		bindPersonas(s, m)
 	}
 }
 
