@@ -39,6 +39,10 @@ type WorkflowPayload struct {
 	// runner replays from the start instead.
 	Outputs      json.RawMessage `json:"outputs,omitempty"`
 	ResumeStepID string          `json:"resumeStepId,omitempty"`
+	// ResumeAttempt is the attempt that stopped at the approval: the
+	// steps a resume finishes that it started (the approval's containers)
+	// are recorded under it.
+	ResumeAttempt int `json:"resumeAttempt,omitempty"`
 }
 
 // WorkflowRuntime says which dispatch this is.
