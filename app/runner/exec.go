@@ -15,12 +15,12 @@ import (
 type cmdKind int
 
 const (
-	cmdPrompt    cmdKind = iota // run (or queue) a prompt
-	cmdAbort                    // cancel the running turn; always acked with aborted
-	cmdConnected                // a connection got its init: ready signal, models
-	cmdTurnDone                 // the agent returned from a turn
-	cmdWorkflow                 // run (or queue) a workflow-execute
-	cmdWorkflowDone             // a workflow run ended
+	cmdPrompt       cmdKind = iota // run (or queue) a prompt
+	cmdAbort                       // cancel the running turn; always acked with aborted
+	cmdConnected                   // a connection got its init: ready signal, models
+	cmdTurnDone                    // the agent returned from a turn
+	cmdWorkflow                    // run (or queue) a workflow-execute
+	cmdWorkflowDone                // a workflow run ended
 )
 
 type command struct {
