@@ -192,6 +192,11 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	defer provider.Close()
+	clock := a.cfg.Clock
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	workflows := a.newWorkflows(sessions, pubsub, clock)
 	if err := sessions.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
@@ -204,6 +209,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Auth: a.Auth, Sessions: sessions,
 		Artifacts: artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
 		Workspace: workspace.New(sessions, locate, workspace.Limits{}),
+		Workflows: workflows,
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
@@ -216,10 +222,6 @@ func (a *App) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	clock := a.cfg.Clock
-	if clock == nil {
-		clock = clockwork.NewRealClock()
-	}
 	sched, err := jobs.New(jobs.Options{Store: a.Store, Logger: a.log, Clock: clock})
 	if err != nil {
 		ln.Close()
@@ -230,6 +232,10 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := maint.register(sched); err != nil {
 		ln.Close()
 		return fmt.Errorf("schedule maintenance: %w", err)
+	}
+	if err := registerWorkflowJobs(sched, workflows); err != nil {
+		ln.Close()
+		return fmt.Errorf("schedule workflow jobs: %w", err)
 	}
 	sched.Start()
 

@@ -50,11 +50,13 @@ type Execution struct {
 	// runner (a run, a resume, or a run again after a lost runner).
 	AttemptCount int       `bun:"attempt_count,notnull"`
 	DispatchedAt time.Time `bun:"dispatched_at,nullzero"`
-	// ResumeToken, ResumeStepID, ApprovalPrompt and ApprovalRequestedAt
-	// describe the approval an execution waits for; Decision is the answer
-	// that the next dispatch carries to the runner ("approve").
+	// ResumeToken, ResumeStepID, ResumeAttempt (the attempt that stopped),
+	// ApprovalPrompt and ApprovalRequestedAt describe the approval an
+	// execution waits for; Decision is the answer that the next dispatch
+	// carries to the runner ("approve").
 	ResumeToken         string          `bun:"resume_token,nullzero"`
 	ResumeStepID        string          `bun:"resume_step_id,nullzero"`
+	ResumeAttempt       int             `bun:"resume_attempt,notnull"`
 	ApprovalPrompt      string          `bun:"approval_prompt,nullzero"`
 	ApprovalRequestedAt time.Time       `bun:"approval_requested_at,nullzero"`
 	Decision            string          `bun:"decision,nullzero"`

@@ -12,6 +12,7 @@ import (
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/app/workflow"
 	"github.com/agentops/agentops/app/workspace"
 )
 
@@ -23,6 +24,10 @@ type Deps struct {
 	// Artifacts and Workspace serve /api/files/*; nil leaves them out.
 	Artifacts *artifacts.Service
 	Workspace *workspace.Service
+
+	// Workflows serves /api/workflows, /api/triggers, /api/executions and
+	// /webhooks/*; nil leaves them out.
+	Workflows *workflow.Service
 }
 
 // Options configure the HTTP layer.
@@ -47,12 +52,15 @@ type Server struct {
 	// artifacts and workspace serve /api/files/*.
 	artifacts *artifacts.Service
 	workspace *workspace.Service
+
+	workflows *workflow.Service
 }
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
+	s.workflows = deps.Workflows
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -80,6 +88,12 @@ func (s *Server) routes() {
 	}
 	if s.workspace != nil {
 		bindFilesWorkspace(s, m)
+	}
+	if s.workflows != nil {
+		bindWorkflows(s, m)
+		bindTriggers(s, m)
+		bindExecutions(s, m)
+		bindWebhooks(s, m)
 	}
 }
 

@@ -82,6 +82,7 @@ CREATE TABLE workflow_executions (
     dispatched_at TIMESTAMP,
     resume_token TEXT,
     resume_step_id TEXT,
+    resume_attempt INTEGER NOT NULL DEFAULT 0,
     approval_prompt TEXT,
     approval_requested_at TIMESTAMP,
     decision TEXT,
