@@ -97,5 +97,5 @@ func (s *Service) fireSchedule(ctx context.Context, t *store.Trigger, tick time.
 		"timezone": cfg.Timezone, "tickBucket": bucket, "timestamp": s.now().Format(time.RFC3339Nano)}}
 	return s.start(ctx, startSpec{userID: t.UserID, wf: w, trigger: t, triggerType: store.TriggerSchedule, variables: vars,
 		metadata: map[string]any{"cron": cfg.Cron, "timezone": cfg.Timezone, "tickBucket": bucket},
-		key: "schedule:" + t.ID + ":" + bucket, tick: tick}, nil)
+		key:      "schedule:" + t.ID + ":" + bucket, tick: tick}, nil)
 }
