@@ -220,10 +220,10 @@ func (r Triggers) GetByWebhookPath(ctx context.Context, path string) (*Trigger, 
 
 // ListSchedules returns every enabled schedule trigger of an enabled
 // workflow, for the per-minute evaluation. Only the columns it needs are
-// read.
+// read (id, user_id, workflow_uid, config, updated_at).
 func (r Triggers) ListSchedules(ctx context.Context) ([]Trigger, error) {
 	var out []Trigger
-	err := r.s.r.NewSelect().Model(&out).ColumnExpr("t.id, t.user_id, t.workflow_uid, t.config").
+	err := r.s.r.NewSelect().Model(&out).ColumnExpr("t.id, t.user_id, t.workflow_uid, t.config, t.updated_at").
 		Join("JOIN workflows AS w ON w.uid = t.workflow_uid").
 		Where("t.type = ?", TriggerSchedule).Where("t.enabled = ?", true).Where("w.enabled = ?", true).
 		Scan(ctx)

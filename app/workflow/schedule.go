@@ -23,7 +23,7 @@ type TickStats struct {
 // runs once a minute (jobs.Scheduler; on Postgres on the elected replica).
 //
 // Missed ticks: each trigger's latest firing in (now − MissedTickGrace,
-// now] fires, once: the (trigger, minute) is claimed in the same
+// now] (and after the trigger was last changed or enabled) fires, once: the (trigger, minute) is claimed in the same
 // transaction that creates the execution, so a second evaluation of the
 // same minute (another replica, a restart, a retried tick) starts nothing.
 // Firings older than the grace window (the server was down) are dropped,
@@ -57,7 +57,13 @@ func (s *Service) Tick(ctx context.Context) (TickStats, error) {
 			s.log.Warn("schedule trigger has a bad cron", "trigger_id", t.ID, "err", err)
 			continue
 		}
-		if tick := sched.Latest(now.Add(-s.cfg.MissedTickGrace), now); !tick.IsZero() {
+		// A trigger created, changed or enabled recently never fires for
+		// a time before that.
+		from := now.Add(-s.cfg.MissedTickGrace)
+		if t.UpdatedAt.After(from) {
+			from = t.UpdatedAt
+		}
+		if tick := sched.Latest(from, now); !tick.IsZero() {
 			fire = append(fire, due{t, tick, cfg})
 		}
 	}
@@ -95,7 +101,7 @@ func (s *Service) fireSchedule(ctx context.Context, t *store.Trigger, tick time.
 	bucket := tick.UTC().Format("2006-01-02T15:04")
 	vars := map[string]any{"_trigger": map[string]any{"type": store.TriggerSchedule, "triggerId": t.ID, "cron": cfg.Cron,
 		"timezone": cfg.Timezone, "tickBucket": bucket, "timestamp": s.now().Format(time.RFC3339Nano)}}
+	meta := map[string]any{"cron": cfg.Cron, "timezone": cfg.Timezone, "tickBucket": bucket}
 	return s.start(ctx, startSpec{userID: t.UserID, wf: w, trigger: t, triggerType: store.TriggerSchedule, variables: vars,
-		metadata: map[string]any{"cron": cfg.Cron, "timezone": cfg.Timezone, "tickBucket": bucket},
-		key:      "schedule:" + t.ID + ":" + bucket, tick: tick}, nil)
+		metadata: meta, key: "schedule:" + t.ID + ":" + bucket, tick: tick}, nil)
 }
