@@ -87,7 +87,26 @@ func (s *Service) start(ctx context.Context, sp startSpec, limitExtra map[string
 	if sp.trigger != nil {
 		e.TriggerID = sp.trigger.ID
 	}
+	duplicate := func() (*Started, error) {
+		prev, err := s.st.Executions().GetByIdempotencyKey(ctx, sp.userID, sp.key)
+		if err != nil {
+			return nil, err
+		}
+		out.Execution, out.Duplicate = prev, true
+		return out, nil
+	}
+	// A repeat is answered without the lock; a race between two firsts
+	// is settled by the key's unique index.
+	if sp.key != "" && sp.tick.IsZero() {
+		if dup, err := duplicate(); err == nil {
+			return dup, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
 	err = s.st.InTx(ctx, func(tx *store.Store) error {
+		// The lock serializes starts (and replicas' starts), so the limits
+		// hold; the work under it is kept to the count and two inserts.
 		if err := tx.LockKey(ctx, "workflow.executions"); err != nil {
 			return err
 		}
@@ -99,15 +118,6 @@ func (s *Service) start(ctx context.Context, sp startSpec, limitExtra map[string
 			if !won {
 				out.Skipped = true
 				return nil
-			}
-		}
-		if sp.key != "" {
-			prev, err := tx.Executions().GetByIdempotencyKey(ctx, sp.userID, sp.key)
-			if err == nil {
-				out.Execution, out.Duplicate = prev, true
-				return nil
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
 			}
 		}
 		user, global, err := tx.Executions().CountActive(ctx, sp.userID)
@@ -122,6 +132,14 @@ func (s *Service) start(ctx context.Context, sp startSpec, limitExtra map[string
 				out.Skipped = true
 				return nil
 			}
+			if sp.key != "" {
+				// A repeat of a first that committed while this waited for
+				// the lock is still a repeat.
+				if prev, err := tx.Executions().GetByIdempotencyKey(ctx, sp.userID, sp.key); err == nil {
+					out.Execution, out.Duplicate = prev, true
+					return nil
+				}
+			}
 			return s.limitError(user, global, limitExtra)
 		}
 		sess := s.sessions.NewWorkflowSession(sp.userID, workspaceName(sp.wf.ID, e.ID))
@@ -133,16 +151,21 @@ func (s *Service) start(ctx context.Context, sp startSpec, limitExtra map[string
 			return err
 		}
 		out.Execution = e
-		if sp.trigger != nil {
-			return tx.Triggers().SetLastRun(ctx, sp.trigger.ID, now)
-		}
 		return nil
 	})
+	if errors.Is(err, store.ErrConflict) && sp.key != "" {
+		return duplicate()
+	}
 	if err != nil {
 		return nil, err
 	}
 	if out.Skipped || out.Duplicate {
 		return out, nil
+	}
+	if sp.trigger != nil {
+		if err := s.st.Triggers().SetLastRun(ctx, sp.trigger.ID, now); err != nil {
+			s.log.Warn("record trigger run", "trigger_id", sp.trigger.ID, "err", err)
+		}
 	}
 	s.publish(ctx, e)
 	if err := s.sessions.KickWorkflow(context.WithoutCancel(ctx), e.SessionID); err != nil {

@@ -44,6 +44,10 @@ func (s *Service) Tick(ctx context.Context) (TickStats, error) {
 		cfg  TriggerConfig
 	}
 	var fire []due
+	window := now.Add(-s.cfg.MissedTickGrace)
+	// Triggers share expressions and zones: each pair is evaluated once
+	// per tick.
+	latest := map[[2]string]time.Time{}
 	for i := range triggers {
 		t := &triggers[i]
 		var cfg TriggerConfig
@@ -57,13 +61,20 @@ func (s *Service) Tick(ctx context.Context) (TickStats, error) {
 			s.log.Warn("schedule trigger has a bad cron", "trigger_id", t.ID, "err", err)
 			continue
 		}
-		// A trigger created, changed or enabled recently never fires for
-		// a time before that.
-		from := now.Add(-s.cfg.MissedTickGrace)
-		if t.UpdatedAt.After(from) {
-			from = t.UpdatedAt
+		var tick time.Time
+		if t.UpdatedAt.After(window) {
+			// A trigger created, changed or enabled recently never fires
+			// for a time before that.
+			tick = sched.Latest(t.UpdatedAt, now)
+		} else {
+			key := [2]string{cfg.Cron, cfg.Timezone}
+			var ok bool
+			if tick, ok = latest[key]; !ok {
+				tick = sched.Latest(window, now)
+				latest[key] = tick
+			}
 		}
-		if tick := sched.Latest(from, now); !tick.IsZero() {
+		if !tick.IsZero() {
 			fire = append(fire, due{t, tick, cfg})
 		}
 	}
