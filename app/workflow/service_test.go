@@ -423,6 +423,21 @@ func TestTickOncePerMinuteAcrossReplicas(t *testing.T) {
 			if count(hourly.ID) != 2 {
 				t.Fatal("a missed hourly run fired outside the window")
 			}
+			// A trigger created after a run time in the window does not
+			// fire for it.
+			a.now.Set(time.Date(2025, 6, 2, 12, 31, 0, 0, time.UTC))
+			late, err := a.svc.CreateTrigger(ctx, a.user.ID, workflow.TriggerInput{WorkflowID: "w", Name: "12:30",
+				Config: json.RawMessage(`{"type":"schedule","cron":"30 12 * * *"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.now.Set(time.Date(2025, 6, 2, 12, 32, 0, 0, time.UTC))
+			if _, err := a.svc.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if count(late.ID) != 0 {
+				t.Fatal("a new trigger fired for a time before it existed")
+			}
 		})
 	}
 }
