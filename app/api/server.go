@@ -11,6 +11,8 @@ import (
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workflow"
 	"github.com/agentops/agentops/app/workspace"
@@ -24,6 +26,8 @@ type Deps struct {
 	// Artifacts and Workspace serve /api/files/*; nil leaves them out.
 	Artifacts *artifacts.Service
 	Workspace *workspace.Service
+	Memory    *memory.Service
+	Personas  *persona.Service
 
 	// Workflows serves /api/workflows, /api/triggers, /api/executions and
 	// /webhooks/*; nil leaves them out.
@@ -45,6 +49,8 @@ type Options struct {
 type Server struct {
 	auth     *auth.Service
 	sessions *session.Manager
+	memory   *memory.Service
+	personas *persona.Service
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -58,7 +64,7 @@ type Server struct {
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
-	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
+	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.workflows = deps.Workflows
 	s.routes()
@@ -88,6 +94,12 @@ func (s *Server) routes() {
 	}
 	if s.workspace != nil {
 		bindFilesWorkspace(s, m)
+	}
+	if s.memory != nil {
+		bindMemory(s, m)
+	}
+	if s.personas != nil {
+		bindPersonas(s, m)
 	}
 	if s.workflows != nil {
 		bindWorkflows(s, m)

@@ -31,6 +31,7 @@ type command struct {
 
 	workflow *protocol.WorkflowDispatch // cmdWorkflow, cmdWorkflowDone
 	envelope protocol.WorkflowEnvelope  // cmdWorkflowDone
+	persona  []protocol.PersonaFile     // cmdWorkflow: the persona when it arrived
 }
 
 // mailbox is an unbounded command queue: posting never blocks, so the
@@ -80,7 +81,14 @@ type executor struct {
 	// wf is the workflow run in progress (one at a time, never beside a
 	// turn); wfQueue the dispatches waiting for it.
 	wf      *wfState
-	wfQueue []protocol.WorkflowDispatch
+	wfQueue []queuedWorkflow
+}
+
+// queuedWorkflow is a workflow-execute waiting to run, with the persona
+// its agent steps use.
+type queuedWorkflow struct {
+	d       protocol.WorkflowDispatch
+	persona []protocol.PersonaFile
 }
 
 // wfState is a workflow run in progress.
@@ -180,7 +188,7 @@ func (e *executor) handle(ctx context.Context, c command) error {
 		}
 		return errors.Join(err, e.startNext(ctx))
 	case cmdWorkflow:
-		return e.queueWorkflow(ctx, *c.workflow)
+		return e.queueWorkflow(ctx, queuedWorkflow{d: *c.workflow, persona: c.persona})
 	case cmdWorkflowDone:
 		err := e.finishWorkflow(ctx, c.envelope)
 		if ctx.Err() != nil {
@@ -225,7 +233,7 @@ func (e *executor) startNext(ctx context.Context) error {
 		return err
 	}
 	tctx, cancel := context.WithCancel(ctx)
-	t := &turn{ctx: ctx, out: e.r.out, prompt: p, status: protocol.AgentThinking}
+	t := &turn{ctx: ctx, out: e.r.out, rpc: e.r.rpc, prompt: p, status: protocol.AgentThinking}
 	e.cur, e.cancelTurn, e.aborts = t, cancel, 0
 	e.wg.Go(func() {
 		err := runAgent(tctx, e.r.cfg.Agent, p, t)
@@ -237,33 +245,35 @@ func (e *executor) startNext(ctx context.Context) error {
 // queueWorkflow takes a workflow-execute. A dispatch of the run already in
 // hand or queued (the same execution and attempt, sent again across a
 // reconnect) is ignored, as a duplicate prompt is.
-func (e *executor) queueWorkflow(ctx context.Context, d protocol.WorkflowDispatch) error {
+func (e *executor) queueWorkflow(ctx context.Context, q queuedWorkflow) error {
+	d := q.d
 	same := func(o protocol.WorkflowDispatch) bool {
 		return o.ExecutionID == d.ExecutionID && o.Payload.Runtime.Attempt == d.Payload.Runtime.Attempt
 	}
-	if e.wf != nil && same(e.wf.d) || slices.ContainsFunc(e.wfQueue, same) {
+	if e.wf != nil && same(e.wf.d) || slices.ContainsFunc(e.wfQueue, func(o queuedWorkflow) bool { return same(o.d) }) {
 		e.r.log.Warn("ignoring a duplicate workflow-execute", "executionId", d.ExecutionID, "attempt", d.Payload.Runtime.Attempt)
 		return nil
 	}
-	e.wfQueue = append(e.wfQueue, d)
+	e.wfQueue = append(e.wfQueue, q)
 	return e.startNext(ctx)
 }
 
 // startWorkflow runs the next queued workflow in the background.
 func (e *executor) startWorkflow(ctx context.Context) {
-	d := e.wfQueue[0]
+	q := e.wfQueue[0]
 	e.wfQueue = e.wfQueue[1:]
+	d := q.d
 	wctx, cancel := context.WithCancel(ctx)
 	e.wf, e.aborts = &wfState{d: d, cancel: cancel}, 0
 	e.r.log.Info("workflow run starting", "executionId", d.ExecutionID, "kind", d.Kind, "attempt", d.Payload.Runtime.Attempt)
 	e.wg.Go(func() {
-		env := runWorkflowSafe(wctx, e.r, d)
+		env := runWorkflowSafe(wctx, e.r, d, q.persona)
 		e.r.inbox.post(command{kind: cmdWorkflowDone, workflow: &d, envelope: env})
 	})
 }
 
 // runWorkflowSafe turns a panic in a run into a failed envelope.
-func runWorkflowSafe(ctx context.Context, r *runner, d protocol.WorkflowDispatch) (env protocol.WorkflowEnvelope) {
+func runWorkflowSafe(ctx context.Context, r *runner, d protocol.WorkflowDispatch, persona []protocol.PersonaFile) (env protocol.WorkflowEnvelope) {
 	defer func() {
 		if v := recover(); v != nil {
 			msg := fmt.Sprintf("workflow run panicked: %v", v)
@@ -271,7 +281,7 @@ func runWorkflowSafe(ctx context.Context, r *runner, d protocol.WorkflowDispatch
 				Steps: []protocol.WorkflowStepResult{}, Error: &msg}
 		}
 	}()
-	return runWorkflow(ctx, r, d)
+	return runWorkflow(ctx, r, d, persona)
 }
 
 // finishWorkflow reports a run's envelope, then the aborts it owes and

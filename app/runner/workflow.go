@@ -50,6 +50,8 @@ type wfRun struct {
 	steps    []protocol.WorkflowStepResult
 	visited  int
 	approval *protocol.WorkflowApproval
+	// persona is the session's persona files, for agent steps.
+	persona []protocol.PersonaFile
 	// resumeAttempt is the attempt that stopped at the approval; steps a
 	// resume finishes (the containers of the approval step) are recorded
 	// under it, so each appears once in the trace.
@@ -73,9 +75,9 @@ type wfOutcome struct {
 
 // runWorkflow runs d and returns its envelope. ctx ending (an abort, the
 // runner stopping) cancels the run.
-func runWorkflow(ctx context.Context, r *runner, d protocol.WorkflowDispatch) protocol.WorkflowEnvelope {
+func runWorkflow(ctx context.Context, r *runner, d protocol.WorkflowDispatch, persona []protocol.PersonaFile) protocol.WorkflowEnvelope {
 	w := &wfRun{r: r, d: d, attempt: max(d.Payload.Runtime.Attempt, 1), vars: map[string]any{}, outputs: map[string]any{},
-		steps: []protocol.WorkflowStepResult{}}
+		steps: []protocol.WorkflowStepResult{}, persona: persona}
 	var def protocol.WorkflowDefinition
 	if err := json.Unmarshal(d.Payload.Workflow, &def); err != nil {
 		return w.envelope(wfOutcome{end: endFailed, err: "invalid_workflow: " + err.Error()})
@@ -588,7 +590,7 @@ func (w *wfRun) agent(ctx context.Context, s protocol.WorkflowStep) (any, error)
 		content = s.Context + "\n\n" + content
 	}
 	p := Prompt{MessageID: fmt.Sprintf("wf-%s-%d-%s", w.d.ExecutionID, w.attempt, s.ID), Content: content,
-		Workspace: w.r.cfg.Workspace}
+		Workspace: w.r.cfg.Workspace, Persona: w.persona}
 	out := w.r.out
 	emit := func(f protocol.RunnerFrame) error { _, err := out.emit(ctx, f); return err }
 	if err := emit(protocol.RunnerFrame{Type: protocol.RAgentStatus, Status: protocol.AgentThinking, MessageID: p.MessageID}); err != nil {
@@ -598,7 +600,7 @@ func (w *wfRun) agent(ctx context.Context, s protocol.WorkflowStep) (any, error)
 	if s.AwaitTimeoutMs > 0 {
 		tctx, cancel = context.WithTimeout(ctx, time.Duration(s.AwaitTimeoutMs)*time.Millisecond)
 	}
-	t := &turn{ctx: ctx, out: out, prompt: p, status: protocol.AgentThinking}
+	t := &turn{ctx: ctx, out: out, rpc: w.r.rpc, prompt: p, status: protocol.AgentThinking}
 	runErr := runAgent(tctx, w.r.cfg.Agent, p, t)
 	timedOut := errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
