@@ -198,6 +198,11 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	defer provider.Close()
+	clock := a.cfg.Clock
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	workflows := a.newWorkflows(sessions, pubsub, clock)
 	if err := sessions.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
@@ -210,6 +215,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas,
 		Artifacts: artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
 		Workspace: workspace.New(sessions, locate, workspace.Limits{}),
+		Workflows: workflows,
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
@@ -222,10 +228,6 @@ func (a *App) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	clock := a.cfg.Clock
-	if clock == nil {
-		clock = clockwork.NewRealClock()
-	}
 	sched, err := jobs.New(jobs.Options{Store: a.Store, Logger: a.log, Clock: clock})
 	if err != nil {
 		ln.Close()
@@ -236,6 +238,10 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := maint.register(sched); err != nil {
 		ln.Close()
 		return fmt.Errorf("schedule maintenance: %w", err)
+	}
+	if err := registerWorkflowJobs(sched, workflows); err != nil {
+		ln.Close()
+		return fmt.Errorf("schedule workflow jobs: %w", err)
 	}
 	sched.Start()
 

@@ -55,6 +55,38 @@ type Config struct {
 	MaxUploadBytes int64
 	// MemoryMaxFiles caps each user's unpinned memory files.
 	MemoryMaxFiles int
+
+	// Workflows: the concurrency limits on active executions (per user
+	// and in all) and the webhook body limit; zero takes the defaults.
+	Workflows WorkflowConfig
+}
+
+// WorkflowConfig holds the workflow settings.
+type WorkflowConfig struct {
+	MaxPerUser          int
+	MaxGlobal           int
+	WebhookMaxBodyBytes int64
+}
+
+// resolveWorkflows checks the workflow settings.
+func (c *Config) resolveWorkflows() error {
+	w := &c.Workflows
+	for _, f := range []struct {
+		flag string
+		v    int64
+	}{{"workflow-max-per-user", int64(w.MaxPerUser)}, {"workflow-max-global", int64(w.MaxGlobal)}, {"webhook-max-body-bytes", w.WebhookMaxBodyBytes}} {
+		if f.v < 0 {
+			return fmt.Errorf("--%s must be positive, not %d", f.flag, f.v)
+		}
+	}
+	if w.MaxPerUser > 0 && w.MaxGlobal > 0 && w.MaxPerUser > w.MaxGlobal {
+		return fmt.Errorf("--workflow-max-per-user (%d) cannot exceed --workflow-max-global (%d)", w.MaxPerUser, w.MaxGlobal)
+	}
+	// A webhook's payload travels to the runner in one frame (1 MiB).
+	if w.WebhookMaxBodyBytes > 512<<10 {
+		return fmt.Errorf("--webhook-max-body-bytes must be at most %d (a delivery's payload goes to the runner in one frame), not %d", 512<<10, w.WebhookMaxBodyBytes)
+	}
+	return nil
 }
 
 // S3Config is where the s3 blob driver stores objects.
@@ -167,6 +199,9 @@ func (c *Config) Resolve() error {
 		c.MemoryMaxFiles = DefaultMemoryMaxFiles
 	case c.MemoryMaxFiles < 1 || c.MemoryMaxFiles > 10_000_000:
 		return fmt.Errorf("--memory-max-files must be from 1 to 10000000, not %d", c.MemoryMaxFiles)
+	}
+	if err := c.resolveWorkflows(); err != nil {
+		return err
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

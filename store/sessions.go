@@ -107,10 +107,15 @@ func (r Sessions) List(ctx context.Context, f SessionFilter, after SessionCursor
 	return out, wrap("list sessions", err)
 }
 
-// CountActive counts a user's sessions in ActiveStatuses.
+// PurposeWorkflow marks the headless sessions that run workflow executions.
+const PurposeWorkflow = "workflow"
+
+// CountActive counts a user's sessions in ActiveStatuses. Workflow
+// sessions do not count: executions have limits of their own.
 func (r Sessions) CountActive(ctx context.Context, userID string) (int, error) {
 	n, err := r.s.r.NewSelect().Model((*Session)(nil)).
-		Where("user_id = ?", userID).Where("status IN (?)", bun.In(ActiveStatuses)).Count(ctx)
+		Where("user_id = ?", userID).Where("status IN (?)", bun.In(ActiveStatuses)).
+		Where("purpose <> ?", PurposeWorkflow).Count(ctx)
 	return int(n), wrap("count active sessions", err)
 }
 

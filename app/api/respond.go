@@ -57,6 +57,8 @@ var kindStatus = map[apperr.Kind]int{
 	apperr.KindTooMany:      http.StatusTooManyRequests,
 	apperr.KindUnavailable:  http.StatusServiceUnavailable,
 	apperr.KindInternal:     http.StatusInternalServerError,
+
+	apperr.KindMethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 var kindCode = map[apperr.Kind]string{
@@ -69,6 +71,8 @@ var kindCode = map[apperr.Kind]string{
 	apperr.KindTooMany:      "RATE_LIMITED",
 	apperr.KindUnavailable:  "UNAVAILABLE",
 	apperr.KindInternal:     "INTERNAL_ERROR",
+
+	apperr.KindMethodNotAllowed: "METHOD_NOT_ALLOWED",
 }
 
 // writeError renders err as the one error body. Domain errors keep their

@@ -14,6 +14,7 @@ import (
 	"github.com/agentops/agentops/app/memory"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/app/workflow"
 	"github.com/agentops/agentops/app/workspace"
 )
 
@@ -27,6 +28,10 @@ type Deps struct {
 	Workspace *workspace.Service
 	Memory    *memory.Service
 	Personas  *persona.Service
+
+	// Workflows serves /api/workflows, /api/triggers, /api/executions and
+	// /webhooks/*; nil leaves them out.
+	Workflows *workflow.Service
 }
 
 // Options configure the HTTP layer.
@@ -53,12 +58,15 @@ type Server struct {
 	// artifacts and workspace serve /api/files/*.
 	artifacts *artifacts.Service
 	workspace *workspace.Service
+
+	workflows *workflow.Service
 }
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
+	s.workflows = deps.Workflows
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -92,6 +100,12 @@ func (s *Server) routes() {
 	}
 	if s.personas != nil {
 		bindPersonas(s, m)
+	}
+	if s.workflows != nil {
+		bindWorkflows(s, m)
+		bindTriggers(s, m)
+		bindExecutions(s, m)
+		bindWebhooks(s, m)
 	}
 }
 

@@ -87,3 +87,8 @@ func Conflict(msg string) *Error { return &Error{Kind: KindConflict, Message: ms
 func Word(kind Kind, word string) *Error {
 	return &Error{Kind: kind, Word: word}
 }
+
+// KindMethodNotAllowed is a 405 (a webhook whose trigger takes another
+// method). It stands apart from the block above so that kinds added there
+// keep their values.
+const KindMethodNotAllowed Kind = 100

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/app/workflow"
 )
 
 func newServe(cfg *app.Config) *cobra.Command {
@@ -57,5 +58,10 @@ func newServe(cfg *app.Config) *cobra.Command {
 	fromEnv(f, "blob", "s3-endpoint", "s3-region", "s3-bucket", "s3-access-key", "s3-secret-key", "s3-path-style", "max-upload-bytes")
 	f.IntVar(&cfg.MemoryMaxFiles, "memory-max-files", app.DefaultMemoryMaxFiles, "cap on each user's memory files outside preferences/; the least relevant, least recently read are evicted")
 	fromEnv(f, "memory-max-files")
+	// Workflows.
+	f.IntVar(&cfg.Workflows.MaxPerUser, "workflow-max-per-user", workflow.DefaultMaxPerUser, "active workflow executions (pending, running, waiting for approval) one user may have; more get 429")
+	f.IntVar(&cfg.Workflows.MaxGlobal, "workflow-max-global", workflow.DefaultMaxGlobal, "active workflow executions in all; more get 429")
+	f.Int64Var(&cfg.Workflows.WebhookMaxBodyBytes, "webhook-max-body-bytes", workflow.DefaultWebhookMaxBodyBytes, "largest webhook delivery body accepted, in bytes (at most 524288)")
+	fromEnv(f, "workflow-max-per-user", "workflow-max-global", "webhook-max-body-bytes")
 	return cmd
 }

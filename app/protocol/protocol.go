@@ -233,6 +233,10 @@ type RunnerFrame struct {
 	BaseBranch  string          `json:"baseBranch,omitempty"`
 	CommitCount *int            `json:"commitCount,omitempty"`
 	Files       json.RawMessage `json:"files,omitempty"`
+
+	// workflow-execution-result (see workflow.go)
+	ExecutionID string            `json:"executionId,omitempty"`
+	Envelope    *WorkflowEnvelope `json:"envelope,omitempty"`
 }
 
 // ServerFrame is any frame the server sends to a runner.
@@ -271,6 +275,10 @@ type ServerFrame struct {
 	// answer
 	QuestionID string `json:"questionId,omitempty"`
 	Answer     any    `json:"answer,omitempty"`
+
+	// workflow-execute (see workflow.go)
+	ExecutionID string            `json:"executionId,omitempty"`
+	Workflow    *WorkflowDispatch `json:"payload,omitempty"`
 }
 
 // Persisted reports whether a runner frame type always changes durable

@@ -162,6 +162,12 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			r.persona = pc.Personas
 		case protocol.SAbort:
 			r.inbox.post(command{kind: cmdAbort})
+		case protocol.SWorkflowExecute:
+			if f.Workflow == nil {
+				r.log.Warn("ignoring a workflow-execute without a payload", "executionId", f.ExecutionID)
+				continue
+			}
+			r.inbox.post(command{kind: cmdWorkflow, workflow: f.Workflow, persona: r.persona})
 		case protocol.SAnswer:
 			r.cfg.Agent.Answer(f.QuestionID, f.Answer)
 		case protocol.SStop:

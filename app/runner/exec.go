@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"unicode/utf8"
 
@@ -14,10 +15,12 @@ import (
 type cmdKind int
 
 const (
-	cmdPrompt    cmdKind = iota // run (or queue) a prompt
-	cmdAbort                    // cancel the running turn; always acked with aborted
-	cmdConnected                // a connection got its init: ready signal, models
-	cmdTurnDone                 // the agent returned from a turn
+	cmdPrompt       cmdKind = iota // run (or queue) a prompt
+	cmdAbort                       // cancel the running turn; always acked with aborted
+	cmdConnected                   // a connection got its init: ready signal, models
+	cmdTurnDone                    // the agent returned from a turn
+	cmdWorkflow                    // run (or queue) a workflow-execute
+	cmdWorkflowDone                // a workflow run ended
 )
 
 type command struct {
@@ -25,6 +28,10 @@ type command struct {
 	prompt Prompt // cmdPrompt
 	turn   *turn  // cmdTurnDone
 	err    error  // cmdTurnDone: what Agent.Run returned
+
+	workflow *protocol.WorkflowDispatch // cmdWorkflow, cmdWorkflowDone
+	envelope protocol.WorkflowEnvelope  // cmdWorkflowDone
+	persona  []protocol.PersonaFile     // cmdWorkflow: the persona when it arrived
 }
 
 // mailbox is an unbounded command queue: posting never blocks, so the
@@ -70,6 +77,24 @@ type executor struct {
 	// turn ends.
 	readyOwed bool
 	wg        sync.WaitGroup
+
+	// wf is the workflow run in progress (one at a time, never beside a
+	// turn); wfQueue the dispatches waiting for it.
+	wf      *wfState
+	wfQueue []queuedWorkflow
+}
+
+// queuedWorkflow is a workflow-execute waiting to run, with the persona
+// its agent steps use.
+type queuedWorkflow struct {
+	d       protocol.WorkflowDispatch
+	persona []protocol.PersonaFile
+}
+
+// wfState is a workflow run in progress.
+type wfState struct {
+	d      protocol.WorkflowDispatch
+	cancel context.CancelFunc
 }
 
 // execLoop serves the mailbox until ctx ends, then cancels the running
@@ -79,6 +104,9 @@ func (r *runner) execLoop(ctx context.Context) {
 	defer func() {
 		if e.cancelTurn != nil {
 			e.cancelTurn()
+		}
+		if e.wf != nil {
+			e.wf.cancel()
 		}
 		e.wg.Wait()
 	}()
@@ -128,6 +156,11 @@ func (e *executor) handle(ctx context.Context, c command) error {
 			e.cancelTurn()
 			return nil
 		}
+		if e.wf != nil {
+			e.aborts++
+			e.wf.cancel()
+			return nil
+		}
 		// Upstream always acknowledges an abort, busy or not.
 		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RAborted}); err != nil {
 			return err
@@ -135,7 +168,7 @@ func (e *executor) handle(ctx context.Context, c command) error {
 		return e.status(ctx, protocol.AgentIdle, "")
 	case cmdConnected:
 		// The ready signal: the server dispatches nothing before it.
-		if e.cur != nil {
+		if e.cur != nil || e.wf != nil {
 			e.readyOwed = true
 		} else if err := e.status(ctx, protocol.AgentIdle, ""); err != nil {
 			return err
@@ -150,6 +183,14 @@ func (e *executor) handle(ctx context.Context, c command) error {
 			e.readyOwed = false
 			err = e.status(ctx, protocol.AgentIdle, "")
 		}
+		if ctx.Err() != nil {
+			return err
+		}
+		return errors.Join(err, e.startNext(ctx))
+	case cmdWorkflow:
+		return e.queueWorkflow(ctx, queuedWorkflow{d: *c.workflow, persona: c.persona})
+	case cmdWorkflowDone:
+		err := e.finishWorkflow(ctx, c.envelope)
 		if ctx.Err() != nil {
 			return err
 		}
@@ -176,7 +217,14 @@ func (e *executor) known(messageID string) bool {
 
 // startNext starts the next queued prompt if no turn is running.
 func (e *executor) startNext(ctx context.Context) error {
-	if e.cur != nil || len(e.queue) == 0 {
+	if e.cur != nil || e.wf != nil {
+		return nil
+	}
+	if len(e.wfQueue) > 0 {
+		e.startWorkflow(ctx)
+		return nil
+	}
+	if len(e.queue) == 0 {
 		return nil
 	}
 	p := e.queue[0]
@@ -191,6 +239,71 @@ func (e *executor) startNext(ctx context.Context) error {
 		err := runAgent(tctx, e.r.cfg.Agent, p, t)
 		e.r.inbox.post(command{kind: cmdTurnDone, turn: t, err: err})
 	})
+	return nil
+}
+
+// queueWorkflow takes a workflow-execute. A dispatch of the run already in
+// hand or queued (the same execution and attempt, sent again across a
+// reconnect) is ignored, as a duplicate prompt is.
+func (e *executor) queueWorkflow(ctx context.Context, q queuedWorkflow) error {
+	d := q.d
+	same := func(o protocol.WorkflowDispatch) bool {
+		return o.ExecutionID == d.ExecutionID && o.Payload.Runtime.Attempt == d.Payload.Runtime.Attempt
+	}
+	if e.wf != nil && same(e.wf.d) || slices.ContainsFunc(e.wfQueue, func(o queuedWorkflow) bool { return same(o.d) }) {
+		e.r.log.Warn("ignoring a duplicate workflow-execute", "executionId", d.ExecutionID, "attempt", d.Payload.Runtime.Attempt)
+		return nil
+	}
+	e.wfQueue = append(e.wfQueue, q)
+	return e.startNext(ctx)
+}
+
+// startWorkflow runs the next queued workflow in the background.
+func (e *executor) startWorkflow(ctx context.Context) {
+	q := e.wfQueue[0]
+	e.wfQueue = e.wfQueue[1:]
+	d := q.d
+	wctx, cancel := context.WithCancel(ctx)
+	e.wf, e.aborts = &wfState{d: d, cancel: cancel}, 0
+	e.r.log.Info("workflow run starting", "executionId", d.ExecutionID, "kind", d.Kind, "attempt", d.Payload.Runtime.Attempt)
+	e.wg.Go(func() {
+		env := runWorkflowSafe(wctx, e.r, d, q.persona)
+		e.r.inbox.post(command{kind: cmdWorkflowDone, workflow: &d, envelope: env})
+	})
+}
+
+// runWorkflowSafe turns a panic in a run into a failed envelope.
+func runWorkflowSafe(ctx context.Context, r *runner, d protocol.WorkflowDispatch, persona []protocol.PersonaFile) (env protocol.WorkflowEnvelope) {
+	defer func() {
+		if v := recover(); v != nil {
+			msg := fmt.Sprintf("workflow run panicked: %v", v)
+			env = protocol.WorkflowEnvelope{ExecutionID: d.ExecutionID, Status: protocol.EnvelopeFailed, Output: map[string]any{},
+				Steps: []protocol.WorkflowStepResult{}, Error: &msg}
+		}
+	}()
+	return runWorkflow(ctx, r, d, persona)
+}
+
+// finishWorkflow reports a run's envelope, then the aborts it owes and
+// the ready signal a reconnect during the run deferred.
+func (e *executor) finishWorkflow(ctx context.Context, env protocol.WorkflowEnvelope) error {
+	e.wf.cancel()
+	e.wf = nil
+	aborts := e.aborts
+	e.aborts = 0
+	e.r.log.Info("workflow run ended", "executionId", env.ExecutionID, "status", env.Status)
+	if err := e.emit(ctx, resultFrame(env)); err != nil {
+		return err
+	}
+	for range aborts {
+		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RAborted}); err != nil {
+			return err
+		}
+	}
+	if e.readyOwed {
+		e.readyOwed = false
+		return e.status(ctx, protocol.AgentIdle, "")
+	}
 	return nil
 }
 

@@ -437,6 +437,7 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			after = append(after, func() {
 				a.broadcast(statusFrame(map[string]any{"runnerConnected": true, "runnerBusy": a.sess.RunnerBusy}))
 				a.drain()
+				a.dispatchWorkflow()
 			})
 		} else if f.Status == protocol.AgentIdle && !a.sess.RunnerBusy && a.queuedCount() > 0 {
 			after = append(after, a.drain)
@@ -532,6 +533,15 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		persist = true
 		writes = append(writes, func(ctx context.Context, tx *store.Store) error { return tx.InteractivePrompts().Upsert(ctx, q) })
 		after = append(after, func() { a.questionAsked(q) })
+	case protocol.RWorkflowResult:
+		if a.m.workflows == nil || f.Envelope == nil || f.ExecutionID == "" {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "workflow-execution-result needs executionId and envelope"})
+			break
+		}
+		write, then := a.workflowResult(f)
+		persist = true
+		writes = append(writes, write)
+		after = append(after, then)
 	case protocol.RConfigApplied, protocol.RRunnerHealth, protocol.RUsageReport, protocol.RAnalyticsEmit, protocol.RReverted,
 		protocol.RTitle, protocol.RTunnels, protocol.RScreenshot, protocol.RModelSwitched, protocol.RRepoCloneDone,
 		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:

@@ -147,6 +147,8 @@ type Manager struct {
 	mu     sync.Mutex
 	actors map[string]*actor
 	closed bool
+
+	workflows WorkflowHooks // set before Start; nil: no workflow support
 }
 
 // NewManager builds the manager; call Start to bring live sessions back.
