@@ -17,6 +17,8 @@ import (
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/credentials"
+	"github.com/agentops/agentops/app/keys"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
@@ -42,6 +44,11 @@ type App struct {
 	// Blob is the object storage (artifacts); closeBlob releases it.
 	Blob      blob.Storage
 	closeBlob func() error
+
+	// Keys follows the key file when a rotation changes it; Credentials
+	// are the provider keys sealed with it.
+	Keys        *keys.Ring
+	Credentials *credentials.Service
 }
 
 // OpenStore opens the configured database, creating the data directory, and
@@ -81,6 +88,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
+	a.openCredentials()
 	if err := a.openBlob(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -123,7 +131,7 @@ func (a *App) Close() error {
 }
 
 // keyringMetaKey holds "<primary key id>:<check value>" in instance_meta.
-const keyringMetaKey = "keyring.check"
+const keyringMetaKey = keys.MetaKey
 
 // LoadKeyring loads the instance keyring (from AGENTOPS_INSTANCE_KEY, or
 // the key file, created with a new key on first run) and checks it
@@ -202,8 +210,9 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	handler := api.New(api.Deps{
 		Auth: a.Auth, Sessions: sessions,
-		Artifacts: artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
-		Workspace: workspace.New(sessions, locate, workspace.Limits{}),
+		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
+		Workspace:   workspace.New(sessions, locate, workspace.Limits{}),
+		Credentials: a.Credentials,
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
@@ -317,6 +326,7 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 	}
 	mgr = session.NewManager(a.Store, pub, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
+		Credentials: a.Credentials,
 	}, a.log)
 	return mgr, provider, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
 )
@@ -23,6 +24,9 @@ type Deps struct {
 	// Artifacts and Workspace serve /api/files/*; nil leaves them out.
 	Artifacts *artifacts.Service
 	Workspace *workspace.Service
+
+	// Credentials serves /api/auth/me/credentials and /api/admin/llm-keys.
+	Credentials *credentials.Service
 }
 
 // Options configure the HTTP layer.
@@ -47,12 +51,15 @@ type Server struct {
 	// artifacts and workspace serve /api/files/*.
 	artifacts *artifacts.Service
 	workspace *workspace.Service
+
+	credentials *credentials.Service
 }
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
+	s.credentials = deps.Credentials
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -80,6 +87,9 @@ func (s *Server) routes() {
 	}
 	if s.workspace != nil {
 		bindFilesWorkspace(s, m)
+	}
+	if s.credentials != nil {
+		bindCredentials(s, m)
 	}
 }
 

@@ -2,9 +2,12 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,6 +98,9 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 	}
 
 	var lines []string
+	for _, name := range s.env {
+		lines = append(lines, envLine(name))
+	}
 	for _, q := range s.asks {
 		answer, err := a.ask(ctx, out, q)
 		if err != nil {
@@ -114,7 +120,7 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 		return errors.New(*s.fail)
 	}
 
-	if len(s.asks) == 0 || s.quote != "" {
+	if len(s.asks) == 0 && len(s.env) == 0 || s.quote != "" {
 		lines = append(lines, "You said: "+s.quote)
 	}
 	reply := strings.Join(lines, "\n")
@@ -209,6 +215,7 @@ type script struct {
 	slow   time.Duration
 	sleep  time.Duration
 	chunks int
+	env    []string // /env: variables to report
 }
 
 type scriptTool struct {
@@ -233,6 +240,8 @@ func parseScript(content string) script {
 		name, rest := cutSpace(trimmed[1:])
 		name = strings.ToLower(name)
 		switch name {
+		case "env":
+			s.env = append(s.env, strings.Fields(rest)...)
 		case "tool":
 			if t, ok := parseTool(rest); ok {
 				s.tools = append(s.tools, t)
@@ -314,4 +323,16 @@ func cutSpace(s string) (word, rest string) {
 		return s, ""
 	}
 	return s[:i], strings.TrimSpace(s[i:])
+}
+
+// envLine reports whether the runner's environment has name, and a short
+// fingerprint of its value (never the value: it may be a secret), so that
+// tests can tell which credential reached the sandbox.
+func envLine(name string) string {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return name + "=unset"
+	}
+	sum := sha256.Sum256([]byte(v))
+	return name + "=set sha256:" + hex.EncodeToString(sum[:6])
 }

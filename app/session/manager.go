@@ -50,6 +50,15 @@ type Config struct {
 	Timings Timings
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Credentials gives a session's sandbox the owner's provider keys
+	// (else the org's) in its environment; nil gives none.
+	Credentials CredentialsEnv
+}
+
+// CredentialsEnv returns the environment variables that carry a user's
+// provider keys to their sandbox (ANTHROPIC_API_KEY=…).
+type CredentialsEnv interface {
+	CredentialsEnv(ctx context.Context, userID string) (map[string]string, error)
 }
 
 func (c *Config) setDefaults() {
