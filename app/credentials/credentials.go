@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -292,7 +293,7 @@ func (s *Service) Resolve(ctx context.Context, userID string) ([]Resolved, error
 			chosen[c.Provider] = c
 		}
 	}
-	sortStrings(order)
+	slices.Sort(order)
 	out := make([]Resolved, 0, len(order))
 	for _, p := range order {
 		c := chosen[p]

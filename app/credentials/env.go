@@ -1,11 +1,9 @@
 package credentials
 
 import (
-	"sort"
+	"slices"
 	"strings"
 )
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // Env maps resolved credentials to the environment variables that coding
 // agents read (see docs/api.md, "Credentials"):
@@ -20,6 +18,8 @@ func sortStrings(s []string) { sort.Strings(s) }
 // OPENAI_API_KEY, OPENAI_BASE_URL and OPENAI_MODELS, the variables most
 // OpenAI-compatible clients read.
 func Env(res []Resolved) map[string]string {
+	res = slices.Clone(res)
+	slices.SortFunc(res, func(a, b Resolved) int { return strings.Compare(a.Provider, b.Provider) })
 	env := map[string]string{}
 	setIf := func(k, v string) {
 		if v != "" {
@@ -56,7 +56,7 @@ func Env(res []Resolved) map[string]string {
 			setIf(prefix+"BASE_URL", r.BaseURL)
 			setIf(prefix+"MODELS", strings.Join(r.Models, ","))
 			if !haveOpenAI {
-				haveOpenAI = true // res is sorted: the first custom provider
+				haveOpenAI = true // the first custom provider by name
 				env["OPENAI_API_KEY"] = r.Key
 				setIf("OPENAI_BASE_URL", r.BaseURL)
 				setIf("OPENAI_MODELS", strings.Join(r.Models, ","))
