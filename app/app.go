@@ -19,6 +19,7 @@ import (
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/keys"
+	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
@@ -49,6 +50,8 @@ type App struct {
 	// are the provider keys sealed with it.
 	Keys        *keys.Ring
 	Credentials *credentials.Service
+	// Notify is the inbox; Serve builds it over the pub/sub it uses.
+	Notify *notify.Service
 }
 
 // OpenStore opens the configured database, creating the data directory, and
@@ -194,6 +197,7 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	pubsub := realtime.NewMemory()
 	defer pubsub.Close()
+	a.Notify = a.openNotify(pubsub)
 	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), pubsub)
 	if err != nil {
 		ln.Close()
@@ -213,6 +217,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
 		Workspace:   workspace.New(sessions, locate, workspace.Limits{}),
 		Credentials: a.Credentials,
+		Notify:      a.Notify,
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
@@ -326,7 +331,7 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 	}
 	mgr = session.NewManager(a.Store, pub, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
-		Credentials: a.Credentials,
+		Credentials: a.Credentials, Hook: a.Notify,
 	}, a.log)
 	return mgr, provider, nil
 }

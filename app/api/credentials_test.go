@@ -14,13 +14,26 @@ import (
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/keys"
+	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/keyring"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
 
-// newCredsEnv is an API with open sign-up and the credentials routes.
+// services are the domain services behind newCredsEnv's API.
+type services struct {
+	creds  *credentials.Service
+	notify *notify.Service
+}
+
+// newCredsEnv is an API with open sign-up and the routes of credentials,
+// notifications and the compatibility stubs.
 func newCredsEnv(t *testing.T, st *store.Store) (*env, *credentials.Service) {
+	e, svc := newFeatureEnv(t, st)
+	return e, svc.creds
+}
+
+func newFeatureEnv(t *testing.T, st *store.Store) (*env, services) {
 	t.Helper()
 	kr, err := keyring.Generate()
 	if err != nil {
@@ -36,12 +49,15 @@ func newCredsEnv(t *testing.T, st *store.Store) (*env, *credentials.Service) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	c := &clock{t: time.Now().UTC()}
-	creds := credentials.New(st, keys.NewRing(st, kr, path, log), c.Now, log)
-	h := api.New(api.Deps{Auth: auth.New(st, auth.Config{OpenSignup: true, Now: c.Now}, log), Credentials: creds},
+	svc := services{
+		creds:  credentials.New(st, keys.NewRing(st, kr, path, log), c.Now, log),
+		notify: notify.New(st, nil, c.Now, log),
+	}
+	h := api.New(api.Deps{Auth: auth.New(st, auth.Config{OpenSignup: true, Now: c.Now}, log), Credentials: svc.creds, Notify: svc.notify},
 		api.Options{AllowedOrigins: []string{"http://app.example"}, Version: "test", Ready: st.Ping}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, st: st, clock: c, logs: &syncBuffer{}}, creds
+	return &env{t: t, url: srv.URL, st: st, clock: c, logs: &syncBuffer{}}, svc
 }
 
 func array(t *testing.T, r resp) []map[string]any {

@@ -12,6 +12,7 @@ import (
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
+	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
 )
@@ -27,6 +28,8 @@ type Deps struct {
 
 	// Credentials serves /api/auth/me/credentials and /api/admin/llm-keys.
 	Credentials *credentials.Service
+	// Notify serves /api/me/notifications.
+	Notify *notify.Service
 }
 
 // Options configure the HTTP layer.
@@ -53,13 +56,14 @@ type Server struct {
 	workspace *workspace.Service
 
 	credentials *credentials.Service
+	notify      *notify.Service
 }
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
-	s.credentials = deps.Credentials
+	s.credentials, s.notify = deps.Credentials, deps.Notify
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -90,6 +94,9 @@ func (s *Server) routes() {
 	}
 	if s.credentials != nil {
 		bindCredentials(s, m)
+	}
+	if s.notify != nil {
+		bindNotifications(s, m)
 	}
 }
 
