@@ -18,6 +18,7 @@ import (
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
+	"github.com/agentops/agentops/app/dashboard"
 	"github.com/agentops/agentops/app/keys"
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/protocol"
@@ -218,6 +219,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Workspace:   workspace.New(sessions, locate, workspace.Limits{}),
 		Credentials: a.Credentials,
 		Notify:      a.Notify,
+		Dashboard:   dashboard.New(a.Store, nil),
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,

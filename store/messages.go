@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -22,8 +23,10 @@ type Message struct {
 	AuthorID    string          `bun:"author_id,nullzero"`
 	AuthorEmail string          `bun:"author_email,nullzero"`
 	AuthorName  string          `bun:"author_name,nullzero"`
-	CreatedAt   time.Time       `bun:"created_at,notnull"`
-	UpdatedAt   time.Time       `bun:"updated_at,notnull"`
+	// ToolCalls counts the tool-call parts; Insert and UpdateBody keep it.
+	ToolCalls int       `bun:"tool_call_count,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+	UpdatedAt time.Time `bun:"updated_at,notnull"`
 }
 
 // Messages is the repository of transcripts.
@@ -38,13 +41,15 @@ func (r Messages) Insert(ctx context.Context, m *Message) error {
 	if len(m.Parts) == 0 {
 		m.Parts = json.RawMessage("[]")
 	}
+	m.ToolCalls = countToolCalls(m.Parts)
 	_, err := r.s.w.NewInsert().Model(m).On("CONFLICT (id) DO NOTHING").Exec(ctx)
 	return wrap("insert message", err)
 }
 
 // UpdateBody writes a message's content and parts.
 func (r Messages) UpdateBody(ctx context.Context, m *Message) error {
-	res, err := r.s.w.NewUpdate().Model(m).Column("content", "parts", "updated_at").WherePK().Exec(ctx)
+	m.ToolCalls = countToolCalls(m.Parts)
+	res, err := r.s.w.NewUpdate().Model(m).Column("content", "parts", "tool_call_count", "updated_at").WherePK().Exec(ctx)
 	return affectedOne("update message", res, err)
 }
 
@@ -118,4 +123,25 @@ func (r Messages) LastAssistant(ctx context.Context, sessionID string, n int) ([
 	err := r.s.r.NewSelect().Model(&out).Where("session_id = ?", sessionID).Where("role = 'assistant'").
 		Where("turn_id IS NOT NULL").OrderExpr("seq DESC").Limit(int64(n)).Scan(ctx)
 	return out, wrap("last assistant messages", err)
+}
+
+// countToolCalls counts the parts of type tool-call (0 for parts that are
+// not an array: legacy single-part tool messages).
+func countToolCalls(parts json.RawMessage) int {
+	if !bytes.Contains(parts, []byte("tool-call")) {
+		return 0
+	}
+	var ps []struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(parts, &ps) != nil {
+		return 0
+	}
+	n := 0
+	for _, p := range ps {
+		if p.Type == "tool-call" {
+			n++
+		}
+	}
+	return n
 }

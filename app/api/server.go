@@ -12,6 +12,7 @@ import (
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
+	"github.com/agentops/agentops/app/dashboard"
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
@@ -30,6 +31,8 @@ type Deps struct {
 	Credentials *credentials.Service
 	// Notify serves /api/me/notifications.
 	Notify *notify.Service
+	// Dashboard serves /api/dashboard/stats.
+	Dashboard *dashboard.Service
 }
 
 // Options configure the HTTP layer.
@@ -57,13 +60,14 @@ type Server struct {
 
 	credentials *credentials.Service
 	notify      *notify.Service
+	dashboard   *dashboard.Service
 }
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
-	s.credentials, s.notify = deps.Credentials, deps.Notify
+	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -98,6 +102,10 @@ func (s *Server) routes() {
 	if s.notify != nil {
 		bindNotifications(s, m)
 	}
+	if s.dashboard != nil {
+		bindDashboard(s, m)
+	}
+	bindCompat(s, m)
 }
 
 var otherMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
