@@ -34,7 +34,7 @@ type DashboardTotals struct {
 var countedRoles = []string{"user", "assistant"}
 
 func (s *Store) dashSessions(scope DashboardScope, alias string) *bun.SelectQuery {
-	q := s.r.NewSelect().TableExpr("sessions AS "+alias).Where(alias+".purpose <> 'workflow'")
+	q := s.r.NewSelect().TableExpr("sessions AS " + alias).Where(alias + ".purpose <> 'workflow'")
 	if scope.UserID != "" {
 		q = q.Where(alias+".user_id = ?", scope.UserID)
 	}
