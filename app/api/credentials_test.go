@@ -13,6 +13,7 @@ import (
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
+	"github.com/agentops/agentops/app/dashboard"
 	"github.com/agentops/agentops/app/keys"
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/keyring"
@@ -22,8 +23,9 @@ import (
 
 // services are the domain services behind newCredsEnv's API.
 type services struct {
-	creds  *credentials.Service
-	notify *notify.Service
+	creds     *credentials.Service
+	notify    *notify.Service
+	dashboard *dashboard.Service
 }
 
 // newCredsEnv is an API with open sign-up and the routes of credentials,
@@ -50,10 +52,12 @@ func newFeatureEnv(t *testing.T, st *store.Store) (*env, services) {
 	log := slog.New(slog.DiscardHandler)
 	c := &clock{t: time.Now().UTC()}
 	svc := services{
-		creds:  credentials.New(st, keys.NewRing(st, kr, path, log), c.Now, log),
-		notify: notify.New(st, nil, c.Now, log),
+		creds:     credentials.New(st, keys.NewRing(st, kr, path, log), c.Now, log),
+		notify:    notify.New(st, nil, c.Now, log),
+		dashboard: dashboard.New(st, c.Now),
 	}
-	h := api.New(api.Deps{Auth: auth.New(st, auth.Config{OpenSignup: true, Now: c.Now}, log), Credentials: svc.creds, Notify: svc.notify},
+	h := api.New(api.Deps{Auth: auth.New(st, auth.Config{OpenSignup: true, Now: c.Now}, log), Credentials: svc.creds,
+		Notify: svc.notify, Dashboard: svc.dashboard},
 		api.Options{AllowedOrigins: []string{"http://app.example"}, Version: "test", Ready: st.Ping}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

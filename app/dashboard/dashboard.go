@@ -141,8 +141,10 @@ func loadZone(name string) (*time.Location, error) {
 }
 
 // Window resolves a query into [from, to) and the period in hours. Hours
-// end now; days are whole calendar days in loc, today included.
+// end now; days are whole calendar days in loc, today included. to is
+// just after now, so that what happened at now counts.
 func Window(q Query, now time.Time, loc *time.Location) (from, to time.Time, hours int, err error) {
+	to = now.Add(time.Microsecond)
 	unit := q.Unit
 	if unit == "" {
 		unit = "hours"
@@ -156,7 +158,7 @@ func Window(q Query, now time.Time, loc *time.Location) (from, to time.Time, hou
 		if period < 1 || period > MaxHours {
 			return from, to, 0, apperr.Invalid("period", "period must be from 1 to %d hours", MaxHours)
 		}
-		return now.Add(-time.Duration(period) * time.Hour), now, period, nil
+		return now.Add(-time.Duration(period) * time.Hour), to, period, nil
 	case "days":
 		if period == 0 {
 			period = DefaultPeriod / 24
@@ -165,7 +167,7 @@ func Window(q Query, now time.Time, loc *time.Location) (from, to time.Time, hou
 			return from, to, 0, apperr.Invalid("period", "period must be from 1 to %d days", MaxDays)
 		}
 		y, m, d := now.In(loc).Date()
-		return startOfDay(y, m, d-(period-1), loc), now, period * 24, nil
+		return startOfDay(y, m, d-(period-1), loc), to, period * 24, nil
 	}
 	return from, to, 0, apperr.Invalid("unit", "unit must be hours or days")
 }
