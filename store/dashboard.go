@@ -10,8 +10,11 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// The dashboard's queries. Sessions of purpose workflow are never counted;
-// "messages" are the user and assistant messages of those sessions.
+// The dashboard's queries read sessions only: sessions of purpose workflow
+// never count, and a session's messages and tool calls are its counters
+// (message_count: user and assistant messages; tool_call_count), which
+// the Messages repository keeps. A window counts the sessions created in
+// it, with their messages.
 
 // DashboardScope selects the sessions a figure covers: the org's (UserID
 // empty) or one user's.
@@ -19,24 +22,22 @@ type DashboardScope struct {
 	UserID string
 }
 
-// DashboardTotals are the hero figures of a window.
+// DashboardTotals are the figures of the sessions created in a window (or
+// in one bucket of a series).
 type DashboardTotals struct {
-	Sessions       int // created in the window
-	ActiveSessions int // of those, in ActiveStatuses now
-	UniqueRepos    int // distinct workspaces of those
-	// DurationSeconds sums, over those sessions, the whole seconds from
-	// creation to last activity.
+	Sessions       int
+	ActiveSessions int // in ActiveStatuses now
+	UniqueRepos    int // distinct workspaces (DashboardTotals only; 0 in a series)
+	// DurationSeconds sums the whole seconds from creation to last activity.
 	DurationSeconds int64
-	Messages        int // created in the window
-	ToolCalls       int // in the messages created in the window
+	Messages        int
+	ToolCalls       int
 }
 
-var countedRoles = []string{"user", "assistant"}
-
-func (s *Store) dashSessions(scope DashboardScope, alias string) *bun.SelectQuery {
-	q := s.r.NewSelect().TableExpr("sessions AS " + alias).Where(alias + ".purpose <> 'workflow'")
+func (s *Store) dashSessions(scope DashboardScope) *bun.SelectQuery {
+	q := s.r.NewSelect().TableExpr("sessions AS s").Where("s.purpose <> 'workflow'")
 	if scope.UserID != "" {
-		q = q.Where(alias+".user_id = ?", scope.UserID)
+		q = q.Where("s.user_id = ?", scope.UserID)
 	}
 	return q
 }
@@ -51,33 +52,20 @@ func (s *Store) secondsExpr(a, b string) string {
 	return fmt.Sprintf("(unixepoch(%s) - unixepoch(%s))", b, a)
 }
 
-// DashboardTotals computes the hero figures of sessions and messages
-// created in [from, to).
+// DashboardTotals computes the figures of the sessions created in
+// [from, to).
 func (s *Store) DashboardTotals(ctx context.Context, scope DashboardScope, from, to time.Time) (DashboardTotals, error) {
 	var t DashboardTotals
-	err := s.dashSessions(scope, "s").
+	err := s.dashSessions(scope).
 		ColumnExpr("count(*)").
-		ColumnExpr("count(CASE WHEN s.status IN (?) THEN 1 END)", bun.In(ActiveStatuses)).
 		ColumnExpr("count(DISTINCT s.workspace)").
+		ColumnExpr("count(CASE WHEN s.status IN (?) THEN 1 END)", bun.In(ActiveStatuses)).
 		ColumnExpr("coalesce(sum("+s.secondsExpr("s.created_at", "s.last_active_at")+"), 0)").
+		ColumnExpr("coalesce(sum(s.message_count), 0)").
+		ColumnExpr("coalesce(sum(s.tool_call_count), 0)").
 		Where("s.created_at >= ?", from).Where("s.created_at < ?", to).
-		Scan(ctx, &t.Sessions, &t.ActiveSessions, &t.UniqueRepos, &t.DurationSeconds)
-	if err != nil {
-		return t, wrap("dashboard session totals", err)
-	}
-	err = s.dashSessions(scope, "s").
-		Join("JOIN messages AS m ON m.session_id = s.id").
-		ColumnExpr("count(*)").ColumnExpr("coalesce(sum(m.tool_call_count), 0)").
-		Where("m.role IN (?)", bun.In(countedRoles)).
-		Where("m.created_at >= ?", from).Where("m.created_at < ?", to).
-		Scan(ctx, &t.Messages, &t.ToolCalls)
-	return t, wrap("dashboard message totals", err)
-}
-
-// DayCount is one bucket of a daily series.
-type DayCount struct {
-	Sessions int
-	Messages int
+		Scan(ctx, &t.Sessions, &t.UniqueRepos, &t.ActiveSessions, &t.DurationSeconds, &t.Messages, &t.ToolCalls)
+	return t, wrap("dashboard totals", err)
 }
 
 // daySeries is the dialect helper that makes one row (i, lo, hi) per
@@ -104,10 +92,11 @@ func (s *Store) daySeries(edges []time.Time) (string, []any, error) {
 		[]any{n, string(raw), string(raw)}, nil
 }
 
-// DailyActivity counts, per bucket between consecutive edges, the sessions
-// and messages created in it: len(edges)-1 buckets, none missing, in
-// order. Edges must ascend.
-func (s *Store) DailyActivity(ctx context.Context, scope DashboardScope, edges []time.Time) ([]DayCount, error) {
+// DashboardSeries returns the figures of each bucket between consecutive
+// edges: len(edges)-1 buckets, none missing (an empty one is zeros), in
+// order. Edges must ascend. Summed, they are the window's totals (but for
+// UniqueRepos, which a series does not count).
+func (s *Store) DashboardSeries(ctx context.Context, scope DashboardScope, edges []time.Time) ([]DashboardTotals, error) {
 	n := len(edges) - 1
 	if n < 1 {
 		return nil, nil
@@ -116,35 +105,33 @@ func (s *Store) DailyActivity(ctx context.Context, scope DashboardScope, edges [
 	if err != nil {
 		return nil, err
 	}
-	scopeSQL, scopeArgs := "", []any{}
+	// A bucket without sessions has one row of NULLs from the left join:
+	// every figure counts or sums s's columns, which are NULL there.
+	query := series + `SELECT d.i AS i, count(s.id) AS sessions,
+		count(CASE WHEN s.status IN (?) THEN 1 END) AS active,
+		coalesce(sum(` + s.secondsExpr("s.created_at", "s.last_active_at") + `), 0) AS duration,
+		coalesce(sum(s.message_count), 0) AS messages, coalesce(sum(s.tool_call_count), 0) AS tools
+		FROM d LEFT JOIN sessions AS s ON s.created_at >= d.lo AND s.created_at < d.hi AND s.purpose <> 'workflow'`
+	args = append(slices.Clone(args), bun.In(ActiveStatuses))
 	if scope.UserID != "" {
-		scopeSQL, scopeArgs = " AND s.user_id = ?", []any{scope.UserID}
+		query += " AND s.user_id = ?"
+		args = append(args, scope.UserID)
 	}
-	out := make([]DayCount, n)
 	var rows []struct {
-		I int `bun:"i"`
-		N int `bun:"n"`
+		I        int   `bun:"i"`
+		Sessions int   `bun:"sessions"`
+		Active   int   `bun:"active"`
+		Duration int64 `bun:"duration"`
+		Messages int   `bun:"messages"`
+		Tools    int   `bun:"tools"`
 	}
-	err = s.r.NewRaw(series+`SELECT d.i, count(s.id) AS n FROM d
-		LEFT JOIN sessions AS s ON s.created_at >= d.lo AND s.created_at < d.hi AND s.purpose <> 'workflow'`+scopeSQL+`
-		GROUP BY d.i ORDER BY d.i`, append(slices.Clone(args), scopeArgs...)...).Scan(ctx, &rows)
-	if err != nil {
-		return nil, wrap("dashboard sessions by day", err)
+	if err := s.r.NewRaw(query+" GROUP BY d.i ORDER BY d.i", args...).Scan(ctx, &rows); err != nil {
+		return nil, wrap("dashboard series", err)
 	}
+	out := make([]DashboardTotals, n)
 	for _, r := range rows {
-		out[r.I].Sessions = r.N
-	}
-	rows = rows[:0]
-	margs := append(slices.Clone(args), bun.In(countedRoles))
-	err = s.r.NewRaw(series+`SELECT d.i, count(s.id) AS n FROM d
-		LEFT JOIN messages AS m ON m.created_at >= d.lo AND m.created_at < d.hi AND m.role IN (?)
-		LEFT JOIN sessions AS s ON s.id = m.session_id AND s.purpose <> 'workflow'`+scopeSQL+`
-		GROUP BY d.i ORDER BY d.i`, append(margs, scopeArgs...)...).Scan(ctx, &rows)
-	if err != nil {
-		return nil, wrap("dashboard messages by day", err)
-	}
-	for _, r := range rows {
-		out[r.I].Messages = r.N
+		out[r.I] = DashboardTotals{Sessions: r.Sessions, ActiveSessions: r.Active, DurationSeconds: r.Duration,
+			Messages: r.Messages, ToolCalls: r.Tools}
 	}
 	return out, nil
 }
@@ -156,55 +143,26 @@ type RepoCount struct {
 	MessageCount int    `bun:"message_count"`
 }
 
-// TopRepos returns the limit workspaces with the most sessions created in
-// [from, to), with the messages of those sessions; ties by name.
-func (s *Store) TopRepos(ctx context.Context, scope DashboardScope, from, to time.Time, limit int) ([]RepoCount, error) {
+// Repos returns every workspace with sessions created in [from, to),
+// with those sessions' messages, busiest first (ties by name).
+func (s *Store) Repos(ctx context.Context, scope DashboardScope, from, to time.Time) ([]RepoCount, error) {
 	out := []RepoCount{}
-	err := s.dashSessions(scope, "s").
-		Join("LEFT JOIN messages AS m ON m.session_id = s.id AND m.role IN (?)", bun.In(countedRoles)).
+	err := s.dashSessions(scope).
 		ColumnExpr("s.workspace AS workspace").
-		ColumnExpr("count(DISTINCT s.id) AS session_count").
-		ColumnExpr("count(m.id) AS message_count").
+		ColumnExpr("count(*) AS session_count").
+		ColumnExpr("coalesce(sum(s.message_count), 0) AS message_count").
 		Where("s.created_at >= ?", from).Where("s.created_at < ?", to).
-		GroupExpr("s.workspace").OrderExpr("session_count DESC, workspace ASC").Limit(int64(limit)).
+		GroupExpr("s.workspace").OrderExpr("session_count DESC, workspace ASC").
 		Scan(ctx, &out)
 	return out, wrap("dashboard top repos", err)
-}
-
-// SessionCounts are a session's message and tool call counts.
-type SessionCounts struct {
-	Messages  int
-	ToolCalls int
-}
-
-// CountsBySession returns the message and tool call counts of sessions.
-func (s *Store) CountsBySession(ctx context.Context, ids []string) (map[string]SessionCounts, error) {
-	out := map[string]SessionCounts{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var rows []struct {
-		SessionID string `bun:"session_id"`
-		Messages  int    `bun:"messages"`
-		ToolCalls int    `bun:"tool_calls"`
-	}
-	err := s.r.NewSelect().Model((*Message)(nil)).Column("session_id").
-		ColumnExpr("count(CASE WHEN role IN (?) THEN 1 END) AS messages", bun.In(countedRoles)).
-		ColumnExpr("coalesce(sum(tool_call_count), 0) AS tool_calls").
-		Where("session_id IN (?)", bun.In(ids)).Group("session_id").Scan(ctx, &rows)
-	if err != nil {
-		return nil, wrap("dashboard counts by session", err)
-	}
-	for _, r := range rows {
-		out[r.SessionID] = SessionCounts{Messages: r.Messages, ToolCalls: r.ToolCalls}
-	}
-	return out, nil
 }
 
 // RecentSessions returns a user's newest non-workflow sessions.
 func (s *Store) RecentSessions(ctx context.Context, userID string, limit int) ([]Session, error) {
 	var out []Session
-	err := s.r.NewSelect().Model(&out).Where("user_id = ?", userID).Where("purpose <> 'workflow'").
+	// ?TableAlias.* also reads the counters, which a model select leaves
+	// out (they are scan-only).
+	err := s.r.NewSelect().Model(&out).ColumnExpr("?TableAlias.*").Where("user_id = ?", userID).Where("purpose <> 'workflow'").
 		OrderExpr("created_at DESC, id DESC").Limit(int64(limit)).Scan(ctx)
 	return out, wrap("dashboard recent sessions", err)
 }

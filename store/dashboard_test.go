@@ -85,6 +85,45 @@ func TestToolCallBackfill(t *testing.T) {
 	})
 }
 
+// Message writes keep the sessions' counters: inserts (once per id),
+// body updates (tool calls), and reverts.
+func TestSessionCountersFollowTheTranscript(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mkUser(t, s, "a@example.com", store.RoleMember, base)
+		sess := mkAgentSession(t, s, u.ID, "running", base)
+		counts := func() (int, int) {
+			t.Helper()
+			var m, tc int
+			noErr(t, "read counters", s.DB().NewRaw("SELECT message_count, tool_call_count FROM sessions WHERE id = ?", sess.ID).Scan(ctx, &m, &tc))
+			return m, tc
+		}
+		mkMessage(t, s, sess.ID, 1, "user", `[]`, base)
+		a := mkMessage(t, s, sess.ID, 2, "assistant", `[{"type":"tool-call"}]`, base)
+		mkMessage(t, s, sess.ID, 3, "system", `[{"type":"error"}]`, base)
+		noErr(t, "insert again", s.Messages().Insert(ctx, a)) // a replay changes nothing
+		if m, tc := counts(); m != 2 || tc != 1 {
+			t.Fatalf("after inserts: %d messages, %d tool calls; want 2, 1", m, tc)
+		}
+		a.Parts = json.RawMessage(`[{"type":"tool-call"},{"type":"tool-call"},{"type":"tool-call"}]`)
+		noErr(t, "update", s.Messages().UpdateBody(ctx, a))
+		if m, tc := counts(); m != 2 || tc != 3 {
+			t.Fatalf("after update: %d, %d; want 2, 3", m, tc)
+		}
+		// The actor's own session writes never touch the counters.
+		sess.Status = store.StatusHibernated
+		noErr(t, "session update", s.Sessions().Update(ctx, sess, "status"))
+		if m, tc := counts(); m != 2 || tc != 3 {
+			t.Fatalf("a session update changed the counters: %d, %d", m, tc)
+		}
+		_, err := s.Messages().DeleteFrom(ctx, sess.ID, 2)
+		noErr(t, "revert", err)
+		if m, tc := counts(); m != 1 || tc != 0 {
+			t.Fatalf("after revert: %d, %d; want 1, 0", m, tc)
+		}
+	})
+}
+
 func TestDashboardQueries(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -101,12 +140,13 @@ func TestDashboardQueries(t *testing.T) {
 		a := mk(u.ID, "api", store.StatusRunning, "interactive", at(100*time.Millisecond), 90*time.Second+800*time.Millisecond)
 		b := mk(u.ID, "api", store.StatusTerminated, "interactive", at(time.Hour), 10*time.Second)
 		c := mk(v.ID, "web", store.StatusInitializing, "interactive", at(2*time.Hour), 0)
-		mk(v.ID, "api", store.StatusRunning, "workflow", at(time.Hour), time.Hour) // never counted
-		mk(u.ID, "old", store.StatusRunning, "interactive", at(-48*time.Hour), 0)  // before the window
+		w := mk(v.ID, "api", store.StatusRunning, "workflow", at(time.Hour), time.Hour) // never counted
+		mk(u.ID, "old", store.StatusRunning, "interactive", at(-48*time.Hour), 0)      // before the window
 		mkMessage(t, s, a.ID, 1, "user", `[]`, at(time.Minute))
 		mkMessage(t, s, a.ID, 2, "assistant", `[{"type":"tool-call"},{"type":"tool-call"}]`, at(2*time.Minute))
 		mkMessage(t, s, a.ID, 3, "system", `[]`, at(3*time.Minute))
 		mkMessage(t, s, c.ID, 1, "user", `[]`, at(3*time.Hour))
+		mkMessage(t, s, w.ID, 1, "user", `[]`, at(3*time.Hour))
 
 		from, to := base, at(24*time.Hour)
 		org, err := s.DashboardTotals(ctx, store.DashboardScope{}, from, to)
@@ -120,31 +160,30 @@ func TestDashboardQueries(t *testing.T) {
 		if want := (store.DashboardTotals{Sessions: 2, ActiveSessions: 1, UniqueRepos: 1, DurationSeconds: 100, Messages: 2, ToolCalls: 2}); mine != want {
 			t.Fatalf("user totals %+v, want %+v", mine, want)
 		}
-		repos, err := s.TopRepos(ctx, store.DashboardScope{}, from, to, 8)
-		noErr(t, "top repos", err)
+		repos, err := s.Repos(ctx, store.DashboardScope{}, from, to)
+		noErr(t, "repos", err)
 		if len(repos) != 2 || repos[0] != (store.RepoCount{Workspace: "api", SessionCount: 2, MessageCount: 2}) ||
 			repos[1] != (store.RepoCount{Workspace: "web", SessionCount: 1, MessageCount: 1}) {
-			t.Fatalf("top repos %+v", repos)
-		}
-		counts, err := s.CountsBySession(ctx, []string{a.ID, b.ID})
-		noErr(t, "counts", err)
-		if counts[a.ID] != (store.SessionCounts{Messages: 2, ToolCalls: 2}) || counts[b.ID] != (store.SessionCounts{}) {
-			t.Fatalf("counts %+v", counts)
+			t.Fatalf("repos %+v", repos)
 		}
 		recent, err := s.RecentSessions(ctx, u.ID, 2)
 		noErr(t, "recent", err)
-		if len(recent) != 2 || recent[0].ID != b.ID || recent[1].ID != a.ID {
-			t.Fatalf("recent: %v", recent)
+		if len(recent) != 2 || recent[0].ID != b.ID || recent[1].ID != a.ID || recent[1].MessageCount != 2 || recent[1].ToolCallCount != 2 {
+			t.Fatalf("recent: %+v", recent)
 		}
 		active, err := s.ActiveSessionsOf(ctx, u.ID, 10)
 		noErr(t, "active", err)
 		if len(active) != 2 || active[0].ID != a.ID { // a was active last
 			t.Fatalf("active: %d", len(active))
 		}
-		days, err := s.DailyActivity(ctx, store.DashboardScope{}, []time.Time{base, at(90 * time.Minute), at(24 * time.Hour)})
-		noErr(t, "daily", err)
-		if len(days) != 2 || days[0] != (store.DayCount{Sessions: 2, Messages: 2}) || days[1] != (store.DayCount{Sessions: 1, Messages: 1}) {
-			t.Fatalf("daily %+v", days)
+		// Buckets: [0, 90 min) holds a and b, [90 min, 1 day) holds c, the
+		// last one is empty but present.
+		days, err := s.DashboardSeries(ctx, store.DashboardScope{}, []time.Time{base, at(90 * time.Minute), at(24 * time.Hour), at(48 * time.Hour)})
+		noErr(t, "series", err)
+		want0 := store.DashboardTotals{Sessions: 2, ActiveSessions: 1, DurationSeconds: 100, Messages: 2, ToolCalls: 2}
+		want1 := store.DashboardTotals{Sessions: 1, ActiveSessions: 1, Messages: 1}
+		if len(days) != 3 || days[0] != want0 || days[1] != want1 || days[2] != (store.DashboardTotals{}) {
+			t.Fatalf("series %+v", days)
 		}
 	})
 }

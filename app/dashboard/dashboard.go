@@ -206,9 +206,33 @@ func (s *Service) Stats(ctx context.Context, user *store.User, q Query) (*Stats,
 	org, mine := store.DashboardScope{}, store.DashboardScope{UserID: user.ID}
 	out := &Stats{Period: hours, Timezone: loc.String()}
 
-	cur, err := s.st.DashboardTotals(ctx, org, from, to)
+	// The org's figures come from the series (one pass over the window's
+	// sessions) and the workspaces (another); so the series always sums
+	// to the hero figures.
+	days := LocalDays(from, to, loc)
+	series, err := s.st.DashboardSeries(ctx, org, Edges(days))
 	if err != nil {
 		return nil, err
+	}
+	var cur store.DashboardTotals
+	out.Activity = make([]Activity, len(days))
+	for i, d := range days {
+		b := series[i]
+		out.Activity[i] = Activity{Date: d.Date, Sessions: b.Sessions, Messages: b.Messages}
+		cur.Sessions += b.Sessions
+		cur.ActiveSessions += b.ActiveSessions
+		cur.DurationSeconds += b.DurationSeconds
+		cur.Messages += b.Messages
+		cur.ToolCalls += b.ToolCalls
+	}
+	repos, err := s.st.Repos(ctx, org, from, to)
+	if err != nil {
+		return nil, err
+	}
+	cur.UniqueRepos = len(repos)
+	out.TopRepos = make([]Repo, min(len(repos), TopReposLimit))
+	for i := range out.TopRepos {
+		out.TopRepos[i] = Repo(repos[i])
 	}
 	prev, err := s.st.DashboardTotals(ctx, org, from.Add(-to.Sub(from)), from)
 	if err != nil {
@@ -221,41 +245,14 @@ func (s *Service) Stats(ctx context.Context, user *store.User, q Query) (*Stats,
 	out.Hero, out.UserHero = heroOf(cur), heroOf(own)
 	out.Delta = Delta{Sessions: percent(cur.Sessions, prev.Sessions), Messages: percent(cur.Messages, prev.Messages)}
 
-	days := LocalDays(from, to, loc)
-	counts, err := s.st.DailyActivity(ctx, org, Edges(days))
-	if err != nil {
-		return nil, err
-	}
-	out.Activity = make([]Activity, len(days))
-	for i, d := range days {
-		out.Activity[i] = Activity{Date: d.Date, Sessions: counts[i].Sessions, Messages: counts[i].Messages}
-	}
-
-	repos, err := s.st.TopRepos(ctx, org, from, to, TopReposLimit)
-	if err != nil {
-		return nil, err
-	}
-	out.TopRepos = make([]Repo, len(repos))
-	for i, r := range repos {
-		out.TopRepos[i] = Repo(r)
-	}
-
 	recent, err := s.st.RecentSessions(ctx, user.ID, RecentLimit)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(recent))
-	for i := range recent {
-		ids[i] = recent[i].ID
-	}
-	per, err := s.st.CountsBySession(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	out.RecentSessions = make([]Recent, len(recent))
 	for i, r := range recent {
-		rc := Recent{ID: r.ID, Workspace: r.Workspace, Status: r.Status, MessageCount: per[r.ID].Messages,
-			ToolCallCount: per[r.ID].ToolCalls, DurationSeconds: wholeSeconds(r.CreatedAt, r.LastActiveAt),
+		rc := Recent{ID: r.ID, Workspace: r.Workspace, Status: r.Status, MessageCount: r.MessageCount,
+			ToolCallCount: r.ToolCallCount, DurationSeconds: wholeSeconds(r.CreatedAt, r.LastActiveAt),
 			CreatedAt: r.CreatedAt.UTC().Format(isoLayout), LastActiveAt: r.LastActiveAt.UTC().Format(isoLayout)}
 		if r.ErrorMessage != "" {
 			msg := r.ErrorMessage

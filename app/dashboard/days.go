@@ -13,7 +13,10 @@ type Day struct {
 // Midnight may not exist (a daylight-saving gap at 00:00, as in
 // America/Santiago or Asia/Beirut): then the day starts at the end of the
 // gap, the first instant whose date in loc is that day.
+// Out-of-range days and months are normalized first (day 0 is the last
+// day of the month before).
 func startOfDay(y int, m time.Month, d int, loc *time.Location) time.Time {
+	y, m, d = time.Date(y, m, d, 12, 0, 0, 0, time.UTC).Date()
 	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	for {
 		ly, lm, ld := t.In(loc).Date()

@@ -92,6 +92,17 @@ func TestWindow(t *testing.T) {
 	if n := len(LocalDays(from, to, ny)); n != 3 {
 		t.Fatalf("3 days give %d points", n)
 	}
+	// 90 days reach back across months and the DST change.
+	from, _, _, _ = Window(Query{Period: 90, Unit: "days"}, now, ny)
+	if want := time.Date(2025, 12, 11, 0, 0, 0, 0, ny); !from.Equal(want) {
+		t.Fatalf("90 days start %s, want %s", from, want)
+	}
+	if days := LocalDays(from, now.Add(time.Microsecond), ny); len(days) != 90 || days[0].Date != "2025-12-11" || days[89].Date != "2026-03-10" {
+		t.Fatalf("90 days: %d points from %s", len(days), days[0].Date)
+	}
+	if got := startOfDay(2026, 3, 0, time.UTC); !got.Equal(time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("day 0 of March: %s", got)
+	}
 	from, _, hours, _ = Window(Query{}, now, ny)
 	if hours != 720 || now.Sub(from) != 720*time.Hour {
 		t.Fatalf("default window: %s, %d h", from, hours)

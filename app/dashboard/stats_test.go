@@ -81,20 +81,26 @@ func (f *fixture) load(t *testing.T, st *store.Store) {
 	if _, err := st.DB().NewInsert().Model(&f.sessions).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// In bulk: Messages().Insert would count the tool calls, as the
-	// fixture does itself.
+	// In bulk, bypassing Messages().Insert, which counts the tool calls
+	// (the fixture does) and keeps the sessions' counters (set below as
+	// migration 0010's backfill does).
 	if _, err := st.DB().NewInsert().Model(&f.messages).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().ExecContext(ctx, `UPDATE sessions SET
+		message_count = (SELECT count(*) FROM messages AS m WHERE m.session_id = sessions.id AND m.role IN ('user', 'assistant')),
+		tool_call_count = (SELECT coalesce(sum(m.tool_call_count), 0) FROM messages AS m WHERE m.session_id = sessions.id)`); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// want counts, in Go, the sessions and messages created in each day.
-func (f *fixture) want(days []dashboard.Day, userID string) []store.DayCount {
-	out := make([]store.DayCount, len(days))
-	purpose := map[string]string{}
-	owner := map[string]string{}
-	for _, s := range f.sessions {
-		purpose[s.ID], owner[s.ID] = s.Purpose, s.UserID
+// want counts, in Go, the sessions created in each day and their
+// figures.
+func (f *fixture) want(days []dashboard.Day, userID string) []store.DashboardTotals {
+	out := make([]store.DashboardTotals, len(days))
+	bySession := map[string][]store.Message{}
+	for _, m := range f.messages {
+		bySession[m.SessionID] = append(bySession[m.SessionID], m)
 	}
 	bucket := func(at time.Time) int {
 		for i, d := range days {
@@ -105,14 +111,20 @@ func (f *fixture) want(days []dashboard.Day, userID string) []store.DayCount {
 		return -1
 	}
 	for _, s := range f.sessions {
-		if b := bucket(s.CreatedAt); b >= 0 && s.Purpose != "workflow" && (userID == "" || s.UserID == userID) {
-			out[b].Sessions++
+		b := bucket(s.CreatedAt)
+		if b < 0 || s.Purpose == "workflow" || userID != "" && s.UserID != userID {
+			continue
 		}
-	}
-	for _, m := range f.messages {
-		if b := bucket(m.CreatedAt); b >= 0 && m.Role != "system" && purpose[m.SessionID] != "workflow" &&
-			(userID == "" || owner[m.SessionID] == userID) {
-			out[b].Messages++
+		out[b].Sessions++
+		if s.Status == store.StatusRunning {
+			out[b].ActiveSessions++
+		}
+		out[b].DurationSeconds += s.LastActiveAt.Unix() - s.CreatedAt.Unix()
+		for _, m := range bySession[s.ID] {
+			if m.Role != "system" {
+				out[b].Messages++
+			}
+			out[b].ToolCalls += m.ToolCalls
 		}
 	}
 	return out
@@ -156,7 +168,7 @@ func TestDailySeriesIsTheSameOnBothDatabases(t *testing.T) {
 				t.Fatalf("%s: the fixture puts no sessions in the window", w.zone)
 			}
 			for d, st := range stores {
-				got, err := st.DailyActivity(ctx, scope, dashboard.Edges(days))
+				got, err := st.DashboardSeries(ctx, scope, dashboard.Edges(days))
 				if err != nil {
 					t.Fatalf("%s %s: %v", d, w.zone, err)
 				}
@@ -173,8 +185,17 @@ func TestDailySeriesIsTheSameOnBothDatabases(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if tot.Sessions != total {
-					t.Errorf("%s %s: totals count %d sessions, the series %d", d, w.zone, tot.Sessions, total)
+				var sum store.DashboardTotals
+				for _, b := range got {
+					sum.Sessions += b.Sessions
+					sum.ActiveSessions += b.ActiveSessions
+					sum.DurationSeconds += b.DurationSeconds
+					sum.Messages += b.Messages
+					sum.ToolCalls += b.ToolCalls
+				}
+				sum.UniqueRepos = tot.UniqueRepos
+				if sum != tot {
+					t.Errorf("%s %s: totals %+v, the series sums to %+v", d, w.zone, tot, sum)
 				}
 			}
 		}
