@@ -141,7 +141,7 @@ func TestDashboardQueries(t *testing.T) {
 		b := mk(u.ID, "api", store.StatusTerminated, "interactive", at(time.Hour), 10*time.Second)
 		c := mk(v.ID, "web", store.StatusInitializing, "interactive", at(2*time.Hour), 0)
 		w := mk(v.ID, "api", store.StatusRunning, "workflow", at(time.Hour), time.Hour) // never counted
-		mk(u.ID, "old", store.StatusRunning, "interactive", at(-48*time.Hour), 0)      // before the window
+		mk(u.ID, "old", store.StatusRunning, "interactive", at(-48*time.Hour), 0)       // before the window
 		mkMessage(t, s, a.ID, 1, "user", `[]`, at(time.Minute))
 		mkMessage(t, s, a.ID, 2, "assistant", `[{"type":"tool-call"},{"type":"tool-call"}]`, at(2*time.Minute))
 		mkMessage(t, s, a.ID, 3, "system", `[]`, at(3*time.Minute))

@@ -149,7 +149,9 @@ func measure(ctx context.Context, db, url string, n, runs int, now time.Time) er
 			return err
 		}
 		slices.Sort(times)
-		pct := func(p float64) time.Duration { return times[int(p*float64(len(times)-1))].Round(100 * time.Microsecond) }
+		pct := func(p float64) time.Duration {
+			return times[int(p*float64(len(times)-1))].Round(100 * time.Microsecond)
+		}
 		fmt.Printf("| %s | %d | %s | %s | %s |\n", qq.name, stats.Hero.TotalSessions, pct(0.5), pct(0.9), times[len(times)-1].Round(100*time.Microsecond))
 	}
 	return nil
