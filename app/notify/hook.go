@@ -8,8 +8,9 @@ import (
 	"github.com/agentops/agentops/store"
 )
 
-// Session end reasons that the owner asked for: no notification.
-var ownReasons = map[string]bool{"user_stopped": true, "bulk_delete": true}
+// ownReason reports whether the owner ended the session themselves (no
+// notification then).
+func ownReason(reason string) bool { return reason == "user_stopped" || reason == "bulk_delete" }
 
 // SessionEvent turns a session's events into notifications of its owner
 // (session.EventHook): a question asked while the owner has no browser on
@@ -35,7 +36,7 @@ func (s *Service) fromEvent(ctx context.Context, ev session.Event) (Input, bool)
 		in.Content = fmt.Sprintf("%s asks: %s", s.label(ctx, ev.SessionID), ev.Text)
 	case "session.completed":
 		switch {
-		case ownReasons[ev.Reason]:
+		case ownReason(ev.Reason):
 			return in, false
 		case ev.Reason == "completed" || ev.Reason == "":
 			in.Content = fmt.Sprintf("%s completed.", s.label(ctx, ev.SessionID))
