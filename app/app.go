@@ -20,7 +20,9 @@ import (
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/dashboard"
 	"github.com/agentops/agentops/app/keys"
+	"github.com/agentops/agentops/app/memory"
 	"github.com/agentops/agentops/app/notify"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
@@ -37,11 +39,13 @@ import (
 
 // App is a configured server: its store, keyring and services.
 type App struct {
-	cfg     Config
-	log     *slog.Logger
-	Store   *store.Store
-	Keyring *keyring.Keyring
-	Auth    *auth.Service
+	cfg      Config
+	log      *slog.Logger
+	Store    *store.Store
+	Keyring  *keyring.Keyring
+	Auth     *auth.Service
+	Memory   *memory.Service
+	Personas *persona.Service
 
 	// Blob is the object storage (artifacts); closeBlob releases it.
 	Blob      blob.Storage
@@ -97,6 +101,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	a.Memory = memory.New(st, memory.Config{MaxFiles: cfg.MemoryMaxFiles})
+	a.Personas = persona.New(st)
 	return a, nil
 }
 
@@ -214,7 +220,7 @@ func (a *App) Serve(ctx context.Context) error {
 		locate = local.Workspace
 	}
 	handler := api.New(api.Deps{
-		Auth: a.Auth, Sessions: sessions,
+		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas,
 		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
 		Workspace:   workspace.New(sessions, locate, workspace.Limits{}),
 		Credentials: a.Credentials,
@@ -333,6 +339,7 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 	}
 	mgr = session.NewManager(a.Store, pub, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
+		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 		Credentials: a.Credentials, Hook: a.Notify,
 	}, a.log)
 	return mgr, provider, nil

@@ -53,6 +53,8 @@ type Config struct {
 	S3   S3Config
 	// MaxUploadBytes bounds one artifact upload.
 	MaxUploadBytes int64
+	// MemoryMaxFiles caps each user's unpinned memory files.
+	MemoryMaxFiles int
 }
 
 // S3Config is where the s3 blob driver stores objects.
@@ -100,6 +102,9 @@ func (c *Config) resolveBlob() error {
 
 // DefaultArchiveAfter is --archive-after's default.
 const DefaultArchiveAfter = 7 * 24 * time.Hour
+
+// DefaultMemoryMaxFiles is upstream's cap on a user's unpinned memory files.
+const DefaultMemoryMaxFiles = 200
 
 // DefaultListen is where serve listens unless told otherwise.
 const DefaultListen = "127.0.0.1:8787"
@@ -156,6 +161,12 @@ func (c *Config) Resolve() error {
 	}
 	if err := c.resolveBlob(); err != nil {
 		return err
+	}
+	switch {
+	case c.MemoryMaxFiles == 0:
+		c.MemoryMaxFiles = DefaultMemoryMaxFiles
+	case c.MemoryMaxFiles < 1 || c.MemoryMaxFiles > 10_000_000:
+		return fmt.Errorf("--memory-max-files must be from 1 to 10000000, not %d", c.MemoryMaxFiles)
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

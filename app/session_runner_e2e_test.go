@@ -154,8 +154,8 @@ func TestRunnerProtocolBadInput(t *testing.T) {
 	if f := r.next(); f["type"] != "error" {
 		t.Fatalf("unknown type: %v", f)
 	}
-	r.send(`{"type":"mem-read","requestId":"r1","path":"x"}`)
-	if f := r.next(); f["type"] != "mem-read-result" || f["requestId"] != "r1" || f["error"] == nil {
+	r.send(`{"type":"workflow-list","requestId":"r1"}`)
+	if f := r.next(); f["type"] != "workflow-list-result" || f["requestId"] != "r1" || f["error"] == nil {
 		t.Fatalf("unsupported RPC: %v", f)
 	}
 	r.send(`{"type":"message.part.text-delta","turnId":"nope","delta":"x"}`)

@@ -20,7 +20,9 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func mustService(t *testing.T, st *store.Store, clock clockwork.Clock, setup func(s *jobs.Service)) *jobs.Service {
 	t.Helper()
-	s, err := jobs.New(jobs.Options{Store: st, Clock: clock, PollInterval: 50 * time.Millisecond})
+	// The fake clock jumps by hours; a lease that long keeps a job claimed
+	// while its outcome is being recorded, as the real five minutes do.
+	s, err := jobs.New(jobs.Options{Store: st, Clock: clock, PollInterval: 50 * time.Millisecond, Lease: 10000 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,4 +357,36 @@ func TestCronRunsOnOneReplicaAndFailsOver(t *testing.T) {
 	if !svcs[0].IsLeader(ctx) {
 		t.Fatal("replica 0 did not take over after replica 1 stopped")
 	}
+}
+
+// TestOneShotOfADeadReplicaRunsAfterItsLease: a replica that claimed a job
+// and died leaves it claimed; another runs it once the lease is over, not
+// before.
+func TestOneShotOfADeadReplicaRunsAfterItsLease(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clock := clockwork.NewFakeClockAt(t0)
+		now := t0
+		j := &store.ScheduledJob{ID: "job-of-the-dead", Kind: "ping", Payload: "orphan", Status: store.JobPending,
+			RunAt: now, MaxAttempts: 5, CreatedAt: now, UpdatedAt: now}
+		if err := st.Jobs().Insert(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := st.Jobs().Claim(ctx, now, "dead-replica", 5*time.Minute, 10)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %v, %d jobs", err, len(claimed))
+		}
+		rec := &recorder{}
+		mustService(t, st, clock, func(s *jobs.Service) { s.Handle("ping", rec.handle) })
+		clock.Advance(4 * time.Minute)
+		time.Sleep(150 * time.Millisecond)
+		if rec.count("orphan") != 0 {
+			t.Fatal("a job claimed by another replica ran before its lease ended")
+		}
+		eventually(t, clock, 30*time.Second, "the orphaned job", func() bool { return rec.count("orphan") == 1 })
+		eventually(t, nil, 0, "the orphaned job finished", func() bool {
+			_, err := st.Jobs().Get(ctx, j.ID)
+			return errors.Is(err, store.ErrNotFound)
+		})
+	})
 }

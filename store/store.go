@@ -20,6 +20,8 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" database/sql driver
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
+
+	"github.com/agentops/agentops/search"
 )
 
 // Dialect names the database behind a Store.
@@ -46,6 +48,7 @@ type Store struct {
 	r, w    bun.IDB
 	rdb     *bun.DB
 	wdb     *bun.DB
+	search  search.Provider // the dialect's full-text search
 }
 
 // IsPostgres reports whether the URL selects Postgres rather than SQLite.
@@ -87,7 +90,7 @@ func openPostgres(ctx context.Context, databaseURL string, opts Options) (*Store
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres at %s: %w", RedactURL(databaseURL), err)
 	}
-	return &Store{dialect: Postgres, r: db, w: db, rdb: db, wdb: db}, nil
+	return &Store{dialect: Postgres, r: db, w: db, rdb: db, wdb: db, search: search.NewPostgres()}, nil
 }
 
 func sqlitePath(databaseURL string) string {
@@ -156,7 +159,7 @@ func openSQLite(ctx context.Context, databaseURL string, opts Options) (*Store, 
 	rsql.SetMaxOpenConns(readers)
 	rsql.SetMaxIdleConns(readers)
 	rdb := bun.NewDB(rsql, newSQLiteDialect())
-	return &Store{dialect: SQLite, r: rdb, w: wdb, rdb: rdb, wdb: wdb}, nil
+	return &Store{dialect: SQLite, r: rdb, w: wdb, rdb: rdb, wdb: wdb, search: search.NewFTS5()}, nil
 }
 
 // ErrNoFTS5 means the binary was built without SQLite's FTS5 module.
@@ -179,6 +182,14 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // DB returns the writer handle, for the few callers (migrations, dialect
 // helpers, tests) that need raw access.
 func (s *Store) DB() *bun.DB { return s.wdb }
+
+// IDB is the handle writes go to: the transaction inside InTx, else the
+// writer. Search providers take it so that index changes join the
+// transaction.
+func (s *Store) IDB() bun.IDB { return s.w }
+
+// Search returns the dialect's full-text search provider.
+func (s *Store) Search() search.Provider { return s.search }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -205,7 +216,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		return fn(s) // already inside a transaction
 	}
 	return s.wdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return fn(&Store{dialect: s.dialect, r: tx, w: tx, rdb: s.rdb, wdb: s.wdb})
+		return fn(&Store{dialect: s.dialect, r: tx, w: tx, rdb: s.rdb, wdb: s.wdb, search: s.search})
 	})
 }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -67,6 +69,8 @@ type env struct {
 type envOpts struct {
 	openSignup bool
 	origins    []string
+	// memoryMaxFiles caps memory files (0: the default).
+	memoryMaxFiles int
 }
 
 func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
@@ -78,7 +82,8 @@ func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
 	if o.origins == nil {
 		o.origins = []string{"http://app.example"}
 	}
-	h := api.New(api.Deps{Auth: svc}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping}, log)
+	mem := memory.New(st, memory.Config{MaxFiles: o.memoryMaxFiles})
+	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}

@@ -13,7 +13,9 @@ import (
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/dashboard"
+	"github.com/agentops/agentops/app/memory"
 	"github.com/agentops/agentops/app/notify"
+	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
 )
@@ -33,6 +35,8 @@ type Deps struct {
 	Notify *notify.Service
 	// Dashboard serves /api/dashboard/stats.
 	Dashboard *dashboard.Service
+	Memory    *memory.Service
+	Personas  *persona.Service
 }
 
 // Options configure the HTTP layer.
@@ -50,6 +54,8 @@ type Options struct {
 type Server struct {
 	auth     *auth.Service
 	sessions *session.Manager
+	memory   *memory.Service
+	personas *persona.Service
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -65,7 +71,7 @@ type Server struct {
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
-	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
+	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
 	s.routes()
@@ -106,6 +112,12 @@ func (s *Server) routes() {
 		bindDashboard(s, m)
 	}
 	bindCompat(s, m)
+	if s.memory != nil {
+		bindMemory(s, m)
+	}
+	if s.personas != nil {
+		bindPersonas(s, m)
+	}
 }
 
 var otherMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}

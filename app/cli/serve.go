@@ -55,5 +55,7 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", false, "address the bucket in the URL path (MinIO and most self-hosted services)")
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", app.DefaultMaxUploadBytes, "largest artifact upload accepted, in bytes")
 	fromEnv(f, "blob", "s3-endpoint", "s3-region", "s3-bucket", "s3-access-key", "s3-secret-key", "s3-path-style", "max-upload-bytes")
+	f.IntVar(&cfg.MemoryMaxFiles, "memory-max-files", app.DefaultMemoryMaxFiles, "cap on each user's memory files outside preferences/; the least relevant, least recently read are evicted")
+	fromEnv(f, "memory-max-files")
 	return cmd
 }

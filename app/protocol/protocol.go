@@ -70,7 +70,18 @@ const (
 	RChannelSession   = "channel-session-created"
 	RCommandResult    = "command-result"
 	RWaitSubscription = "wait-subscription"
+
+	// RPCs on the user's memory (upstream-runtime.md §2.3–2.4), each
+	// answered with "<type>-result" and the same requestId.
+	RMemRead   = "mem-read"   // {path?} → {file} | {files}
+	RMemWrite  = "mem-write"  // {path, content} → {file}
+	RMemPatch  = "mem-patch"  // {path, operations} → {result}
+	RMemRm     = "mem-rm"     // {path} → {deleted}
+	RMemSearch = "mem-search" // {query, path?, limit?} → {results}
 )
+
+// ResultType is the type of the answer to an RPC frame.
+func ResultType(requestType string) string { return requestType + "-result" }
 
 // Server → runner frame types.
 const (
@@ -87,6 +98,24 @@ const (
 	SAnswer        = "answer"
 	SRevert        = "revert"
 )
+
+// PersonaFile is one instruction file of a session's persona, sent in
+// plugin-content's personas (upstream's field), ordered by SortOrder.
+type PersonaFile struct {
+	Filename  string `json:"filename"`
+	Content   string `json:"content"`
+	SortOrder int    `json:"sortOrder"`
+}
+
+// PluginContent is the plugin-content frame's payload. agentops fills
+// personas; the other fields are upstream's and stay empty.
+type PluginContent struct {
+	Personas         []PersonaFile `json:"personas"`
+	Skills           []any         `json:"skills"`
+	Tools            []any         `json:"tools"`
+	AllowRepoContent bool          `json:"allowRepoContent"`
+	ToolWhitelist    any           `json:"toolWhitelist"`
+}
 
 // Browser-facing frame types (server → browser).
 const (
@@ -191,6 +220,13 @@ type RunnerFrame struct {
 	QuestionID string   `json:"questionId,omitempty"`
 	Text       string   `json:"text,omitempty"`
 	Options    []string `json:"options,omitempty"`
+
+	// mem-* RPCs
+	Path       string          `json:"path,omitempty"`
+	Content    string          `json:"content,omitempty"`
+	Operations json.RawMessage `json:"operations,omitempty"`
+	Query      string          `json:"query,omitempty"`
+	Limit      int             `json:"limit,omitempty"`
 
 	// git-state, files-changed and other pass-through payloads
 	Branch      string          `json:"branch,omitempty"`

@@ -49,6 +49,10 @@ type Prompt struct {
 	GitName          string // for commit attribution
 	GitEmail         string
 	Workspace        string // the agent's working directory (Config.Workspace)
+	// Persona is the session's persona: instruction files, in their
+	// sortOrder, from the server's plugin-content (upstream's runner
+	// writes them where OpenCode reads instructions).
+	Persona []protocol.PersonaFile
 }
 
 // Turn is how an agent emits one turn's output. Every method may block
@@ -75,6 +79,12 @@ type Turn interface {
 	// SetFinalText sets the finalize frame's finalText. Without it the
 	// runner sends the concatenation of the Text deltas.
 	SetFinalText(text string)
+	// Call makes an RPC on the session owner's behalf (mem-read,
+	// mem-write, mem-patch, mem-rm, mem-search) and returns the result's
+	// fields (upstream-runtime.md §2.3). A result carrying an error is
+	// returned as an error wrapping ErrRPC. Without a deadline on ctx it
+	// gives up after RPCTimeout.
+	Call(ctx context.Context, req protocol.RunnerFrame) (map[string]json.RawMessage, error)
 }
 
 // ToolCall is one state of a tool call.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,6 +117,12 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			r.log.Warn("ignoring an unreadable frame from the server", "err", err)
 			continue
 		}
+		if f.RequestID != "" && strings.HasSuffix(f.Type, "-result") {
+			if !r.rpc.deliver(f.RequestID, data) {
+				r.log.Debug("a result nobody waits for", "type", f.Type, "requestId", f.RequestID)
+			}
+			continue
+		}
 		switch f.Type {
 		case protocol.SInit:
 			var last int64
@@ -142,7 +150,16 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 				GitName:          f.GitName,
 				GitEmail:         f.GitEmail,
 				Workspace:        r.cfg.Workspace,
+				Persona:          r.persona,
 			}})
+		case protocol.SPluginContent:
+			var pc protocol.PluginContent
+			if err := json.Unmarshal(f.PluginContent, &pc); err != nil {
+				r.log.Warn("ignoring unreadable plugin-content", "err", err)
+				continue
+			}
+			sort.SliceStable(pc.Personas, func(i, j int) bool { return pc.Personas[i].SortOrder < pc.Personas[j].SortOrder })
+			r.persona = pc.Personas
 		case protocol.SAbort:
 			r.inbox.post(command{kind: cmdAbort})
 		case protocol.SAnswer:
@@ -153,7 +170,7 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			r.log.Warn("error from the server", "error", f.Error, "message", f.Message)
 		case protocol.SPong:
 		default:
-			// opencode-config, plugin-content, repo-config, revert and
+			// opencode-config, repo-config, revert and
 			// anything newer: nothing for the agents we have yet.
 			r.log.Debug("ignoring a server frame", "type", f.Type)
 		}

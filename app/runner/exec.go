@@ -185,7 +185,7 @@ func (e *executor) startNext(ctx context.Context) error {
 		return err
 	}
 	tctx, cancel := context.WithCancel(ctx)
-	t := &turn{ctx: ctx, out: e.r.out, prompt: p, status: protocol.AgentThinking}
+	t := &turn{ctx: ctx, out: e.r.out, rpc: e.r.rpc, prompt: p, status: protocol.AgentThinking}
 	e.cur, e.cancelTurn, e.aborts = t, cancel, 0
 	e.wg.Go(func() {
 		err := runAgent(tctx, e.r.cfg.Agent, p, t)

@@ -177,6 +177,7 @@ func Run(ctx context.Context, cfg Config) error {
 		wsURL: wsURL,
 		out:   newOutbox(cfg.MaxUnacked),
 		inbox: newMailbox(),
+		rpc:   newRPCs(),
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -202,6 +203,11 @@ type runner struct {
 	wsURL string
 	out   *outbox
 	inbox *mailbox // commands for execLoop
+	rpc   *rpcs
+	// persona is the session's persona instruction files from the last
+	// plugin-content; only the connection's read loop touches it (one
+	// connection at a time).
+	persona []protocol.PersonaFile
 }
 
 // connEnd is why a connection ended.

@@ -97,9 +97,21 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 		}
 	}
 
+	for i, m := range s.mems {
+		if err := pace(); err != nil {
+			return err
+		}
+		if err := runMem(ctx, out, fmt.Sprintf("mem_%d", i+1), m); err != nil {
+			return err
+		}
+	}
+
 	var lines []string
 	for _, name := range s.env {
 		lines = append(lines, envLine(name))
+	}
+	if s.persona {
+		lines = append(lines, personaLines(p.Persona)...)
 	}
 	for _, q := range s.asks {
 		answer, err := a.ask(ctx, out, q)
@@ -120,7 +132,7 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 		return errors.New(*s.fail)
 	}
 
-	if len(s.asks) == 0 && len(s.env) == 0 || s.quote != "" {
+	if (len(s.asks) == 0 && !s.persona && len(s.env) == 0) || s.quote != "" {
 		lines = append(lines, "You said: "+s.quote)
 	}
 	reply := strings.Join(lines, "\n")
@@ -208,14 +220,16 @@ func splitChunks(s string, n int) []string {
 
 // script is a prompt's directives and the rest of its text.
 type script struct {
-	quote  string // the prompt without directive lines, trimmed
-	tools  []scriptTool
-	asks   []Question
-	fail   *string
-	slow   time.Duration
-	sleep  time.Duration
-	chunks int
-	env    []string // /env: variables to report
+	quote   string // the prompt without directive lines, trimmed
+	tools   []scriptTool
+	asks    []Question
+	fail    *string
+	slow    time.Duration
+	sleep   time.Duration
+	chunks  int
+	mems    []protocol.RunnerFrame
+	persona bool
+	env     []string // /env: variables to report
 }
 
 type scriptTool struct {
@@ -269,6 +283,12 @@ func parseScript(content string) script {
 			if q.Text != "" {
 				s.asks = append(s.asks, q)
 			}
+		case "mem":
+			if f, ok := parseMem(rest); ok {
+				s.mems = append(s.mems, f)
+			}
+		case "persona":
+			s.persona = true
 		case "fail":
 			msg := rest
 			if msg == "" {
@@ -323,6 +343,77 @@ func cutSpace(s string) (word, rest string) {
 		return s, ""
 	}
 	return s[:i], strings.TrimSpace(s[i:])
+}
+
+// parseMem reads "OP ARGS" of a /mem directive into an RPC frame:
+//
+//	read [PATH]            mem-read (no path, or one ending in /, lists)
+//	write PATH TEXT        mem-write
+//	append PATH TEXT       mem-patch with one append operation
+//	patch PATH JSON-OPS    mem-patch
+//	rm PATH                mem-rm
+//	search QUERY           mem-search
+//
+// In TEXT, \n stands for a newline.
+func parseMem(rest string) (protocol.RunnerFrame, bool) {
+	op, rest := cutSpace(rest)
+	path, text := cutSpace(rest)
+	text = strings.ReplaceAll(text, `\n`, "\n")
+	switch strings.ToLower(op) {
+	case "read":
+		return protocol.RunnerFrame{Type: protocol.RMemRead, Path: path}, true
+	case "write":
+		return protocol.RunnerFrame{Type: protocol.RMemWrite, Path: path, Content: text}, path != ""
+	case "append":
+		ops, _ := json.Marshal([]map[string]string{{"op": "append", "content": text}})
+		return protocol.RunnerFrame{Type: protocol.RMemPatch, Path: path, Operations: ops}, path != ""
+	case "patch":
+		if !json.Valid([]byte(text)) {
+			return protocol.RunnerFrame{}, false
+		}
+		return protocol.RunnerFrame{Type: protocol.RMemPatch, Path: path, Operations: json.RawMessage(text)}, path != ""
+	case "rm":
+		return protocol.RunnerFrame{Type: protocol.RMemRm, Path: path}, path != ""
+	case "search":
+		return protocol.RunnerFrame{Type: protocol.RMemSearch, Query: rest}, rest != ""
+	}
+	return protocol.RunnerFrame{}, false
+}
+
+// runMem makes one memory RPC and reports it as a tool call named after
+// the RPC (mem_read, …): completed with the result's fields, or error
+// with the server's message.
+func runMem(ctx context.Context, out Turn, callID string, req protocol.RunnerFrame) error {
+	args, _ := json.Marshal(map[string]any{"path": req.Path, "content": req.Content, "query": req.Query,
+		"operations": req.Operations})
+	call := ToolCall{CallID: callID, ToolName: strings.ReplaceAll(req.Type, "-", "_"), Args: args, Status: protocol.ToolRunning}
+	if err := out.Tool(call); err != nil {
+		return err
+	}
+	res, err := out.Call(ctx, req)
+	switch {
+	case errors.Is(err, ErrRPC):
+		call.Status, call.Error = protocol.ToolError, err.Error()
+	case err != nil:
+		return err
+	default:
+		call.Status = protocol.ToolCompleted
+		call.Result, _ = json.Marshal(res)
+	}
+	return out.Tool(call)
+}
+
+// personaLines renders the persona files for /persona: a header line per
+// file, then its content.
+func personaLines(files []protocol.PersonaFile) []string {
+	if len(files) == 0 {
+		return []string{"No persona."}
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, "Persona file "+f.Filename+":", f.Content)
+	}
+	return out
 }
 
 // envLine reports whether the runner's environment has name, and a short

@@ -2,13 +2,17 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentops/agentops/app/protocol"
 )
 
 func TestParseScript(t *testing.T) {
@@ -107,6 +111,7 @@ type recTurn struct {
 	final   *string
 	asked   chan Question
 	started bool
+	call    func(protocol.RunnerFrame) (map[string]json.RawMessage, error)
 }
 
 func (r *recTurn) add(e string) {
@@ -137,6 +142,13 @@ func (r *recTurn) Ask(q Question) (string, error) {
 	return q.QuestionID, nil
 }
 func (r *recTurn) SetFinalText(s string) { r.final = &s }
+func (r *recTurn) Call(ctx context.Context, req protocol.RunnerFrame) (map[string]json.RawMessage, error) {
+	r.add("call:" + req.Type)
+	if r.call == nil {
+		return nil, errors.New("no server")
+	}
+	return r.call(req)
+}
 
 func TestScriptAgentDirect(t *testing.T) {
 	a := NewScriptAgent()
@@ -189,5 +201,40 @@ func TestNewAgent(t *testing.T) {
 	_, err = NewAgent("claude")
 	if err == nil || !strings.Contains(err.Error(), `"claude"`) || !strings.Contains(err.Error(), "known agents: script") {
 		t.Fatalf("NewAgent(claude) = %v", err)
+	}
+}
+
+func TestScriptMemAndPersonaDirectives(t *testing.T) {
+	a := NewScriptAgent()
+	var reqs []protocol.RunnerFrame
+	rt := &recTurn{asked: make(chan Question, 1), call: func(req protocol.RunnerFrame) (map[string]json.RawMessage, error) {
+		reqs = append(reqs, req)
+		if req.Type == protocol.RMemRm {
+			return nil, fmt.Errorf("%w: mem-rm: path is required", ErrRPC)
+		}
+		return map[string]json.RawMessage{"deleted": json.RawMessage("1")}, nil
+	}}
+	content := "/mem write notes/a.md line one\\nline two\n/mem append notes/a.md more\n/mem search hello world\n/mem rm x\n/mem bogus\n/persona"
+	persona := []protocol.PersonaFile{{Filename: "a.md", Content: "Be brief."}}
+	if err := a.Run(t.Context(), Prompt{Content: content, Persona: persona}, rt); err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 4 || reqs[0].Type != protocol.RMemWrite || reqs[0].Content != "line one\nline two" ||
+		reqs[1].Type != protocol.RMemPatch || string(reqs[1].Operations) != `[{"content":"more","op":"append"}]` ||
+		reqs[2].Query != "hello world" || reqs[3].Path != "x" {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	want := "tool:mem_1:running call:mem-write tool:mem_1:completed tool:mem_2:running call:mem-patch tool:mem_2:completed " +
+		"tool:mem_3:running call:mem-search tool:mem_3:completed tool:mem_4:running call:mem-rm tool:mem_4:error"
+	if got := strings.Join(rt.events[:12], " "); got != want {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	if rt.text.String() != "Persona file a.md:\nBe brief." {
+		t.Errorf("reply %q", rt.text.String())
+	}
+	// A transport failure (not a refusal) fails the turn.
+	rt = &recTurn{asked: make(chan Question, 1)}
+	if err := a.Run(t.Context(), Prompt{Content: "/mem read"}, rt); err == nil {
+		t.Fatal("a failed call must fail the turn")
 	}
 }

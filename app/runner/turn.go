@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ const maxDelta = 64 << 10
 type turn struct {
 	ctx    context.Context // Run's: emitting ends only with the runner
 	out    *outbox
+	rpc    *rpcs
 	prompt Prompt
 
 	mu     sync.Mutex
@@ -148,6 +150,16 @@ func (t *turn) Ask(q Question) (string, error) {
 		return "", err
 	}
 	return id, nil
+}
+
+func (t *turn) Call(ctx context.Context, req protocol.RunnerFrame) (map[string]json.RawMessage, error) {
+	t.mu.Lock()
+	ended := t.ended
+	t.mu.Unlock()
+	if ended {
+		return nil, ErrTurnEnded
+	}
+	return t.rpc.call(ctx, t.out, req)
 }
 
 func (t *turn) SetFinalText(text string) {

@@ -367,8 +367,7 @@ func (a *actor) attachRunner(c Conn) {
 	last := a.sess.RunnerSeq
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
-	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent,
-		PluginContent: json.RawMessage(`{"personas":[],"skills":[],"tools":[],"allowRepoContent":false,"toolWhitelist":null}`)}))
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent, PluginContent: a.pluginContent()}))
 	c.Send([]byte(`{"type":"repo-config","token":null,"gitConfig":{}}`))
 	a.broadcast(statusFrame(map[string]any{"runnerConnected": true}))
 }
@@ -538,6 +537,13 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:
 		// Accepted and ignored, as upstream's essentials list allows.
 	default:
+		if a.m.cfg.RPCs != nil && f.RequestID != "" && a.m.cfg.RPCs.Handles(f.Type) {
+			write, send := a.rpc(f)
+			persist = true
+			writes = append(writes, write)
+			after = append(after, send)
+			break
+		}
 		if f.RequestID != "" {
 			a.sendRunner(protocol.ServerFrame{Type: f.Type + "-result", RequestID: f.RequestID,
 				Error: fmt.Sprintf("unsupported: %s is not implemented by this server", f.Type)})

@@ -50,6 +50,11 @@ type Config struct {
 	Timings Timings
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RPCs serves runner RPCs of other domains (memory); nil answers
+	// them as unsupported.
+	RPCs RPCs
+	// Personas gives sessions their persona files; nil sends none.
+	Personas Personas
 	// Credentials gives a session's sandbox the owner's provider keys
 	// (else the org's) in its environment; nil gives none.
 	Credentials CredentialsEnv
@@ -324,6 +329,17 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 	}
 	if len(in.InitialPrompt) > MaxPromptBytes {
 		return nil, apperr.Invalid("initialPrompt", "initialPrompt must be at most %d bytes", MaxPromptBytes)
+	}
+	if in.PersonaID != "" {
+		if _, err := uuid.Parse(in.PersonaID); err != nil {
+			return nil, apperr.Invalid("personaId", "personaId must be a persona's id (a UUID)")
+		}
+		if m.cfg.Personas == nil {
+			return nil, apperr.NotFound("Persona")
+		}
+		if _, err := m.cfg.Personas.Instructions(ctx, owner.ID, in.PersonaID); err != nil {
+			return nil, err
+		}
 	}
 	if in.Agent == "" {
 		in.Agent = m.cfg.DefaultAgent
