@@ -17,7 +17,11 @@ import (
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/credentials"
+	"github.com/agentops/agentops/app/dashboard"
+	"github.com/agentops/agentops/app/keys"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
@@ -46,6 +50,13 @@ type App struct {
 	// Blob is the object storage (artifacts); closeBlob releases it.
 	Blob      blob.Storage
 	closeBlob func() error
+
+	// Keys follows the key file when a rotation changes it; Credentials
+	// are the provider keys sealed with it.
+	Keys        *keys.Ring
+	Credentials *credentials.Service
+	// Notify is the inbox; Serve builds it over the pub/sub it uses.
+	Notify *notify.Service
 }
 
 // OpenStore opens the configured database, creating the data directory, and
@@ -85,6 +96,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
+	a.openCredentials()
 	if err := a.openBlob(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -129,7 +141,7 @@ func (a *App) Close() error {
 }
 
 // keyringMetaKey holds "<primary key id>:<check value>" in instance_meta.
-const keyringMetaKey = "keyring.check"
+const keyringMetaKey = keys.MetaKey
 
 // LoadKeyring loads the instance keyring (from AGENTOPS_INSTANCE_KEY, or
 // the key file, created with a new key on first run) and checks it
@@ -192,6 +204,7 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	pubsub := realtime.NewMemory()
 	defer pubsub.Close()
+	a.Notify = a.openNotify(pubsub)
 	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), pubsub)
 	if err != nil {
 		ln.Close()
@@ -213,9 +226,12 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	handler := api.New(api.Deps{
 		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas,
-		Artifacts: artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
-		Workspace: workspace.New(sessions, locate, workspace.Limits{}),
-		Workflows: workflows,
+		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
+		Workspace:   workspace.New(sessions, locate, workspace.Limits{}),
+		Workflows:   workflows,
+		Credentials: a.Credentials,
+		Notify:      a.Notify,
+		Dashboard:   dashboard.New(a.Store, nil),
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
@@ -330,6 +346,7 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 	mgr = session.NewManager(a.Store, pub, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
+		Credentials: a.Credentials, Hook: a.Notify,
 	}, a.log)
 	return mgr, provider, nil
 }

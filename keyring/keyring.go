@@ -273,7 +273,20 @@ func (k *Keyring) aead(id string) (cipher.AEAD, error) {
 // aad binds the ciphertext to its context (a row id, say): it must be given
 // again to Open. The result is "v1:<key id>:<base64 nonce‖ciphertext‖tag>".
 func (k *Keyring) Seal(plaintext, aad []byte) (string, error) {
-	g, err := k.aead(k.primary)
+	return k.SealWith(k.primary, plaintext, aad)
+}
+
+// Has reports whether the keyring holds key id.
+func (k *Keyring) Has(id string) bool {
+	_, ok := k.keys[id]
+	return ok
+}
+
+// SealWith is Seal with key id instead of the primary. During a rotation
+// the database names the key that seals (see app/keys), which may not be
+// this keyring's primary yet.
+func (k *Keyring) SealWith(id string, plaintext, aad []byte) (string, error) {
+	g, err := k.aead(id)
 	if err != nil {
 		return "", err
 	}
@@ -282,7 +295,7 @@ func (k *Keyring) Seal(plaintext, aad []byte) (string, error) {
 		return "", fmt.Errorf("seal: %w", err)
 	}
 	ct := g.Seal(nonce, nonce, plaintext, aad)
-	return "v1:" + k.primary + ":" + base64.StdEncoding.EncodeToString(ct), nil
+	return "v1:" + id + ":" + base64.StdEncoding.EncodeToString(ct), nil
 }
 
 // KeyOf returns the id of the key that sealed a value.

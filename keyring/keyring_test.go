@@ -123,3 +123,27 @@ func TestParseBareKey(t *testing.T) {
 		t.Fatal("a short key must be refused")
 	}
 }
+
+func TestSealWithNamesTheKeyUsed(t *testing.T) {
+	k1, _ := Generate()
+	k2, err := k1.WithNewPrimary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := k2.SealWith(k1.PrimaryID(), []byte("x"), []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := KeyOf(sealed); id != k1.PrimaryID() {
+		t.Fatalf("sealed with %s, want the old key %s", id, k1.PrimaryID())
+	}
+	if pt, err := k1.Open(sealed, []byte("a")); err != nil || string(pt) != "x" {
+		t.Fatalf("the old keyring alone must open it: %q %v", pt, err)
+	}
+	if !k2.Has(k1.PrimaryID()) || k1.Has(k2.PrimaryID()) {
+		t.Fatal("Has is wrong")
+	}
+	if _, err := k1.SealWith(k2.PrimaryID(), []byte("x"), nil); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("sealing with a key it lacks: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -22,8 +23,10 @@ type Message struct {
 	AuthorID    string          `bun:"author_id,nullzero"`
 	AuthorEmail string          `bun:"author_email,nullzero"`
 	AuthorName  string          `bun:"author_name,nullzero"`
-	CreatedAt   time.Time       `bun:"created_at,notnull"`
-	UpdatedAt   time.Time       `bun:"updated_at,notnull"`
+	// ToolCalls counts the tool-call parts; Insert and UpdateBody keep it.
+	ToolCalls int       `bun:"tool_call_count,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+	UpdatedAt time.Time `bun:"updated_at,notnull"`
 }
 
 // Messages is the repository of transcripts.
@@ -32,20 +35,60 @@ type Messages struct{ s *Store }
 // Messages returns the transcript repository.
 func (s *Store) Messages() Messages { return Messages{s} }
 
+// countedRole reports whether a message counts as one in the session's
+// message_count (the dashboard's "messages"): user and assistant turns.
+func countedRole(role string) bool { return role == "user" || role == "assistant" }
+
+// bumpCounts adds to a session's message and tool call counters, which
+// every write of this repository keeps in step with the transcript.
+func (r Messages) bumpCounts(ctx context.Context, sessionID string, messages, toolCalls int) error {
+	if messages == 0 && toolCalls == 0 {
+		return nil
+	}
+	_, err := r.s.w.NewUpdate().Model((*Session)(nil)).
+		Set("message_count = message_count + ?", messages).Set("tool_call_count = tool_call_count + ?", toolCalls).
+		Where("id = ?", sessionID).Exec(ctx)
+	return wrap("count session messages", err)
+}
+
 // Insert adds a message. An id that exists already is left alone
 // (ErrConflict is not returned): inserting the same message twice is safe.
 func (r Messages) Insert(ctx context.Context, m *Message) error {
 	if len(m.Parts) == 0 {
 		m.Parts = json.RawMessage("[]")
 	}
-	_, err := r.s.w.NewInsert().Model(m).On("CONFLICT (id) DO NOTHING").Exec(ctx)
-	return wrap("insert message", err)
+	m.ToolCalls = countToolCalls(m.Parts)
+	return r.s.InTx(ctx, func(tx *Store) error {
+		res, err := tx.w.NewInsert().Model(m).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+		if err != nil {
+			return wrap("insert message", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		counted := 0
+		if countedRole(m.Role) {
+			counted = 1
+		}
+		return tx.Messages().bumpCounts(ctx, m.SessionID, counted, m.ToolCalls)
+	})
 }
 
 // UpdateBody writes a message's content and parts.
 func (r Messages) UpdateBody(ctx context.Context, m *Message) error {
-	res, err := r.s.w.NewUpdate().Model(m).Column("content", "parts", "updated_at").WherePK().Exec(ctx)
-	return affectedOne("update message", res, err)
+	m.ToolCalls = countToolCalls(m.Parts)
+	return r.s.InTx(ctx, func(tx *Store) error {
+		var before int
+		err := tx.w.NewSelect().Model((*Message)(nil)).Column("tool_call_count").Where("id = ?", m.ID).Scan(ctx, &before)
+		if err != nil {
+			return wrap("update message", err)
+		}
+		res, err := tx.w.NewUpdate().Model(m).Column("content", "parts", "tool_call_count", "updated_at").WherePK().Exec(ctx)
+		if err := affectedOne("update message", res, err); err != nil {
+			return err
+		}
+		return tx.Messages().bumpCounts(ctx, m.SessionID, 0, m.ToolCalls-before)
+	})
 }
 
 // Get returns one message.
@@ -107,8 +150,20 @@ func (r Messages) DeleteFrom(ctx context.Context, sessionID string, seq int64) (
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	_, err = r.s.w.NewDelete().Model((*Message)(nil)).Where("session_id = ?", sessionID).Where("seq >= ?", seq).Exec(ctx)
-	return ids, wrap("remove messages", err)
+	err = r.s.InTx(ctx, func(tx *Store) error {
+		var counted, tools int
+		err := tx.w.NewSelect().Model((*Message)(nil)).
+			ColumnExpr("count(CASE WHEN role IN ('user', 'assistant') THEN 1 END)").ColumnExpr("coalesce(sum(tool_call_count), 0)").
+			Where("session_id = ?", sessionID).Where("seq >= ?", seq).Scan(ctx, &counted, &tools)
+		if err != nil {
+			return wrap("count messages to remove", err)
+		}
+		if _, err := tx.w.NewDelete().Model((*Message)(nil)).Where("session_id = ?", sessionID).Where("seq >= ?", seq).Exec(ctx); err != nil {
+			return wrap("remove messages", err)
+		}
+		return tx.Messages().bumpCounts(ctx, sessionID, -counted, -tools)
+	})
+	return ids, err
 }
 
 // LastAssistant returns a session's newest n assistant messages of runner
@@ -118,4 +173,25 @@ func (r Messages) LastAssistant(ctx context.Context, sessionID string, n int) ([
 	err := r.s.r.NewSelect().Model(&out).Where("session_id = ?", sessionID).Where("role = 'assistant'").
 		Where("turn_id IS NOT NULL").OrderExpr("seq DESC").Limit(int64(n)).Scan(ctx)
 	return out, wrap("last assistant messages", err)
+}
+
+// countToolCalls counts the parts of type tool-call (0 for parts that are
+// not an array: legacy single-part tool messages).
+func countToolCalls(parts json.RawMessage) int {
+	if !bytes.Contains(parts, []byte("tool-call")) {
+		return 0
+	}
+	var ps []struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(parts, &ps) != nil {
+		return 0
+	}
+	n := 0
+	for _, p := range ps {
+		if p.Type == "tool-call" {
+			n++
+		}
+	}
+	return n
 }

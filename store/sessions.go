@@ -51,8 +51,13 @@ type Session struct {
 	LastActiveAt     time.Time       `bun:"last_active_at,notnull"`
 	RunningStartedAt time.Time       `bun:"running_started_at,nullzero"`
 	EndedAt          time.Time       `bun:"ended_at,nullzero"`
-	CreatedAt        time.Time       `bun:"created_at,notnull"`
-	UpdatedAt        time.Time       `bun:"updated_at,notnull"`
+	// MessageCount (user and assistant messages) and ToolCallCount are
+	// kept by the Messages repository; the session actor never writes
+	// them. Scan-only: read where a query selects them (the dashboard's).
+	MessageCount  int       `bun:"message_count,scanonly"`
+	ToolCallCount int       `bun:"tool_call_count,scanonly"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+	UpdatedAt     time.Time `bun:"updated_at,notnull"`
 }
 
 // IsTerminal reports whether a status ends the session's life.

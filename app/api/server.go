@@ -11,7 +11,10 @@ import (
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/credentials"
+	"github.com/agentops/agentops/app/dashboard"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workflow"
@@ -26,6 +29,13 @@ type Deps struct {
 	// Artifacts and Workspace serve /api/files/*; nil leaves them out.
 	Artifacts *artifacts.Service
 	Workspace *workspace.Service
+
+	// Credentials serves /api/auth/me/credentials and /api/admin/llm-keys.
+	Credentials *credentials.Service
+	// Notify serves /api/me/notifications.
+	Notify *notify.Service
+	// Dashboard serves /api/dashboard/stats.
+	Dashboard *dashboard.Service
 	Memory    *memory.Service
 	Personas  *persona.Service
 
@@ -59,7 +69,10 @@ type Server struct {
 	artifacts *artifacts.Service
 	workspace *workspace.Service
 
-	workflows *workflow.Service
+	workflows   *workflow.Service
+	credentials *credentials.Service
+	notify      *notify.Service
+	dashboard   *dashboard.Service
 }
 
 // New builds the HTTP handler with its middleware.
@@ -67,6 +80,7 @@ func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.workflows = deps.Workflows
+	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -95,6 +109,16 @@ func (s *Server) routes() {
 	if s.workspace != nil {
 		bindFilesWorkspace(s, m)
 	}
+	if s.credentials != nil {
+		bindCredentials(s, m)
+	}
+	if s.notify != nil {
+		bindNotifications(s, m)
+	}
+	if s.dashboard != nil {
+		bindDashboard(s, m)
+	}
+	bindCompat(s, m)
 	if s.memory != nil {
 		bindMemory(s, m)
 	}

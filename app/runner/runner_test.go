@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"strings"
@@ -581,4 +583,32 @@ func TestTenThousandDeltas(t *testing.T) {
 	if n != 10000 || text != "You said: "+body {
 		t.Fatalf("%d deltas, text of %d bytes", n, len(text))
 	}
+}
+
+func TestEnvDirectiveReportsPresenceNotValues(t *testing.T) {
+	t.Setenv("SCRIPT_TEST_SECRET", "sk-not-to-be-shown")
+	s := newFakeServer(t)
+	startRunner(t, s.testConfig(t))
+	c := s.conn()
+	c.expectReady()
+	c.send(prompt("m", "/env SCRIPT_TEST_SECRET SCRIPT_TEST_MISSING\n/chunks 1"))
+	text, _ := deltas(c.until(turnEnd("m")))
+	// sha256("sk-not-to-be-shown"), first 6 bytes.
+	want := "SCRIPT_TEST_SECRET=set sha256:" + sha12("sk-not-to-be-shown") + "\nSCRIPT_TEST_MISSING=unset"
+	if text != want {
+		t.Fatalf("reply %q, want %q", text, want)
+	}
+	if strings.Contains(text, "sk-not") {
+		t.Fatal("the reply shows the value")
+	}
+	c.send(prompt("m2", "/env SCRIPT_TEST_MISSING\nand text"))
+	text, _ = deltas(c.until(turnEnd("m2")))
+	if text != "SCRIPT_TEST_MISSING=unset\nYou said: and text" {
+		t.Fatalf("reply with text: %q", text)
+	}
+}
+
+func sha12(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:6])
 }

@@ -2,9 +2,12 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +107,9 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 	}
 
 	var lines []string
+	for _, name := range s.env {
+		lines = append(lines, envLine(name))
+	}
 	if s.persona {
 		lines = append(lines, personaLines(p.Persona)...)
 	}
@@ -126,7 +132,7 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 		return errors.New(*s.fail)
 	}
 
-	if (len(s.asks) == 0 && !s.persona) || s.quote != "" {
+	if (len(s.asks) == 0 && !s.persona && len(s.env) == 0) || s.quote != "" {
 		lines = append(lines, "You said: "+s.quote)
 	}
 	reply := strings.Join(lines, "\n")
@@ -223,6 +229,7 @@ type script struct {
 	chunks  int
 	mems    []protocol.RunnerFrame
 	persona bool
+	env     []string // /env: variables to report
 }
 
 type scriptTool struct {
@@ -247,6 +254,8 @@ func parseScript(content string) script {
 		name, rest := cutSpace(trimmed[1:])
 		name = strings.ToLower(name)
 		switch name {
+		case "env":
+			s.env = append(s.env, strings.Fields(rest)...)
 		case "tool":
 			if t, ok := parseTool(rest); ok {
 				s.tools = append(s.tools, t)
@@ -405,4 +414,16 @@ func personaLines(files []protocol.PersonaFile) []string {
 		out = append(out, "Persona file "+f.Filename+":", f.Content)
 	}
 	return out
+}
+
+// envLine reports whether the runner's environment has name, and a short
+// fingerprint of its value (never the value: it may be a secret), so that
+// tests can tell which credential reached the sandbox.
+func envLine(name string) string {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return name + "=unset"
+	}
+	sum := sha256.Sum256([]byte(v))
+	return name + "=set sha256:" + hex.EncodeToString(sum[:6])
 }

@@ -859,8 +859,16 @@ func (a *actor) drain() {
 
 // ---- lifecycle ----
 
-func (a *actor) spawnRequest(token string) sandbox.SpawnRequest {
-	return sandbox.SpawnRequest{SessionID: a.id, UserID: a.sess.UserID, ServerURL: a.m.cfg.RunnerURL, Token: token, Agent: a.sess.Agent}
+func (a *actor) spawnRequest(ctx context.Context, token string) (sandbox.SpawnRequest, error) {
+	req := sandbox.SpawnRequest{SessionID: a.id, UserID: a.sess.UserID, ServerURL: a.m.cfg.RunnerURL, Token: token, Agent: a.sess.Agent}
+	if a.m.cfg.Credentials != nil {
+		env, err := a.m.cfg.Credentials.CredentialsEnv(ctx, a.sess.UserID)
+		if err != nil {
+			return req, err
+		}
+		req.Env = env
+	}
+	return req, nil
 }
 
 // spawn starts the sandbox of a new session (or restores a hibernated one).
@@ -871,11 +879,13 @@ func (a *actor) spawn(token string, restore bool) (sandbox.Sandbox, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sb sandbox.Sandbox
-	var err error
-	if restore {
-		sb, err = a.m.sandbox.Restore(ctx, a.spawnRequest(token))
-	} else {
-		sb, err = a.m.sandbox.Spawn(ctx, a.spawnRequest(token))
+	req, err := a.spawnRequest(ctx, token)
+	switch {
+	case err != nil:
+	case restore:
+		sb, err = a.m.sandbox.Restore(ctx, req)
+	default:
+		sb, err = a.m.sandbox.Spawn(ctx, req)
 	}
 	if err != nil {
 		a.sess.ErrorMessage = "sandbox failed to start: " + err.Error()

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/store"
 )
 
@@ -192,7 +193,11 @@ func (a *actor) onRunnerLost() error {
 		token := newRunnerToken()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		sb, err := a.m.sandbox.Restore(ctx, a.spawnRequest(token))
+		req, err := a.spawnRequest(ctx, token)
+		var sb sandbox.Sandbox
+		if err == nil {
+			sb, err = a.m.sandbox.Restore(ctx, req)
+		}
 		if err != nil {
 			a.log.Error("respawn runner", "err", err)
 		} else {

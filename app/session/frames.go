@@ -90,6 +90,9 @@ type Event struct {
 	QuestionID string    `json:"questionId,omitempty"`
 	Text       string    `json:"text,omitempty"`
 	At         time.Time `json:"at"`
+	// OwnerConnected: the owner had a browser on the session when it
+	// happened (question.asked); hooks use it, subscribers do not see it.
+	OwnerConnected bool `json:"-"`
 }
 
 // UserTopic is the pub/sub topic of a user's events.

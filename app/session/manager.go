@@ -55,6 +55,25 @@ type Config struct {
 	RPCs RPCs
 	// Personas gives sessions their persona files; nil sends none.
 	Personas Personas
+	// Credentials gives a session's sandbox the owner's provider keys
+	// (else the org's) in its environment; nil gives none.
+	Credentials CredentialsEnv
+	// Hook, when set, sees every published event.
+	Hook EventHook
+}
+
+// EventHook sees every event the sessions publish, after it is published
+// (notifications are made here). It runs on the publisher's goroutine,
+// often a session's actor: it must be quick and must not call back into
+// the manager.
+type EventHook interface {
+	SessionEvent(ctx context.Context, ev Event)
+}
+
+// CredentialsEnv returns the environment variables that carry a user's
+// provider keys to their sandbox (ANTHROPIC_API_KEY=…).
+type CredentialsEnv interface {
+	CredentialsEnv(ctx context.Context, userID string) (map[string]string, error)
 }
 
 func (c *Config) setDefaults() {
@@ -256,13 +275,17 @@ func (m *Manager) liveActor(id string) *actor {
 }
 
 func (m *Manager) publish(ev Event) {
-	if m.pub == nil {
-		return
-	}
 	ev.At = m.now()
-	b, _ := json.Marshal(ev)
-	if err := m.pub.Publish(m.ctx, UserTopic(ev.UserID), b); err != nil && m.ctx.Err() == nil {
-		m.log.Warn("publish session event", "type", ev.Type, "err", err)
+	if m.pub != nil {
+		b, _ := json.Marshal(ev)
+		if err := m.pub.Publish(m.ctx, UserTopic(ev.UserID), b); err != nil && m.ctx.Err() == nil {
+			m.log.Warn("publish session event", "type", ev.Type, "err", err)
+		}
+	}
+	if m.cfg.Hook != nil && m.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+		m.cfg.Hook.SessionEvent(ctx, ev)
+		cancel()
 	}
 }
 

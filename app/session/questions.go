@@ -36,7 +36,8 @@ func (a *actor) askQuestion(f *protocol.RunnerFrame, now time.Time) *store.Inter
 
 func (a *actor) questionAsked(q *store.InteractivePrompt) {
 	a.broadcast(a.questionFrame(q))
-	a.m.publish(Event{Type: "question.asked", SessionID: a.id, UserID: a.sess.UserID, QuestionID: q.QuestionID, Text: q.Text})
+	a.m.publish(Event{Type: "question.asked", SessionID: a.id, UserID: a.sess.UserID, QuestionID: q.QuestionID, Text: q.Text,
+		OwnerConnected: a.hub.perUser[a.sess.UserID] > 0})
 }
 
 func (a *actor) sortedQuestions() []*store.InteractivePrompt {
