@@ -38,3 +38,18 @@ func (p userTopicPublisher) Publish(ctx context.Context, userID, eventType strin
 	}
 	return p.ps.Publish(ctx, session.UserTopic(userID), b)
 }
+
+// approvalNotifier puts a workflow execution's approval request in its
+// owner's inbox (an actionable "approval" message), which also publishes
+// it on the event bus.
+type approvalNotifier struct{ n *notify.Service }
+
+func (a approvalNotifier) ApprovalRequested(ctx context.Context, userID, executionID, sessionID, prompt string) error {
+	content := prompt
+	if content == "" {
+		content = "A workflow execution is waiting for your approval"
+	}
+	_, err := a.n.Create(ctx, notify.Input{UserID: userID, MessageType: "approval", EventType: "workflow.approval_requested",
+		Content: content, ContextSessionID: sessionID, ContextExecutionID: executionID})
+	return err
+}

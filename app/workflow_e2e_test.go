@@ -176,6 +176,27 @@ func TestWorkflowWebhookToApprovalToCompletion(t *testing.T) {
 		if !found {
 			t.Fatalf("the agent's turn is not in the session transcript: %+v", msgs)
 		}
+		// The owner has an actionable approval message in their inbox.
+		var inbox struct {
+			Messages []struct {
+				MessageType        string `json:"messageType"`
+				Content            string `json:"content"`
+				Read               bool   `json:"read"`
+				ContextExecutionID string `json:"contextExecutionId"`
+				ContextSessionID   string `json:"contextSessionId"`
+			} `json:"messages"`
+		}
+		s.mustJSON("GET", "/api/me/notifications?unreadOnly=true", s.token, nil, 200, &inbox)
+		approvals := 0
+		for _, m := range inbox.Messages {
+			if m.MessageType == "approval" && m.ContextExecutionID == id && m.ContextSessionID == e.SessionID &&
+				m.Content == "Deploy to prod?" && !m.Read {
+				approvals++
+			}
+		}
+		if approvals != 1 {
+			t.Fatalf("approval notifications for the execution: %d in %+v", approvals, inbox.Messages)
+		}
 		// The session sleeps while it waits.
 		waitFor(t, "the workflow session to hibernate", func() bool { return s.sessionStatus(e.SessionID) == store.StatusHibernated })
 

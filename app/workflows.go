@@ -25,8 +25,7 @@ const (
 func (a *App) newWorkflows(sessions *session.Manager, pub realtime.PubSub, clock clockwork.Clock) *workflow.Service {
 	svc := workflow.New(workflow.Deps{
 		Store: a.Store, Sessions: sessions, Sealer: a.Keyring, Publisher: pub,
-		// The notifications inbox (app/notify) replaces this when it lands.
-		Notifier: workflow.LogNotifier{Log: a.log},
+		Notifier: approvalNotifier{a.Notify},
 		Logger:   a.log,
 	}, workflow.Config{
 		MaxPerUser: a.cfg.Workflows.MaxPerUser, MaxGlobal: a.cfg.Workflows.MaxGlobal,

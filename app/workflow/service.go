@@ -165,16 +165,3 @@ func (s *Service) publish(ctx context.Context, e *store.Execution) {
 		s.log.Warn("publish execution event", "execution_id", e.ID, "err", err)
 	}
 }
-
-// LogNotifier is the Notifier until the notifications inbox is wired: it
-// logs the request.
-type LogNotifier struct{ Log *slog.Logger }
-
-// ApprovalRequested logs that an execution waits for approval.
-func (n LogNotifier) ApprovalRequested(_ context.Context, userID, executionID, sessionID, prompt string) error {
-	if n.Log != nil {
-		n.Log.Info("workflow execution waits for approval", "user_id", userID, "execution_id", executionID,
-			"session_id", sessionID, "prompt", prompt)
-	}
-	return nil
-}
