@@ -97,7 +97,7 @@ func NewPostgres(ctx context.Context, databaseURL string, opts PostgresOptions) 
 	p := &Postgres{hub: newHub(opts.QueueSize), pool: pool}
 	p.l = &pgListener{
 		cfg: lcfg, opts: opts, log: opts.Logger, hub: p.hub,
-		want: map[string]string{}, have: map[string]bool{}, waiters: map[string][]chan error{},
+		want: map[string]string{}, have: map[string]bool{}, dropping: map[string]bool{}, waiters: map[string][]chan error{},
 		done: make(chan struct{}),
 	}
 	p.hub.tr = &pgTransport{l: p.l, pool: pool}
@@ -196,6 +196,7 @@ type pgListener struct {
 	closed     bool
 	want       map[string]string // channel → topic: what the connection should LISTEN to
 	have       map[string]bool   // what the current connection LISTENs to
+	dropping   map[string]bool   // UNLISTENs being sent
 	waiters    map[string][]chan error
 	dirty      bool               // want changed since the last sync
 	cancelWait context.CancelFunc // interrupts the wait for notifications
@@ -209,7 +210,7 @@ func (l *pgListener) listen(ctx context.Context, topic string) error {
 		return ErrClosed
 	}
 	l.want[ch] = topic
-	if l.have[ch] {
+	if l.have[ch] && !l.dropping[ch] {
 		l.mu.Unlock()
 		return nil
 	}
@@ -373,6 +374,7 @@ func (l *pgListener) sync(ctx context.Context, conn *pgx.Conn) error {
 	for ch := range l.have {
 		if _, ok := l.want[ch]; !ok {
 			drop = append(drop, ch)
+			l.dropping[ch] = true
 		}
 	}
 	l.mu.Unlock()
@@ -388,16 +390,30 @@ func (l *pgListener) sync(ctx context.Context, conn *pgx.Conn) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := conn.Exec(sctx, sql.String()); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+	_, err := conn.Exec(sctx, sql.String())
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	clear(l.dropping)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
 	for _, ch := range add {
 		l.have[ch] = true
 	}
 	for _, ch := range drop {
 		delete(l.have, ch)
+	}
+	// Whatever changed meanwhile (a topic given up and taken again while
+	// its UNLISTEN was on the way, say) is for the next round.
+	for ch := range l.want {
+		if !l.have[ch] {
+			l.dirty = true
+		}
+	}
+	for ch := range l.have {
+		if _, ok := l.want[ch]; !ok {
+			l.dirty = true
+		}
 	}
 	for ch, ws := range l.waiters {
 		if l.have[ch] {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/session"
 )
 
@@ -17,6 +18,7 @@ import (
 type Deps struct {
 	Auth     *auth.Service
 	Sessions *session.Manager
+	Events   *events.Bus
 }
 
 // Options configure the HTTP layer.
@@ -34,6 +36,7 @@ type Options struct {
 type Server struct {
 	auth     *auth.Service
 	sessions *session.Manager
+	events   *events.Bus
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -41,7 +44,7 @@ type Server struct {
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
-	s := &Server{auth: deps.Auth, sessions: deps.Sessions, opts: opts, log: log, mux: http.NewServeMux()}
+	s := &Server{auth: deps.Auth, sessions: deps.Sessions, events: deps.Events, opts: opts, log: log, mux: http.NewServeMux()}
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
 	h = withCORS(opts.AllowedOrigins, h)
@@ -63,6 +66,9 @@ func (s *Server) routes() {
 	bindAdminInvites(s, m)
 	if s.sessions != nil {
 		bindSessions(s, m)
+	}
+	if s.events != nil {
+		bindEvents(s, m)
 	}
 }
 

@@ -82,6 +82,7 @@ func Run(t *testing.T, newPubSub func(t *testing.T) realtime.PubSub, opts ...Opt
 		{"CloseEndsEverything", testClose},
 		{"PayloadIsCopied", testPayloadCopied},
 		{"Limits", testLimits},
+		{"ResubscribeRightAfterTheLastLeft", testResubscribe},
 	}
 	if o.peer != nil {
 		tests = append(tests,
@@ -439,6 +440,27 @@ func testLimits(t *testing.T, ps realtime.PubSub, topic func(string) string) {
 	mustPublish(t, ps, longest, "ok")
 	if m := mustRecv(t, ls); m.Topic != longest {
 		t.Fatalf("longest topic came back as %q", m.Topic)
+	}
+}
+
+// A topic whose last subscriber leaves is given up in the background by
+// network drivers; a subscriber that comes right back must not lose to
+// that.
+func testResubscribe(t *testing.T, ps realtime.PubSub, topic func(string) string) {
+	tp := topic("again")
+	for i := range 50 {
+		s, err := ps.Subscribe(context.Background(), tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPublish(t, ps, tp, strconv.Itoa(i))
+		if m := mustRecv(t, s); string(m.Payload) != strconv.Itoa(i) {
+			t.Fatalf("round %d: got %q", i, m.Payload)
+		}
+		s.Close()
+		if i%10 == 9 {
+			time.Sleep(10 * time.Millisecond) // let a give-up run
+		}
 	}
 }
 
