@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/sandbox"
@@ -138,9 +139,14 @@ func (a *App) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
-	pubsub := realtime.NewMemory()
+	pubsub, err := a.openPubSub(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	defer pubsub.Close()
-	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), pubsub)
+	bus := events.New(a.Store, pubsub, a.cfg.Events, a.log)
+	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), bus)
 	if err != nil {
 		ln.Close()
 		return err
@@ -150,7 +156,7 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
 	}
-	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions}, api.Options{
+	handler := api.New(api.Deps{Auth: a.Auth, Sessions: sessions, Events: bus}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
@@ -162,16 +168,20 @@ func (a *App) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	// Event streams never finish on their own: end them when shutdown
+	// starts, so that Shutdown need not wait for them (clients resume
+	// elsewhere from their Last-Event-ID).
+	srv.RegisterOnShutdown(bus.StopStreams)
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.housekeeping(bg)
+		a.housekeeping(bg, bus)
 	}()
 
 	a.log.Info("agentops listening", "url", a.cfg.PublicURL, "addr", ln.Addr().String(),
-		"database", string(a.Store.Dialect()), "data_dir", a.cfg.DataDir, "version", a.cfg.Version,
+		"database", string(a.Store.Dialect()), "pubsub", a.cfg.PubSub, "data_dir", a.cfg.DataDir, "version", a.cfg.Version,
 		"startup", time.Since(start).Round(time.Millisecond))
 	if needs, err := a.Auth.NeedsSetup(ctx); err == nil && needs {
 		a.log.Info("no users yet: register the first (admin) account with POST " + a.cfg.PublicURL +
@@ -197,6 +207,7 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	// Sockets are hijacked: Shutdown does not wait for them. The actors
 	// write what they hold and close them with "going away".
+	bus.Shutdown(sctx)
 	sessions.Shutdown(sctx)
 	stopBG()
 	wg.Wait()
@@ -209,7 +220,26 @@ func (a *App) Serve(ctx context.Context) error {
 
 // newSessions builds the session manager with its sandbox provider. Local
 // runners dial the server over loopback; external ones use the public URL.
-func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Manager, sandbox.Provider, error) {
+// openPubSub connects the configured pub/sub driver.
+func (a *App) openPubSub(ctx context.Context) (realtime.PubSub, error) {
+	switch a.cfg.PubSub {
+	case "postgres":
+		ps, err := realtime.NewPostgres(ctx, a.cfg.DatabaseURL, realtime.PostgresOptions{Logger: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("--pubsub postgres: %w", err)
+		}
+		return ps, nil
+	case "redis":
+		ps, err := realtime.NewRedis(ctx, a.cfg.RedisURL, realtime.RedisOptions{Logger: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("--pubsub redis: %w", err)
+		}
+		return ps, nil
+	}
+	return realtime.NewMemory(), nil
+}
+
+func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager, sandbox.Provider, error) {
 	agents := map[string][]protocol.ModelGroup{}
 	for _, name := range runner.AgentNames() {
 		ag, err := runner.NewAgent(name)
@@ -252,16 +282,17 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 		}
 		provider = local
 	}
-	mgr = session.NewManager(a.Store, pub, provider, session.Config{
+	mgr = session.NewManager(a.Store, bus, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 	}, a.log)
 	return mgr, provider, nil
 }
 
-// housekeeping removes expired login sessions and old login failures every
-// hour until ctx ends. (The scheduler that will own periodic jobs arrives
-// with the platform services.)
-func (a *App) housekeeping(ctx context.Context) {
+// housekeeping removes expired login sessions, old login failures, old
+// user events and expired event tickets every hour until ctx ends. (The
+// scheduler that will own periodic jobs arrives with the platform
+// services.)
+func (a *App) housekeeping(ctx context.Context, bus *events.Bus) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -273,6 +304,9 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		if _, err := a.Store.LoginFailures().DeleteBefore(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 			a.log.Warn("delete old login failures", "err", err)
+		}
+		if err := bus.Prune(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("prune user events", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -91,6 +91,15 @@ func NewRedis(ctx context.Context, redisURL string, opts RedisOptions) (*Redis, 
 	return r, nil
 }
 
+// ValidateRedisURL reports whether url is a Redis URL NewRedis can use,
+// without connecting.
+func ValidateRedisURL(url string) error {
+	if _, err := redis.ParseURL(url); err != nil {
+		return fmt.Errorf("not a Redis URL (redis://[user:password@]host:port[/db]): %w", err)
+	}
+	return nil
+}
+
 type redisTransport struct {
 	client *redis.Client
 	opts   RedisOptions
