@@ -113,6 +113,9 @@ func (s *SSE) flush() error {
 
 // oneLine keeps a field value from ending its line early.
 func oneLine(v string) string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return v
+	}
 	return strings.NewReplacer("\r", "", "\n", "").Replace(v)
 }
 
@@ -125,13 +128,16 @@ func (s *SSE) Send(_ context.Context, f Frame) error {
 		s.buf.WriteString("event: " + oneLine(f.Event) + "\n")
 	}
 	// Every line of the data is its own data field; the client joins them
-	// with newlines again.
-	for _, line := range bytes.Split(bytes.ReplaceAll(f.Data, []byte("\r\n"), []byte("\n")), []byte("\n")) {
-		s.buf.WriteString("data: ")
-		s.buf.Write(bytes.ReplaceAll(line, []byte("\r"), nil))
-		s.buf.WriteByte('\n')
+	// with newlines again. (Compact JSON has none.)
+	data := f.Data
+	if bytes.ContainsAny(data, "\r\n") {
+		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+		data = bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
+		data = bytes.ReplaceAll(data, []byte("\n"), []byte("\ndata: "))
 	}
-	s.buf.WriteByte('\n')
+	s.buf.WriteString("data: ")
+	s.buf.Write(data)
+	s.buf.WriteString("\n\n")
 	return s.flush()
 }
 

@@ -18,6 +18,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -212,12 +213,23 @@ type Input struct {
 	Data any
 }
 
-// hint is what travels on a user's topic: the position of a new event,
-// and the event itself when it fits.
-type hint struct {
-	Epoch string `json:"epoch"`
-	Seq   int64  `json:"seq"`
-	Event *Event `json:"event,omitempty"`
+// A hint is what travels on a user's topic: the new event's id, and when
+// it fits, a newline and the event as clients receive it (JSON), so that
+// followers pass it on without decoding or encoding anything.
+func encodeHint(id string, event []byte) []byte {
+	if len(id)+1+len(event) > realtime.MaxPayloadBytes {
+		return []byte(id) // followers read it from the store
+	}
+	b := make([]byte, 0, len(id)+1+len(event))
+	b = append(b, id...)
+	b = append(b, '\n')
+	return append(b, event...)
+}
+
+func decodeHint(payload []byte) (epoch string, seq int64, event []byte, err error) {
+	head, event, _ := bytes.Cut(payload, []byte("\n"))
+	epoch, seq, err = ParseID(string(head))
+	return epoch, seq, event, err
 }
 
 // Publish appends an event to the user's stream and tells the user's
@@ -249,13 +261,11 @@ func (b *Bus) Publish(ctx context.Context, userID string, in Input) (Event, erro
 		}
 	}
 	ev := eventOf(epoch, e)
-	h := hint{Epoch: epoch, Seq: e.Seq, Event: &ev}
-	payload, err := json.Marshal(h)
-	if err != nil || len(payload) > realtime.MaxPayloadBytes {
-		h.Event = nil // followers read it from the store
-		payload, _ = json.Marshal(h)
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s event: %w", in.Type, err)
 	}
-	if err := b.ps.Publish(ctx, Topic(userID), payload); err != nil {
+	if err := b.ps.Publish(ctx, Topic(userID), encodeHint(ev.ID, body)); err != nil {
 		b.log.Warn("publish event hint", "user_id", userID, "type", in.Type, "err", err)
 	}
 	return ev, nil

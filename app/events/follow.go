@@ -198,21 +198,19 @@ func (f *follower) hinted(ctx context.Context, m realtime.Message) error {
 	if m.Resync {
 		return f.catchUp(ctx)
 	}
-	var h hint
-	if err := json.Unmarshal(m.Payload, &h); err != nil {
+	epoch, seq, event, err := decodeHint(m.Payload)
+	switch {
+	case err != nil:
 		f.b.log.Warn("undecodable event hint", "user_id", f.userID, "err", err)
 		return f.catchUp(ctx)
-	}
-	switch {
-	case h.Epoch != f.epoch:
+	case epoch != f.epoch:
 		// The stream was recreated under us (its user's data was
 		// deleted and recreated, or the database replaced).
 		return f.reset(ctx)
-	case h.Seq <= f.cursor:
+	case seq <= f.cursor:
 		return nil // sent already (from the store)
-	case h.Seq == f.cursor+1 && h.Event != nil:
-		h.Event.seq = h.Seq
-		return f.send(ctx, *h.Event)
+	case seq == f.cursor+1 && len(event) > 0:
+		return f.sendRaw(ctx, FormatID(epoch, seq), seq, event)
 	}
 	return f.catchUp(ctx)
 }
@@ -232,10 +230,15 @@ func (f *follower) send(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if err := f.sink.Send(ctx, realtime.Frame{ID: e.ID, Data: data}); err != nil {
+	return f.sendRaw(ctx, e.ID, e.seq, data)
+}
+
+// sendRaw sends an event already encoded.
+func (f *follower) sendRaw(ctx context.Context, id string, seq int64, data []byte) error {
+	if err := f.sink.Send(ctx, realtime.Frame{ID: id, Data: data}); err != nil {
 		return fmt.Errorf("send event: %w", err)
 	}
-	f.cursor = e.seq
+	f.cursor = seq
 	return nil
 }
 
