@@ -39,14 +39,21 @@ type UserEvents struct{ s *Store }
 func (s *Store) UserEvents() UserEvents { return UserEvents{s} }
 
 // Stream returns the user's stream, creating it with epoch newEpoch (and
-// no events) if the user has none yet.
+// no events) if the user has none yet. Only the first call writes.
 func (r UserEvents) Stream(ctx context.Context, userID, newEpoch string, now time.Time) (*UserEventStream, error) {
+	out := new(UserEventStream)
+	err := r.s.r.NewSelect().Model(out).Where("user_id = ?", userID).Scan(ctx)
+	if err == nil {
+		return out, nil
+	}
+	if err = wrap("get event stream", err); !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
 	st := &UserEventStream{UserID: userID, Epoch: newEpoch, CreatedAt: now}
 	if _, err := r.s.w.NewInsert().Model(st).On("CONFLICT (user_id) DO NOTHING").Exec(ctx); err != nil {
 		return nil, wrap("create event stream", err)
 	}
-	out := new(UserEventStream)
-	err := r.s.w.NewSelect().Model(out).Where("user_id = ?", userID).Scan(ctx)
+	err = r.s.w.NewSelect().Model(out).Where("user_id = ?", userID).Scan(ctx)
 	return out, wrap("get event stream", err)
 }
 

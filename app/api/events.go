@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -112,6 +113,19 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("event stream ended", "user_id", p.User.ID, "reason", err, "request_id", requestIDFrom(r.Context()))
 }
 
+// closeText fits a close reason into the 123 bytes a close frame allows.
+func closeText(s string) string {
+	const limit = 123
+	if len(s) <= limit {
+		return s
+	}
+	s = s[:limit]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // isWebSocketUpgrade reports whether r asks for a WebSocket.
 func isWebSocketUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
@@ -176,7 +190,7 @@ func (s *Server) eventSocket(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, events.ErrUnavailable):
 		_ = c.Close(websocket.StatusGoingAway, "server shutting down; reconnect")
 	case errors.As(err, &ae) && ae.Kind == apperr.KindUnauthorized:
-		_ = c.Close(websocket.StatusPolicyViolation, ae.Message)
+		_ = c.Close(websocket.StatusPolicyViolation, closeText(ae.Message))
 	default: // the client went away or does not read
 		_ = c.CloseNow()
 	}

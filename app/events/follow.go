@@ -44,7 +44,7 @@ const catchUpPage = 500
 // down, the sink fails (the client is gone or does not read), or Check
 // fails; it returns why. It subscribes to the user's hints before it reads
 // the store, so nothing falls between the two.
-func (b *Bus) Follow(ctx context.Context, userID string, sink realtime.Sink, opts FollowOptions) error {
+func (b *Bus) Follow(ctx context.Context, userID string, sink realtime.Sink, opts FollowOptions) (err error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -55,6 +55,11 @@ func (b *Bus) Follow(ctx context.Context, userID string, sink realtime.Sink, opt
 	defer b.streams.Done()
 	b.live.Add(1)
 	defer b.live.Add(-1)
+	defer func() {
+		if err != nil && b.ctx.Err() != nil {
+			err = ErrUnavailable // whatever was cut short by the shutdown
+		}
+	}()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -77,16 +82,10 @@ func (b *Bus) Follow(ctx context.Context, userID string, sink realtime.Sink, opt
 	for {
 		select {
 		case <-ctx.Done():
-			if b.ctx.Err() != nil {
-				return ErrUnavailable
-			}
 			return ctx.Err()
 		case m, ok := <-sub.C():
 			if !ok {
 				if ctx.Err() != nil {
-					if b.ctx.Err() != nil {
-						return ErrUnavailable
-					}
 					return ctx.Err()
 				}
 				if !errors.Is(sub.Err(), realtime.ErrSlowSubscriber) {
