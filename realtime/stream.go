@@ -22,11 +22,14 @@ type Frame struct {
 }
 
 // Sink writes a stream to one client: a Server-Sent Events response or a
-// WebSocket. Send and Heartbeat give up after the sink's write timeout, so
-// a client that does not read is dropped instead of holding its stream
-// (and its queue) forever; an error means the client is gone.
+// WebSocket. Send may hold frames back until Flush, so that a stream that
+// has several frames to send at once writes them together; Heartbeat
+// flushes. Writes give up after the sink's write timeout, so a client that
+// does not read is dropped instead of holding its stream (and its queue)
+// forever; an error means the client is gone.
 type Sink interface {
 	Send(ctx context.Context, f Frame) error
+	Flush(ctx context.Context) error
 	Heartbeat(ctx context.Context) error
 }
 
@@ -119,7 +122,10 @@ func oneLine(v string) string {
 	return strings.NewReplacer("\r", "", "\n", "").Replace(v)
 }
 
-// Send writes one event.
+// sseFlushAt is how much Send buffers before it writes anyway.
+const sseFlushAt = 32 << 10
+
+// Send buffers one event.
 func (s *SSE) Send(_ context.Context, f Frame) error {
 	if f.ID != "" {
 		s.buf.WriteString("id: " + oneLine(f.ID) + "\n")
@@ -138,6 +144,17 @@ func (s *SSE) Send(_ context.Context, f Frame) error {
 	s.buf.WriteString("data: ")
 	s.buf.Write(data)
 	s.buf.WriteString("\n\n")
+	if s.buf.Len() >= sseFlushAt {
+		return s.flush()
+	}
+	return nil
+}
+
+// Flush writes the buffered events.
+func (s *SSE) Flush(context.Context) error {
+	if s.started && s.buf.Len() == 0 {
+		return nil
+	}
 	return s.flush()
 }
 
@@ -171,6 +188,9 @@ func (s *WS) Send(ctx context.Context, f Frame) error {
 	defer cancel()
 	return s.c.Write(ctx, websocket.MessageText, f.Data)
 }
+
+// Flush does nothing: Send writes each message.
+func (s *WS) Flush(context.Context) error { return nil }
 
 // Heartbeat pings the peer and waits for its pong.
 func (s *WS) Heartbeat(ctx context.Context) error {

@@ -24,6 +24,12 @@ func TestSSEFraming(t *testing.T) {
 	if err := s.Send(ctx, realtime.Frame{ID: "e:2\nevent: forged", Event: "reset\r", Data: []byte("one\r\ntwo\rthree\nfour")}); err != nil {
 		t.Fatal(err)
 	}
+	if rec.Body.Len() != 0 {
+		t.Fatal("Send wrote before Flush")
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -137,6 +137,7 @@ func (s *sink) Send(ctx context.Context, f realtime.Frame) error {
 	return nil
 }
 
+func (s *sink) Flush(context.Context) error     { return nil }
 func (s *sink) Heartbeat(context.Context) error { return nil }
 
 func (s *sink) next(t *testing.T) frame {

@@ -74,7 +74,28 @@ func (b *Bus) Follow(ctx context.Context, userID string, sink realtime.Sink, opt
 	if err := f.start(ctx, opts.LastEventID); err != nil {
 		return err
 	}
+	if err := sink.Flush(ctx); err != nil {
+		return err
+	}
 
+	// onMessage handles what the hint subscription delivers.
+	onMessage := func(m realtime.Message, ok bool) error {
+		if ok {
+			return f.hinted(ctx, m)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(sub.Err(), realtime.ErrSlowSubscriber) {
+			return fmt.Errorf("event hints ended: %w", sub.Err())
+		}
+		// Hints were dropped while the client was slow: the store has
+		// everything.
+		if sub, err = f.subscribe(ctx); err != nil {
+			return err
+		}
+		return f.catchUp(ctx)
+	}
 	heartbeat := time.NewTicker(b.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	recheck := time.NewTicker(b.cfg.Recheck)
@@ -84,25 +105,23 @@ func (b *Bus) Follow(ctx context.Context, userID string, sink realtime.Sink, opt
 		case <-ctx.Done():
 			return ctx.Err()
 		case m, ok := <-sub.C():
-			if !ok {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if !errors.Is(sub.Err(), realtime.ErrSlowSubscriber) {
-					return fmt.Errorf("event hints ended: %w", sub.Err())
-				}
-				// Hints were dropped while the client was slow: the
-				// store has everything.
-				if sub, err = f.subscribe(ctx); err != nil {
-					return err
-				}
-				if err := f.catchUp(ctx); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := f.hinted(ctx, m); err != nil {
+			if err := onMessage(m, ok); err != nil {
 				return err
+			}
+			// Whatever else is waiting goes out in the same write.
+			for more := ok; more; {
+				select {
+				case m, ok := <-sub.C():
+					if err := onMessage(m, ok); err != nil {
+						return err
+					}
+					more = ok
+				default:
+					more = false
+				}
+			}
+			if err := sink.Flush(ctx); err != nil {
+				return fmt.Errorf("send events: %w", err)
 			}
 		case <-heartbeat.C:
 			if err := sink.Heartbeat(ctx); err != nil {
@@ -116,6 +135,9 @@ func (b *Bus) Follow(ctx context.Context, userID string, sink realtime.Sink, opt
 			}
 			if err := f.catchUp(ctx); err != nil {
 				return err
+			}
+			if err := sink.Flush(ctx); err != nil {
+				return fmt.Errorf("send events: %w", err)
 			}
 		}
 	}
