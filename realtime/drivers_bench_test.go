@@ -13,8 +13,8 @@ import (
 )
 
 // BenchmarkDriverThroughput measures events/s through each driver: P
-// goroutines publish b.N 100-byte hints in all to one topic on one
-// instance, and a subscriber on a second instance (another replica, for
+// goroutines publish b.N distinct 100-byte hints (as event ids make them)
+// in all to one topic on one instance, and a subscriber on a second instance (another replica, for
 // the network drivers) receives them; the time is until the last one has
 // arrived. The subscriber's queue holds everything, so nothing is dropped.
 func BenchmarkDriverThroughput(b *testing.B) {
@@ -38,7 +38,7 @@ func BenchmarkDriverThroughput(b *testing.B) {
 		}},
 	}
 	for _, d := range drivers {
-		for _, publishers := range []int{1, 8} {
+		for _, publishers := range []int{1, 8, 64} {
 			b.Run(d.name+"/publishers="+strconv.Itoa(publishers), func(b *testing.B) {
 				pub, sub := d.open(b)
 				ctx := context.Background()
@@ -47,10 +47,6 @@ func BenchmarkDriverThroughput(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				payload := make([]byte, 100)
-				for i := range payload {
-					payload[i] = 'x'
-				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				var wg sync.WaitGroup
@@ -60,7 +56,12 @@ func BenchmarkDriverThroughput(b *testing.B) {
 						n++
 					}
 					wg.Go(func() {
-						for range n {
+						payload := make([]byte, 100)
+						for i := range payload {
+							payload[i] = 'x'
+						}
+						for i := range n {
+							copy(payload, strconv.Itoa(p)+":"+strconv.Itoa(i)+":")
 							if err := pub.Publish(ctx, "bench", payload); err != nil {
 								b.Error(err)
 								return

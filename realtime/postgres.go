@@ -41,11 +41,11 @@ type PostgresOptions struct {
 //
 // Payloads travel as text: as they are when they are UTF-8 without NUL
 // bytes, otherwise in base64. Either way they stay far below the 8000
-// bytes NOTIFY accepts (MaxPayloadBytes).
+// bytes NOTIFY accepts (MaxPayloadBytes). Concurrent publishes share
+// transactions (pgPublisher).
 type Postgres struct {
 	*hub
-	l    *pgListener
-	pool *pgxpool.Pool
+	l *pgListener
 }
 
 var _ PubSub = (*Postgres)(nil)
@@ -94,13 +94,15 @@ func NewPostgres(ctx context.Context, databaseURL string, opts PostgresOptions) 
 		conn.Close(context.Background())
 		return nil, fmt.Errorf("realtime: connect postgres: %w", err)
 	}
-	p := &Postgres{hub: newHub(opts.QueueSize), pool: pool}
+	p := &Postgres{hub: newHub(opts.QueueSize)}
 	p.l = &pgListener{
 		cfg: lcfg, opts: opts, log: opts.Logger, hub: p.hub,
 		want: map[string]string{}, have: map[string]bool{}, dropping: map[string]bool{}, waiters: map[string][]chan error{},
 		done: make(chan struct{}),
 	}
-	p.hub.tr = &pgTransport{l: p.l, pool: pool}
+	pub := &pgPublisher{pool: pool, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	go pub.run()
+	p.hub.tr = &pgTransport{l: p.l, pub: pub}
 	lctx, cancel := context.WithCancel(context.Background())
 	p.l.cancel = cancel
 	go p.l.run(lctx, conn)
@@ -138,8 +140,8 @@ func decodeNotify(s string) ([]byte, error) {
 }
 
 type pgTransport struct {
-	l    *pgListener
-	pool *pgxpool.Pool
+	l   *pgListener
+	pub *pgPublisher
 }
 
 func (t *pgTransport) listen(ctx context.Context, topic string) error {
@@ -152,16 +154,134 @@ func (t *pgTransport) unlisten(_ context.Context, topic string) error {
 }
 
 func (t *pgTransport) publish(ctx context.Context, topic string, payload []byte) error {
-	ch, text := pgChannel(topic), encodeNotify(payload)
-	for attempt := 0; ; attempt++ {
-		_, err := t.pool.Exec(ctx, "SELECT pg_notify($1, $2)", ch, text)
-		if err == nil {
-			return nil
-		}
-		if attempt < 2 && ctx.Err() == nil && retryablePublish(err) {
-			continue
-		}
+	if err := t.pub.publish(ctx, pgChannel(topic), encodeNotify(payload)); err != nil {
 		return fmt.Errorf("realtime: publish to %s: %w", topic, err)
+	}
+	return nil
+}
+
+func (t *pgTransport) close() error {
+	t.l.close()
+	t.pub.close()
+	return nil
+}
+
+// pgPublisher sends NOTIFYs from one goroutine. Publishes that arrive
+// while a send is on its way go together in the next one, as one
+// transaction: a commit that carries notifications is serialized across
+// the whole server, so one commit for many of them is what lets
+// concurrent publishers scale (Coder's batching pubsub does the same). A
+// lone publisher waits for no one. Order is kept: one sender, and each
+// batch in publish order.
+type pgPublisher struct {
+	pool    *pgxpool.Pool
+	wake    chan struct{}
+	done    chan struct{} // closed by close
+	stopped chan struct{} // closed when run has returned
+
+	mu     sync.Mutex
+	closed bool
+	queue  []*pgNote
+}
+
+type pgNote struct {
+	channel, payload string
+	result           chan error
+}
+
+// maxBatch bounds the notifications of one transaction.
+const maxBatch = 500
+
+func (p *pgPublisher) publish(ctx context.Context, channel, payload string) error {
+	n := &pgNote{channel: channel, payload: payload, result: make(chan error, 1)}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.queue = append(p.queue, n)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-n.result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // it may still be sent
+	}
+}
+
+func (p *pgPublisher) run() {
+	defer close(p.stopped)
+	for {
+		select {
+		case <-p.done:
+			p.mu.Lock()
+			for _, n := range p.queue {
+				n.result <- ErrClosed
+			}
+			p.queue = nil
+			p.mu.Unlock()
+			return
+		case <-p.wake:
+		}
+		for {
+			p.mu.Lock()
+			batch := p.queue[:distinctPrefix(p.queue, maxBatch)]
+			p.queue = p.queue[len(batch):]
+			p.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			err := p.send(batch)
+			for _, n := range batch {
+				n.result <- err
+			}
+		}
+	}
+}
+
+// distinctPrefix is how many of the first notes (at most limit) can share
+// a transaction: Postgres delivers identical notifications (same channel
+// and payload) of one transaction only once, so a repeat starts the next.
+func distinctPrefix(queue []*pgNote, limit int) int {
+	n := min(len(queue), limit)
+	if n <= 1 {
+		return n
+	}
+	seen := make(map[[2]string]struct{}, n)
+	for i, note := range queue[:n] {
+		k := [2]string{note.channel, note.payload}
+		if _, dup := seen[k]; dup {
+			return i
+		}
+		seen[k] = struct{}{}
+	}
+	return n
+}
+
+// send runs one transaction of NOTIFYs, retrying while it certainly did
+// not happen.
+func (p *pgPublisher) send(batch []*pgNote) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		var err error
+		if len(batch) == 1 {
+			_, err = p.pool.Exec(ctx, "SELECT pg_notify($1, $2)", batch[0].channel, batch[0].payload)
+		} else {
+			// A batch is one implicit transaction: all or nothing.
+			b := &pgx.Batch{}
+			for _, n := range batch {
+				b.Queue("SELECT pg_notify($1, $2)", n.channel, n.payload)
+			}
+			err = p.pool.SendBatch(ctx, b).Close()
+		}
+		if err == nil || attempt >= 2 || !retryablePublish(err) {
+			return err
+		}
 	}
 }
 
@@ -176,10 +296,15 @@ func retryablePublish(err error) bool {
 	return errors.As(err, &pe) && pe.Severity == "FATAL" && strings.HasPrefix(pe.Code, "57P")
 }
 
-func (t *pgTransport) close() error {
-	t.l.close()
-	t.pool.Close()
-	return nil
+func (p *pgPublisher) close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+	p.mu.Unlock()
+	<-p.stopped
+	p.pool.Close()
 }
 
 // pgListener owns the listener connection: one goroutine (run) holds it,

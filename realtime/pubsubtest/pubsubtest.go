@@ -83,6 +83,7 @@ func Run(t *testing.T, newPubSub func(t *testing.T) realtime.PubSub, opts ...Opt
 		{"PayloadIsCopied", testPayloadCopied},
 		{"Limits", testLimits},
 		{"ResubscribeRightAfterTheLastLeft", testResubscribe},
+		{"IdenticalPayloadsAllArrive", testIdenticalPayloads},
 	}
 	if o.peer != nil {
 		tests = append(tests,
@@ -440,6 +441,34 @@ func testLimits(t *testing.T, ps realtime.PubSub, topic func(string) string) {
 	mustPublish(t, ps, longest, "ok")
 	if m := mustRecv(t, ls); m.Topic != longest {
 		t.Fatalf("longest topic came back as %q", m.Topic)
+	}
+}
+
+// The same payload published again is a new message (Postgres folds
+// identical notifications of one transaction into one).
+func testIdenticalPayloads(t *testing.T, ps realtime.PubSub, topic func(string) string) {
+	tp := topic("same")
+	s := mustSubscribe(t, ps, tp, realtime.WithQueueSize(400))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if err := ps.Publish(context.Background(), tp, []byte("same")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mustPublish(t, ps, tp, "end")
+	for i := range 200 {
+		if m := mustRecv(t, s); string(m.Payload) != "same" {
+			t.Fatalf("message %d is %q: identical payloads were folded", i, m.Payload)
+		}
+	}
+	if m := mustRecv(t, s); string(m.Payload) != "end" {
+		t.Fatalf("got %q", m.Payload)
 	}
 }
 
