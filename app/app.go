@@ -19,6 +19,7 @@ import (
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/dashboard"
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/keys"
 	"github.com/agentops/agentops/app/memory"
 	"github.com/agentops/agentops/app/notify"
@@ -202,10 +203,15 @@ func (a *App) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
-	pubsub := realtime.NewMemory()
+	pubsub, err := a.openPubSub(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	defer pubsub.Close()
-	a.Notify = a.openNotify(pubsub)
-	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), pubsub)
+	bus := events.New(a.Store, pubsub, a.cfg.Events, a.log)
+	a.Notify = a.openNotify(bus)
+	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), bus)
 	if err != nil {
 		ln.Close()
 		return err
@@ -215,7 +221,7 @@ func (a *App) Serve(ctx context.Context) error {
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
-	workflows := a.newWorkflows(sessions, pubsub, clock)
+	workflows := a.newWorkflows(sessions, bus, clock)
 	if err := sessions.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
@@ -225,7 +231,7 @@ func (a *App) Serve(ctx context.Context) error {
 		locate = local.Workspace
 	}
 	handler := api.New(api.Deps{
-		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas,
+		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas, Events: bus,
 		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
 		Workspace:   workspace.New(sessions, locate, workspace.Limits{}),
 		Workflows:   workflows,
@@ -244,12 +250,16 @@ func (a *App) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	// Event streams never finish on their own: end them when shutdown
+	// starts, so that Shutdown need not wait for them (clients resume
+	// elsewhere from their Last-Event-ID).
+	srv.RegisterOnShutdown(bus.StopStreams)
 	sched, err := jobs.New(jobs.Options{Store: a.Store, Logger: a.log, Clock: clock})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	maint := &maintenance{st: a.Store, sessions: sessions, archiveAfter: a.cfg.ArchiveAfter, log: a.log,
+	maint := &maintenance{st: a.Store, sessions: sessions, events: bus, archiveAfter: a.cfg.ArchiveAfter, log: a.log,
 		now: func() time.Time { return clock.Now().UTC() }}
 	if err := maint.register(sched); err != nil {
 		ln.Close()
@@ -262,7 +272,7 @@ func (a *App) Serve(ctx context.Context) error {
 	sched.Start()
 
 	a.log.Info("agentops listening", "url", a.cfg.PublicURL, "addr", ln.Addr().String(),
-		"database", string(a.Store.Dialect()), "data_dir", a.cfg.DataDir, "version", a.cfg.Version, "blob", a.cfg.Blob,
+		"database", string(a.Store.Dialect()), "pubsub", a.cfg.PubSub, "data_dir", a.cfg.DataDir, "version", a.cfg.Version, "blob", a.cfg.Blob,
 		"startup", time.Since(start).Round(time.Millisecond))
 	if needs, err := a.Auth.NeedsSetup(ctx); err == nil && needs {
 		a.log.Info("no users yet: register the first (admin) account with POST " + a.cfg.PublicURL +
@@ -287,6 +297,7 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	// Sockets are hijacked: Shutdown does not wait for them. The actors
 	// write what they hold and close them with "going away".
+	bus.Shutdown(sctx)
 	sessions.Shutdown(sctx)
 	if serr := sched.Stop(); serr != nil {
 		a.log.Warn("stop scheduler", "err", serr)
@@ -300,7 +311,26 @@ func (a *App) Serve(ctx context.Context) error {
 
 // newSessions builds the session manager with its sandbox provider. Local
 // runners dial the server over loopback; external ones use the public URL.
-func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Manager, sandbox.Provider, error) {
+// openPubSub connects the configured pub/sub driver.
+func (a *App) openPubSub(ctx context.Context) (realtime.PubSub, error) {
+	switch a.cfg.PubSub {
+	case "postgres":
+		ps, err := realtime.NewPostgres(ctx, a.cfg.DatabaseURL, realtime.PostgresOptions{Logger: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("--pubsub postgres: %w", err)
+		}
+		return ps, nil
+	case "redis":
+		ps, err := realtime.NewRedis(ctx, a.cfg.RedisURL, realtime.RedisOptions{Logger: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("--pubsub redis: %w", err)
+		}
+		return ps, nil
+	}
+	return realtime.NewMemory(), nil
+}
+
+func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager, sandbox.Provider, error) {
 	agents := map[string][]protocol.ModelGroup{}
 	for _, name := range runner.AgentNames() {
 		ag, err := runner.NewAgent(name)
@@ -343,14 +373,10 @@ func (a *App) newSessions(addr *net.TCPAddr, pub realtime.PubSub) (*session.Mana
 		}
 		provider = local
 	}
-	mgr = session.NewManager(a.Store, pub, provider, session.Config{
+	mgr = session.NewManager(a.Store, bus, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 		Credentials: a.Credentials, Hook: a.Notify,
 	}, a.log)
 	return mgr, provider, nil
 }
-
-// housekeeping removes expired login sessions and old login failures every
-// hour until ctx ends. (The scheduler that will own periodic jobs arrives
-// with the platform services.)

@@ -13,7 +13,10 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/realtime"
+	"github.com/agentops/agentops/store"
 )
 
 // Config is every setting of the server. Each has a flag and an
@@ -59,6 +62,12 @@ type Config struct {
 	// Workflows: the concurrency limits on active executions (per user
 	// and in all) and the webhook body limit; zero takes the defaults.
 	Workflows WorkflowConfig
+	// PubSub carries events between replicas: memory (one server),
+	// postgres (LISTEN/NOTIFY on the database) or redis (RedisURL).
+	PubSub   string
+	RedisURL string
+	// Events tunes the user event bus (tests shorten its timings).
+	Events events.Config
 }
 
 // WorkflowConfig holds the workflow settings.
@@ -203,6 +212,9 @@ func (c *Config) Resolve() error {
 	if err := c.resolveWorkflows(); err != nil {
 		return err
 	}
+	if err := c.resolvePubSub(); err != nil {
+		return err
+	}
 	switch c.LogFormat {
 	case "", "text", "json":
 	default:
@@ -210,6 +222,35 @@ func (c *Config) Resolve() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
+	}
+	return nil
+}
+
+// resolvePubSub picks the pub/sub driver's default for the database and
+// refuses combinations that cannot work.
+func (c *Config) resolvePubSub() error {
+	onPostgres := store.IsPostgres(c.DatabaseURL)
+	switch c.PubSub {
+	case "":
+		c.PubSub = "memory"
+		if onPostgres {
+			c.PubSub = "postgres"
+		}
+	case "memory", "postgres", "redis":
+	default:
+		return fmt.Errorf("--pubsub must be memory, postgres or redis, not %q", c.PubSub)
+	}
+	switch {
+	case c.PubSub == "postgres" && !onPostgres:
+		return fmt.Errorf("--pubsub postgres needs a Postgres database (--database-url postgres://…); with SQLite use memory (one server) or redis")
+	case c.PubSub == "redis" && c.RedisURL == "":
+		return fmt.Errorf("--pubsub redis needs --redis-url (AGENTOPS_REDIS_URL), e.g. redis://localhost:6379/0")
+	case c.PubSub != "redis" && c.RedisURL != "":
+		return fmt.Errorf("--redis-url is set but --pubsub is %s: add --pubsub redis (AGENTOPS_PUBSUB=redis) to use Redis", c.PubSub)
+	case c.RedisURL != "":
+		if err := realtime.ValidateRedisURL(c.RedisURL); err != nil {
+			return fmt.Errorf("--redis-url: %w", err)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/agentops/agentops/app/cli"
+	"github.com/agentops/agentops/internal/redistest"
 	"github.com/agentops/agentops/store/storetest"
 )
 
@@ -19,5 +20,8 @@ func TestMain(m *testing.M) {
 		os.Exit(cli.Execute(context.Background(), "test"))
 	}
 	os.Setenv(envRunAsCLI, "1") // inherited by the runner children only
-	storetest.Main(m)
+	code := m.Run()
+	redistest.StopShared()
+	storetest.StopShared()
+	os.Exit(code)
 }

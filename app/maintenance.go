@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/jobs"
 	"github.com/agentops/agentops/store"
@@ -30,6 +31,7 @@ const (
 type maintenance struct {
 	st           *store.Store
 	sessions     *session.Manager
+	events       *events.Bus
 	archiveAfter time.Duration
 	log          *slog.Logger
 	now          func() time.Time
@@ -48,8 +50,9 @@ func (m *maintenance) register(s jobs.Scheduler) error {
 	return nil
 }
 
-// prune deletes expired logins, expired invites, old login failures and
-// failed jobs past their retention.
+// prune deletes expired logins, expired invites, old login failures,
+// failed jobs past their retention, old user events and expired event
+// tickets.
 func (m *maintenance) prune(ctx context.Context) error {
 	now := m.now()
 	var errs []error
@@ -70,6 +73,12 @@ func (m *maintenance) prune(ctx context.Context) error {
 	count("old login failures", n, err)
 	n, err = m.st.Jobs().DeleteFailedBefore(ctx, now.Add(-failedJobRetention))
 	count("failed jobs", n, err)
+	if m.events != nil {
+		// Events past their age and expired stream tickets.
+		if err := m.events.Prune(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

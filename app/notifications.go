@@ -2,41 +2,23 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"time"
 
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/notify"
-	"github.com/agentops/agentops/app/session"
-	"github.com/agentops/agentops/realtime"
 )
 
-// openNotify builds the inbox over pub. Notifications are published on
-// the user's pub/sub topic, beside the session events; this is where the
-// user event bus plugs in: give notify.New a Publisher that appends to it.
-func (a *App) openNotify(pub realtime.PubSub) *notify.Service {
-	return notify.New(a.Store, userTopicPublisher{pub}, nil, a.log)
+// openNotify builds the inbox; each new notification is published on the
+// user event bus as a "notification" event.
+func (a *App) openNotify(bus *events.Bus) *notify.Service {
+	return notify.New(a.Store, busPublisher{bus}, nil, a.log)
 }
 
-// userTopicPublisher publishes an event on session.UserTopic(userID) as
-// {type, userId, data, at}. Data that does not fit a pub/sub payload is
-// left out: the event is then a hint to reload.
-type userTopicPublisher struct{ ps realtime.PubSub }
+// busPublisher adapts the event bus to notify.Publisher.
+type busPublisher struct{ bus *events.Bus }
 
-type userEvent struct {
-	Type   string    `json:"type"`
-	UserID string    `json:"userId"`
-	Data   any       `json:"data,omitempty"`
-	At     time.Time `json:"at"`
-}
-
-func (p userTopicPublisher) Publish(ctx context.Context, userID, eventType string, data any) error {
-	ev := userEvent{Type: eventType, UserID: userID, Data: data, At: time.Now().UTC()}
-	b, err := json.Marshal(ev)
-	if err != nil || len(b) > realtime.MaxPayloadBytes {
-		ev.Data = nil
-		b, _ = json.Marshal(ev)
-	}
-	return p.ps.Publish(ctx, session.UserTopic(userID), b)
+func (p busPublisher) Publish(ctx context.Context, userID, eventType string, data any) error {
+	_, err := p.bus.Publish(ctx, userID, events.Input{Type: eventType, Data: data})
+	return err
 }
 
 // approvalNotifier puts a workflow execution's approval request in its

@@ -5,10 +5,10 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workflow"
 	"github.com/agentops/agentops/jobs"
-	"github.com/agentops/agentops/realtime"
 )
 
 // Workflow jobs: the schedule evaluation and the reconcile job run every
@@ -22,9 +22,9 @@ const (
 
 // newWorkflows builds the workflow service and installs its hooks in the
 // session manager (before the manager starts).
-func (a *App) newWorkflows(sessions *session.Manager, pub realtime.PubSub, clock clockwork.Clock) *workflow.Service {
+func (a *App) newWorkflows(sessions *session.Manager, bus *events.Bus, clock clockwork.Clock) *workflow.Service {
 	svc := workflow.New(workflow.Deps{
-		Store: a.Store, Sessions: sessions, Sealer: a.Keyring, Publisher: pub,
+		Store: a.Store, Sessions: sessions, Sealer: a.Keyring, Publisher: bus,
 		Notifier: approvalNotifier{a.Notify},
 		Logger:   a.log,
 	}, workflow.Config{

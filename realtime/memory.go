@@ -66,8 +66,16 @@ func (m *Memory) Publish(ctx context.Context, topic string, payload []byte) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return m.deliver(Message{Topic: topic, Payload: bytes.Clone(payload)})
+}
+
+// deliver hands msg to every subscriber of its topic without waiting: a
+// subscriber whose queue is full is dropped. Network drivers call it with
+// what arrives from their server (a payload nobody else holds, or a
+// Resync marker).
+func (m *Memory) deliver(msg Message) error {
 	m.mu.RLock()
-	closed, t := m.closed, m.topics[topic]
+	closed, t := m.closed, m.topics[msg.Topic]
 	m.mu.RUnlock()
 	if closed {
 		return ErrClosed
@@ -75,7 +83,6 @@ func (m *Memory) Publish(ctx context.Context, topic string, payload []byte) erro
 	if t == nil {
 		return nil
 	}
-	msg := Message{Topic: topic, Payload: bytes.Clone(payload)}
 	t.mu.Lock()
 	for s := range t.subs {
 		select {
@@ -87,9 +94,20 @@ func (m *Memory) Publish(ctx context.Context, topic string, payload []byte) erro
 	empty := len(t.subs) == 0
 	t.mu.Unlock()
 	if empty {
-		m.removeIfEmpty(topic, t)
+		m.removeIfEmpty(msg.Topic, t)
 	}
 	return nil
+}
+
+// topicNames lists the topics that have subscribers.
+func (m *Memory) topicNames() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	names := make([]string, 0, len(m.topics))
+	for name := range m.topics {
+		names = append(names, name)
+	}
+	return names
 }
 
 // Subscribe implements PubSub.
@@ -100,8 +118,13 @@ func (m *Memory) Subscribe(ctx context.Context, topic string, opts ...SubscribeO
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cfg := ApplySubscribeOptions(m.queueSize, opts...)
-	s := &memSub{m: m, topic: topic, ch: make(chan Message, cfg.QueueSize)}
+	return m.subscribe(ctx, topic, ApplySubscribeOptions(m.queueSize, opts...), nil)
+}
+
+// subscribe adds a subscription. onEnd, if not nil, is called once when it
+// ends, with the topic's lock held: it must not block or call into m.
+func (m *Memory) subscribe(ctx context.Context, topic string, cfg SubscribeConfig, onEnd func()) (Subscription, error) {
+	s := &memSub{m: m, topic: topic, ch: make(chan Message, cfg.QueueSize), onEnd: onEnd}
 
 	m.mu.Lock()
 	if m.closed {
@@ -177,6 +200,7 @@ type memSub struct {
 	// Guarded by t.mu: sends on ch and its close happen under it.
 	done    bool
 	stopCtx func() bool
+	onEnd   func()
 
 	mu  sync.Mutex
 	err error
@@ -217,5 +241,8 @@ func (s *memSub) endLocked(t *memTopic, err error) bool {
 	s.err = err
 	s.mu.Unlock()
 	close(s.ch)
+	if s.onEnd != nil {
+		s.onEnd()
+	}
 	return true
 }

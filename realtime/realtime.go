@@ -1,7 +1,7 @@
 // Package realtime holds the publish/subscribe seam of the server and its
-// in-process driver, Memory. Postgres (LISTEN/NOTIFY) and Redis drivers
-// implement the same PubSub interface and pass the same contract test
-// (realtime/pubsubtest).
+// drivers: the in-process Memory, Postgres (LISTEN/NOTIFY) and Redis, which
+// pass the same contract test (realtime/pubsubtest); and the writers of the
+// streams that carry events to clients (Server-Sent Events, WebSocket).
 //
 // The bus carries hints, not data: a payload names what changed (an id, a
 // sequence number) and the subscriber reads the truth from the database.
@@ -52,6 +52,12 @@ var (
 type Message struct {
 	Topic   string
 	Payload []byte
+	// Resync marks a message without payload that a network driver sends
+	// after its connection to the server dropped and came back: messages
+	// of the topic published meanwhile may be lost. The subscription goes
+	// on (everything published after the marker is delivered); reload
+	// what depends on the topic.
+	Resync bool
 }
 
 // PubSub delivers each payload published on a topic to every subscription
@@ -62,9 +68,12 @@ type Message struct {
 //     is dropped (ErrSlowSubscriber); the others are unaffected.
 //   - A subscription receives the messages of its topic in publish order,
 //     for publishes ordered by happens-before (one goroutine publishing in
-//     a loop, say); with no gaps except at its end.
+//     a loop, say); with no gaps except at its end and before a Resync
+//     marker.
 //   - Messages published after Subscribe returns are delivered (unless the
-//     subscription ends first).
+//     subscription ends first). A network driver whose connection drops
+//     keeps its subscriptions: once it is back, each gets a Resync marker
+//     and delivery goes on.
 //   - Publish copies the payload: the caller may reuse its buffer.
 //
 // Network drivers deliver asynchronously; the in-process driver delivers

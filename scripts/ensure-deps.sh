@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is installed: a C compiler (cgo, for
-# SQLite) and the PostgreSQL server binaries. As root with apt available it
+# SQLite), the PostgreSQL server binaries and redis-server. As root with apt available it
 # installs what is missing; otherwise it names it and fails.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ for d in ${AGENTOPS_PG_BINDIR:-} /usr/lib/postgresql/*/bin; do
   [ -n "$d" ] && [ -x "$d/initdb" ] && pg_ok=true && break
 done
 $pg_ok || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -n "${AGENTOPS_REDIS_SERVER:-}" ] || command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -153,3 +153,24 @@ func (r APITokens) Revoke(ctx context.Context, userID, id string, at time.Time) 
 		Exec(ctx)
 	return affectedOne("revoke api key", res, err)
 }
+
+// GetValidByID returns the unexpired login session with id, and its user
+// (for credentials recorded elsewhere, like an event ticket's).
+func (r AuthSessions) GetValidByID(ctx context.Context, id string, now time.Time) (*AuthSession, error) {
+	a := new(AuthSession)
+	err := r.s.r.NewSelect().Model(a).Relation("User").
+		Where("auth_session.id = ?", id).Where("auth_session.expires_at > ?", now).Scan(ctx)
+	return a, wrap("get login session", err)
+}
+
+// GetValidByID returns the API key with id if it is neither revoked nor
+// expired at now, and its user.
+func (r APITokens) GetValidByID(ctx context.Context, id string, now time.Time) (*APIToken, error) {
+	t := new(APIToken)
+	err := r.s.r.NewSelect().Model(t).Relation("User").
+		Where("api_token.id = ?", id).
+		Where("api_token.revoked_at IS NULL").
+		Where("(api_token.expires_at IS NULL OR api_token.expires_at > ?)", now).
+		Scan(ctx)
+	return t, wrap("get api key", err)
+}

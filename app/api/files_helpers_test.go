@@ -22,6 +22,7 @@ import (
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/auth"
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
@@ -69,7 +70,7 @@ func newFilesEnv(t *testing.T, st *store.Store, o filesOpts) *filesEnv {
 	}
 	pub := realtime.NewMemory()
 	t.Cleanup(func() { pub.Close() })
-	mgr := session.NewManager(st, pub, provider, session.Config{}, log)
+	mgr := session.NewManager(st, events.New(st, pub, events.Config{}, log), provider, session.Config{}, log)
 	h := api.New(api.Deps{
 		Auth: svc, Sessions: mgr,
 		Artifacts: artifacts.New(o.blob, mgr, artifacts.Options{MaxUploadBytes: o.maxUpload, Now: c.Now}),

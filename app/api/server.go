@@ -13,6 +13,7 @@ import (
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/dashboard"
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/memory"
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
@@ -42,6 +43,8 @@ type Deps struct {
 	// Workflows serves /api/workflows, /api/triggers, /api/executions and
 	// /webhooks/*; nil leaves them out.
 	Workflows *workflow.Service
+	// Events serves /api/events and /api/events/ws.
+	Events *events.Bus
 }
 
 // Options configure the HTTP layer.
@@ -61,6 +64,7 @@ type Server struct {
 	sessions *session.Manager
 	memory   *memory.Service
 	personas *persona.Service
+	events   *events.Bus
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -77,7 +81,8 @@ type Server struct {
 
 // New builds the HTTP handler with its middleware.
 func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
-	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, opts: opts, log: log, mux: http.NewServeMux()}
+	s := &Server{auth: deps.Auth, sessions: deps.Sessions, memory: deps.Memory, personas: deps.Personas, events: deps.Events,
+		opts: opts, log: log, mux: http.NewServeMux()}
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.workflows = deps.Workflows
 	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
@@ -130,6 +135,9 @@ func (s *Server) routes() {
 		bindTriggers(s, m)
 		bindExecutions(s, m)
 		bindWebhooks(s, m)
+	}
+	if s.events != nil {
+		bindEvents(s, m)
 	}
 }
 

@@ -63,5 +63,8 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.IntVar(&cfg.Workflows.MaxGlobal, "workflow-max-global", workflow.DefaultMaxGlobal, "active workflow executions in all; more get 429")
 	f.Int64Var(&cfg.Workflows.WebhookMaxBodyBytes, "webhook-max-body-bytes", workflow.DefaultWebhookMaxBodyBytes, "largest webhook delivery body accepted, in bytes (at most 524288)")
 	fromEnv(f, "workflow-max-per-user", "workflow-max-global", "webhook-max-body-bytes")
+	f.StringVar(&cfg.PubSub, "pubsub", "", "how replicas share events: memory (one server; the default on SQLite), postgres (LISTEN/NOTIFY; the default on Postgres) or redis (--redis-url)")
+	f.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for --pubsub redis: redis://[user:password@]host:port[/db] (rediss:// for TLS)")
+	fromEnv(f, "pubsub", "redis-url")
 	return cmd
 }

@@ -33,20 +33,20 @@ func (s *Service) fromEvent(ctx context.Context, ev session.Event) (Input, bool)
 			return in, false
 		}
 		in.MessageType = store.NoticeQuestion
-		in.Content = fmt.Sprintf("%s asks: %s", s.label(ctx, ev.SessionID), ev.Text)
+		in.Content = fmt.Sprintf("%s asks: %s", s.label(ctx, ev.SessionID), ev.Data.Text)
 	case "session.completed":
 		switch {
-		case ownReason(ev.Reason):
+		case ownReason(ev.Data.Reason):
 			return in, false
-		case ev.Reason == "completed" || ev.Reason == "":
+		case ev.Data.Reason == "completed" || ev.Data.Reason == "":
 			in.Content = fmt.Sprintf("%s completed.", s.label(ctx, ev.SessionID))
-		case ev.Reason == "sandbox_lost":
+		case ev.Data.Reason == "sandbox_lost":
 			in.Content = fmt.Sprintf("%s ended: its sandbox was lost.", s.label(ctx, ev.SessionID))
 		default:
-			in.Content = fmt.Sprintf("%s ended (%s).", s.label(ctx, ev.SessionID), ev.Reason)
+			in.Content = fmt.Sprintf("%s ended (%s).", s.label(ctx, ev.SessionID), ev.Data.Reason)
 		}
 	case "session.errored":
-		in.Content = fmt.Sprintf("%s hit an error: %s", s.label(ctx, ev.SessionID), ev.Error)
+		in.Content = fmt.Sprintf("%s hit an error: %s", s.label(ctx, ev.SessionID), ev.Data.Error)
 	default:
 		return in, false
 	}

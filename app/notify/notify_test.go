@@ -90,16 +90,16 @@ func TestSessionEventsBecomeNotifications(t *testing.T) {
 			return e
 		}
 		events := []session.Event{
-			ev("question.asked", func(e *session.Event) { e.Text = "Deploy now?"; e.OwnerConnected = true }), // watching: none
-			ev("question.asked", func(e *session.Event) { e.Text = "Deploy now?" }),
+			ev("question.asked", func(e *session.Event) { e.Data.Text = "Deploy now?"; e.OwnerConnected = true }), // watching: none
+			ev("question.asked", func(e *session.Event) { e.Data.Text = "Deploy now?" }),
 			ev("session.started", nil),
 			ev("session.update", nil),
 			ev("question.answered", nil),
-			ev("session.errored", func(e *session.Event) { e.Error = "boom" }),
-			ev("session.completed", func(e *session.Event) { e.Reason = "user_stopped" }), // the owner did it
-			ev("session.completed", func(e *session.Event) { e.Reason = "bulk_delete" }),
-			ev("session.completed", func(e *session.Event) { e.Reason = "sandbox_lost" }),
-			ev("session.completed", func(e *session.Event) { e.Reason = "completed" }),
+			ev("session.errored", func(e *session.Event) { e.Data.Error = "boom" }),
+			ev("session.completed", func(e *session.Event) { e.Data.Reason = "user_stopped" }), // the owner did it
+			ev("session.completed", func(e *session.Event) { e.Data.Reason = "bulk_delete" }),
+			ev("session.completed", func(e *session.Event) { e.Data.Reason = "sandbox_lost" }),
+			ev("session.completed", func(e *session.Event) { e.Data.Reason = "completed" }),
 		}
 		for _, e := range events {
 			f.svc.SessionEvent(ctx, e)

@@ -335,7 +335,7 @@ func (a *actor) setStatus(to string, extra ...string) error {
 		return err
 	}
 	a.broadcast(statusFrame(map[string]any{"status": to}))
-	a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Status: to})
+	a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: to}})
 	return nil
 }
 
@@ -493,7 +493,7 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		after = append(after, func() {
 			a.broadcast(frame(errorFrame{Type: protocol.CError, MessageID: f.MessageID, Error: text}))
 			a.broadcast(messageFrame(protocol.CMessage, msg))
-			a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Error: text})
+			a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Error: text}})
 		})
 	case protocol.RModels:
 		models, _ := json.Marshal(f.Models)
@@ -892,7 +892,7 @@ func (a *actor) spawn(token string, restore bool) (sandbox.Sandbox, error) {
 		if serr := a.setStatus(store.StatusError, "error_message"); serr != nil {
 			a.log.Error("record sandbox failure", "err", serr)
 		}
-		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Error: a.sess.ErrorMessage})
+		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Error: a.sess.ErrorMessage}})
 		a.stopped = true
 		return sb, &apperr.Error{Kind: apperr.KindUnavailable, Message: a.sess.ErrorMessage, Err: err}
 	}
@@ -1006,7 +1006,7 @@ func (a *actor) terminate(reason string) error {
 	for _, c := range a.hub.all() {
 		c.Close(protocol.CloseSessionEnded, "Session terminated")
 	}
-	a.m.publish(Event{Type: "session.completed", SessionID: a.id, UserID: a.sess.UserID, Status: store.StatusTerminated, Reason: reason})
+	a.m.publish(Event{Type: "session.completed", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: store.StatusTerminated, Reason: reason}})
 	a.stopped = true
 	return nil
 }
@@ -1042,7 +1042,7 @@ func (a *actor) attachClient(c Client, u *store.User) {
 		a.broadcast(frame(map[string]any{"type": protocol.CUserJoined, "userId": u.ID,
 			"userDetails":    map[string]any{"name": nullable(u.Name), "email": u.Email, "avatarUrl": nullable(u.AvatarURL)},
 			"connectedUsers": a.connectedUsers()}))
-		a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Status: a.sess.Status})
+		a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: a.sess.Status}})
 	}
 }
 

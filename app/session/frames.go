@@ -2,7 +2,6 @@ package session
 
 import (
 	"encoding/json"
-	"time"
 
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/store"
@@ -79,21 +78,25 @@ type errorFrame struct {
 	Message   string `json:"message,omitempty"`
 }
 
-// Event is what the actor publishes on the user's topic.
+// Event is what the actor tells the session's owner through the user
+// event bus: session.started, session.update, session.completed,
+// session.errored, question.asked, question.answered.
 type Event struct {
-	Type       string    `json:"type"` // session.started, session.update, session.completed, session.errored
-	SessionID  string    `json:"sessionId"`
-	UserID     string    `json:"userId"`
-	Status     string    `json:"status,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	QuestionID string    `json:"questionId,omitempty"`
-	Text       string    `json:"text,omitempty"`
-	At         time.Time `json:"at"`
+	Type      string
+	SessionID string
+	UserID    string
+	Data      EventData
 	// OwnerConnected: the owner had a browser on the session when it
-	// happened (question.asked); hooks use it, subscribers do not see it.
-	OwnerConnected bool `json:"-"`
+	// happened (question.asked); hooks use it, the event bus does not carry it.
+	OwnerConnected bool
 }
 
-// UserTopic is the pub/sub topic of a user's events.
-func UserTopic(userID string) string { return "user:" + userID }
+// EventData is an event's payload.
+type EventData struct {
+	Workspace  string `json:"workspace,omitempty"`
+	Status     string `json:"status,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Error      string `json:"error,omitempty"`
+	QuestionID string `json:"questionId,omitempty"`
+	Text       string `json:"text,omitempty"`
+}

@@ -21,14 +21,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/store"
 )
 
-// Publisher is the part of realtime.PubSub that sessions use.
-type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+// EventPublisher is the user event bus (events.Bus) as sessions use it.
+type EventPublisher interface {
+	Publish(ctx context.Context, userID string, in events.Input) (events.Event, error)
 }
 
 // Config tunes the manager. Zero fields take defaults.
@@ -154,7 +155,7 @@ func (m *Manager) FireDue() {
 // sessions.
 type Manager struct {
 	st      *store.Store
-	pub     Publisher
+	events  EventPublisher
 	sandbox sandbox.Provider
 	cfg     Config
 	log     *slog.Logger
@@ -171,13 +172,13 @@ type Manager struct {
 }
 
 // NewManager builds the manager; call Start to bring live sessions back.
-func NewManager(st *store.Store, pub Publisher, sb sandbox.Provider, cfg Config, log *slog.Logger) *Manager {
+func NewManager(st *store.Store, ev EventPublisher, sb sandbox.Provider, cfg Config, log *slog.Logger) *Manager {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{st: st, pub: pub, sandbox: sb, cfg: cfg, log: log, ctx: ctx, cancel: cancel, actors: map[string]*actor{}}
+	return &Manager{st: st, events: ev, sandbox: sb, cfg: cfg, log: log, ctx: ctx, cancel: cancel, actors: map[string]*actor{}}
 }
 
 func (m *Manager) now() time.Time { return m.cfg.Now().UTC().Truncate(time.Microsecond) }
@@ -274,12 +275,13 @@ func (m *Manager) liveActor(id string) *actor {
 	return m.actors[id]
 }
 
+// publish tells the session's owner; a failure is logged (the event is
+// for clients' live views, which reload from REST when they reconnect).
 func (m *Manager) publish(ev Event) {
-	ev.At = m.now()
-	if m.pub != nil {
-		b, _ := json.Marshal(ev)
-		if err := m.pub.Publish(m.ctx, UserTopic(ev.UserID), b); err != nil && m.ctx.Err() == nil {
-			m.log.Warn("publish session event", "type", ev.Type, "err", err)
+	if m.events != nil {
+		in := events.Input{Type: ev.Type, SessionID: ev.SessionID, Data: ev.Data}
+		if _, err := m.events.Publish(m.ctx, ev.UserID, in); err != nil && m.ctx.Err() == nil {
+			m.log.Warn("publish session event", "type", ev.Type, "session_id", ev.SessionID, "err", err)
 		}
 	}
 	if m.cfg.Hook != nil && m.ctx.Err() == nil {
@@ -388,6 +390,9 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 	if err != nil {
 		return nil, err
 	}
+	// Started before its sandbox, so the owner's stream reads in order:
+	// started, then the updates of its status (running, or errored).
+	m.publish(Event{Type: "session.started", SessionID: sess.ID, UserID: owner.ID, Data: EventData{Status: sess.Status, Workspace: sess.Workspace}})
 	a, err := m.actorFor(ctx, sess.ID)
 	if err != nil {
 		return nil, err
@@ -402,7 +407,6 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 	if err != nil {
 		return nil, err
 	}
-	m.publish(Event{Type: "session.started", SessionID: sess.ID, UserID: owner.ID, Status: out.Session.Status})
 	return &out, nil
 }
 

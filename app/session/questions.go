@@ -36,7 +36,7 @@ func (a *actor) askQuestion(f *protocol.RunnerFrame, now time.Time) *store.Inter
 
 func (a *actor) questionAsked(q *store.InteractivePrompt) {
 	a.broadcast(a.questionFrame(q))
-	a.m.publish(Event{Type: "question.asked", SessionID: a.id, UserID: a.sess.UserID, QuestionID: q.QuestionID, Text: q.Text,
+	a.m.publish(Event{Type: "question.asked", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{QuestionID: q.QuestionID, Text: q.Text},
 		OwnerConnected: a.hub.perUser[a.sess.UserID] > 0})
 }
 
@@ -100,7 +100,7 @@ func (a *actor) answerQuestion(questionID string, raw json.RawMessage) error {
 	a.sendRunner(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: questionID, Answer: answer})
 	a.broadcast(frame(map[string]any{"type": "interactive_prompt_resolved", "promptId": questionID,
 		"promptType": q.Type, "resolution": answer, "context": questionContext(q)}))
-	a.m.publish(Event{Type: "question.answered", SessionID: a.id, UserID: a.sess.UserID, QuestionID: questionID})
+	a.m.publish(Event{Type: "question.answered", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{QuestionID: questionID}})
 	return nil
 }
 

@@ -9,13 +9,12 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/store"
 )
 
@@ -32,9 +31,10 @@ type Sealer interface {
 	Open(sealed string, aad []byte) ([]byte, error)
 }
 
-// Publisher is the part of realtime.PubSub the executor uses for events.
+// Publisher is the user event bus (app/events) as the executor uses it:
+// execution status changes go to the execution's owner.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte) error
+	Publish(ctx context.Context, userID string, in events.Input) (events.Event, error)
 }
 
 // Notifier tells a user that an execution waits for their approval. The
@@ -160,8 +160,8 @@ func (s *Service) publish(ctx context.Context, e *store.Execution) {
 	if e.Status == store.ExecWaitingApproval {
 		ev.StepID, ev.Prompt = e.ResumeStepID, e.ApprovalPrompt
 	}
-	b, _ := json.Marshal(ev)
-	if err := s.pub.Publish(context.WithoutCancel(ctx), session.UserTopic(e.UserID), b); err != nil {
+	in := events.Input{Type: ev.Type, SessionID: e.SessionID, Data: ev}
+	if _, err := s.pub.Publish(context.WithoutCancel(ctx), e.UserID, in); err != nil {
 		s.log.Warn("publish execution event", "execution_id", e.ID, "err", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agentops/agentops/app/events"
 	"strings"
 	"sync"
 	"testing"
@@ -61,18 +62,18 @@ type recorder struct {
 	approvals []string
 }
 
-func (r *recorder) Publish(_ context.Context, topic string, payload []byte) error {
-	var ev workflow.Event
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return err
+func (r *recorder) Publish(_ context.Context, userID string, in events.Input) (events.Event, error) {
+	ev, ok := in.Data.(workflow.Event)
+	if !ok {
+		return events.Event{}, fmt.Errorf("event data %T, want workflow.Event", in.Data)
 	}
-	if topic != session.UserTopic(ev.UserID) {
-		return fmt.Errorf("event on topic %s for user %s", topic, ev.UserID)
+	if userID != ev.UserID || in.Type != ev.Type || in.SessionID != ev.SessionID {
+		return events.Event{}, fmt.Errorf("event %s for user %s published to %s", in.Type, ev.UserID, userID)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, ev)
-	return nil
+	return events.Event{}, nil
 }
 
 func (r *recorder) ApprovalRequested(_ context.Context, userID, executionID, sessionID, prompt string) error {

@@ -1,7 +1,8 @@
 // Command testenv runs a command (the test suite) with the servers the tests
 // need, one of each for the whole run: a throwaway PostgreSQL, whose admin
-// URL it exports as AGENTOPS_TEST_POSTGRES_URL. It stops them when the
-// command ends and exits with the command's status.
+// URL it exports as AGENTOPS_TEST_POSTGRES_URL, and a throwaway Redis,
+// exported as AGENTOPS_TEST_REDIS_URL. It stops them when the command ends
+// and exits with the command's status.
 //
 //	go run ./internal/testenv -- go test -tags sqlite_fts5 ./...
 package main
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/internal/pgtest"
+	"github.com/agentops/agentops/internal/redistest"
 )
 
 func main() {
@@ -46,9 +48,24 @@ func run(args []string) int {
 	}()
 	fmt.Fprintf(os.Stderr, "testenv: postgres ready at %s in %s\n", pg.URL(), time.Since(start).Round(time.Millisecond))
 
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	start = time.Now()
+	rd, err := redistest.Start(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
+	defer func() {
+		if err := rd.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "testenv: redis ready at %s in %s\n", rd.URL(), time.Since(start).Round(time.Millisecond))
+
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "AGENTOPS_TEST_POSTGRES_URL="+pg.URL())
+	cmd.Env = append(os.Environ(), "AGENTOPS_TEST_POSTGRES_URL="+pg.URL(), redistest.EnvURL+"="+rd.URL())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)

@@ -32,15 +32,46 @@ const Timeout = 10 * time.Second
 // quiet is how long a test waits to see that something does not happen.
 const quiet = 100 * time.Millisecond
 
+// Option adds the parts of the contract that only some drivers can take.
+type Option func(*options)
+
+type options struct {
+	peer func(t *testing.T, ps realtime.PubSub) realtime.PubSub
+	kill func(t *testing.T, ps realtime.PubSub)
+}
+
+// WithPeer is for drivers that work across processes: peer returns another
+// PubSub on the same server as ps, as another replica would have. The
+// contract then checks delivery and order between the two.
+func WithPeer(peer func(t *testing.T, ps realtime.PubSub) realtime.PubSub) Option {
+	return func(o *options) { o.peer = peer }
+}
+
+// WithConnectionKiller is for drivers with a server: kill makes the server
+// drop every connection of ps (and only those), as a restart, a failover or
+// a network cut would. The contract then checks that subscriptions survive
+// with a Resync marker and that publishing goes on.
+func WithConnectionKiller(kill func(t *testing.T, ps realtime.PubSub)) Option {
+	return func(o *options) { o.kill = kill }
+}
+
+// testCase gets a fresh PubSub and a function that makes topic names
+// unique to the test.
+type testCase struct {
+	name string
+	fn   func(*testing.T, realtime.PubSub, func(string) string)
+}
+
 // Run runs the contract against the PubSubs newPubSub returns. Run closes
 // each one at the end of its subtest (Close is idempotent, so newPubSub may
 // also register its own cleanup).
-func Run(t *testing.T, newPubSub func(t *testing.T) realtime.PubSub) {
+func Run(t *testing.T, newPubSub func(t *testing.T) realtime.PubSub, opts ...Option) {
 	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(*testing.T, realtime.PubSub, func(string) string)
-	}{
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	tests := []testCase{
 		{"DeliversToEverySubscriber", testDeliversToEverySubscriber},
 		{"PerTopicOrderUnderConcurrentPublishers", testPerTopicOrder},
 		{"NoCrossTopicDelivery", testNoCrossTopicDelivery},
@@ -51,6 +82,20 @@ func Run(t *testing.T, newPubSub func(t *testing.T) realtime.PubSub) {
 		{"CloseEndsEverything", testClose},
 		{"PayloadIsCopied", testPayloadCopied},
 		{"Limits", testLimits},
+		{"ResubscribeRightAfterTheLastLeft", testResubscribe},
+		{"IdenticalPayloadsAllArrive", testIdenticalPayloads},
+	}
+	if o.peer != nil {
+		tests = append(tests,
+			testCase{"AcrossReplicas", func(t *testing.T, ps realtime.PubSub, topic func(string) string) {
+				testAcrossReplicas(t, ps, o.peer(t, ps), topic)
+			}})
+	}
+	if o.kill != nil {
+		tests = append(tests,
+			testCase{"SurvivesDroppedConnection", func(t *testing.T, ps realtime.PubSub, topic func(string) string) {
+				testSurvivesDroppedConnection(t, ps, topic, func() { o.kill(t, ps) })
+			}})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,6 +441,121 @@ func testLimits(t *testing.T, ps realtime.PubSub, topic func(string) string) {
 	mustPublish(t, ps, longest, "ok")
 	if m := mustRecv(t, ls); m.Topic != longest {
 		t.Fatalf("longest topic came back as %q", m.Topic)
+	}
+}
+
+// The same payload published again is a new message (Postgres folds
+// identical notifications of one transaction into one).
+func testIdenticalPayloads(t *testing.T, ps realtime.PubSub, topic func(string) string) {
+	tp := topic("same")
+	s := mustSubscribe(t, ps, tp, realtime.WithQueueSize(400))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if err := ps.Publish(context.Background(), tp, []byte("same")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mustPublish(t, ps, tp, "end")
+	for i := range 200 {
+		if m := mustRecv(t, s); string(m.Payload) != "same" {
+			t.Fatalf("message %d is %q: identical payloads were folded", i, m.Payload)
+		}
+	}
+	if m := mustRecv(t, s); string(m.Payload) != "end" {
+		t.Fatalf("got %q", m.Payload)
+	}
+}
+
+// A topic whose last subscriber leaves is given up in the background by
+// network drivers; a subscriber that comes right back must not lose to
+// that.
+func testResubscribe(t *testing.T, ps realtime.PubSub, topic func(string) string) {
+	tp := topic("again")
+	for i := range 50 {
+		s, err := ps.Subscribe(context.Background(), tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPublish(t, ps, tp, strconv.Itoa(i))
+		if m := mustRecv(t, s); string(m.Payload) != strconv.Itoa(i) {
+			t.Fatalf("round %d: got %q", i, m.Payload)
+		}
+		s.Close()
+		if i%10 == 9 {
+			time.Sleep(10 * time.Millisecond) // let a give-up run
+		}
+	}
+}
+
+func testAcrossReplicas(t *testing.T, a, b realtime.PubSub, topic func(string) string) {
+	t.Cleanup(func() { _ = b.Close() })
+	tp := topic("replicas")
+	subs := []realtime.Subscription{mustSubscribe(t, a, tp), mustSubscribe(t, b, tp)}
+	// Publishes alternate between the replicas, each after the previous
+	// one returned: every subscriber sees them in that order.
+	const n = 50
+	for i := range n {
+		from := a
+		if i%2 == 1 {
+			from = b
+		}
+		mustPublish(t, from, tp, strconv.Itoa(i))
+	}
+	for k, s := range subs {
+		for want := range n {
+			if m := mustRecv(t, s); string(m.Payload) != strconv.Itoa(want) {
+				t.Fatalf("subscriber on replica %d: message %d is %q", k, want, m.Payload)
+			}
+		}
+	}
+	// A topic only one replica subscribes to still reaches it from the other.
+	only := mustSubscribe(t, b, topic("only-b"))
+	mustPublish(t, a, topic("only-b"), "hi")
+	if m := mustRecv(t, only); string(m.Payload) != "hi" {
+		t.Fatalf("got %q", m.Payload)
+	}
+}
+
+func testSurvivesDroppedConnection(t *testing.T, ps realtime.PubSub, topic func(string) string, kill func()) {
+	tp := topic("survive")
+	s := mustSubscribe(t, ps, tp)
+	other := mustSubscribe(t, ps, topic("survive-other"))
+	mustPublish(t, ps, tp, "before")
+	if m := mustRecv(t, s); string(m.Payload) != "before" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	for round := range 2 { // and again, on the new connection
+		kill()
+		for _, sub := range []realtime.Subscription{s, other} {
+			if m := mustRecv(t, sub); !m.Resync || len(m.Payload) != 0 {
+				t.Fatalf("round %d: after the connection dropped, got %q (resync %v), want a Resync marker", round, m.Payload, m.Resync)
+			}
+		}
+		// Everything published after the marker arrives, in order, on the
+		// same subscription; the connections to publish are back too.
+		for i := range 3 {
+			mustPublish(t, ps, tp, "after"+strconv.Itoa(i))
+		}
+		for i := range 3 {
+			if m := mustRecv(t, s); m.Resync || string(m.Payload) != "after"+strconv.Itoa(i) {
+				t.Fatalf("round %d: got %q (resync %v), want after%d", round, m.Payload, m.Resync, i)
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatalf("subscription ended: %v", err)
+		}
+	}
+	// A new subscription works too.
+	fresh := mustSubscribe(t, ps, topic("survive-fresh"))
+	mustPublish(t, ps, topic("survive-fresh"), "x")
+	if m := mustRecv(t, fresh); string(m.Payload) != "x" {
+		t.Fatalf("new subscription got %q", m.Payload)
 	}
 }
 

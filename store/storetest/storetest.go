@@ -55,12 +55,18 @@ func serverURL() (string, error) {
 // process started. Use it as the body of TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}
+
+// StopShared stops a Postgres server that this process started, for
+// packages whose TestMain does more than Main.
+func StopShared() {
 	if shared.server != nil {
 		if err := shared.server.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "storetest:", err)
 		}
 	}
-	os.Exit(code)
 }
 
 // PostgresURL creates an empty database on the shared server and returns
