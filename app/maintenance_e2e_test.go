@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,4 +91,66 @@ func (s *server) sessionStatus(id string) string {
 	}
 	s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &out)
 	return out.Session.Status
+}
+
+// TestDeletingAUserEndsTheirSessions: an admin deletes a member who has a
+// live session; the member's runner is stopped and their workspaces are
+// removed, and an admin who tries to delete the last admin changes nothing.
+func TestDeletingAUserEndsTheirSessions(t *testing.T) {
+	s := startServer(t, store.SQLite, "local")
+	member := s.secondUser("member@example.com")
+	var me struct {
+		User struct{ ID string } `json:"user"`
+	}
+	s.mustJSON("GET", "/api/auth/me", member, nil, 200, &me)
+	var created createdSession
+	s.mustJSON("POST", "/api/sessions", member, map[string]any{"workspace": "theirs"}, 201, &created)
+	id := created.Session.ID
+	as := *s
+	as.token = member
+	as.waitStatus(id, func(st map[string]any) bool { return st["runnerReady"] == true })
+	workspace := filepath.Join(s.cfg.DataDir, "workspaces", id)
+	if _, err := os.Stat(workspace); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting oneself (the only admin) is refused and ends nothing.
+	var admin struct {
+		User struct{ ID string } `json:"user"`
+	}
+	s.mustJSON("GET", "/api/auth/me", s.token, nil, 200, &admin)
+	if code, _ := s.call("DELETE", "/api/admin/users/"+admin.User.ID, s.token, nil); code != 400 {
+		t.Fatalf("deleting oneself: %d", code)
+	}
+	s.mustJSON("DELETE", "/api/admin/users/"+me.User.ID, s.token, nil, 200, nil)
+	if _, err := os.Stat(workspace); !os.IsNotExist(err) {
+		t.Fatalf("the deleted user's workspace is still there: %v", err)
+	}
+	if code, _ := s.call("GET", "/api/auth/me", member, nil); code != 401 {
+		t.Fatalf("the deleted user's login still works: %d", code)
+	}
+	// The runner was stopped: nothing runs under the session's id.
+	deadline := time.Now().Add(10 * time.Second)
+	for runnerRunning(t, id) {
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted user's runner is still running")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runnerRunning reports whether a process has the session id on its
+// command line (the local sandbox passes --session-id).
+func runnerRunning(t *testing.T, sessionID string) bool {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), sessionID) {
+			return true
+		}
+	}
+	return false
 }

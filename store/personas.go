@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -64,7 +65,7 @@ func (r Personas) selectWithCounts(q *bun.SelectQuery) *bun.SelectQuery {
 func (r Personas) Create(ctx context.Context, p *Persona, files []PersonaFile) error {
 	return r.s.InTx(ctx, func(tx *Store) error {
 		if p.IsDefault {
-			if err := tx.Personas().clearDefault(ctx); err != nil {
+			if err := tx.Personas().clearDefault(ctx, ""); err != nil {
 				return err
 			}
 		}
@@ -80,8 +81,14 @@ func (r Personas) Create(ctx context.Context, p *Persona, files []PersonaFile) e
 	})
 }
 
-func (r Personas) clearDefault(ctx context.Context) error {
-	_, err := r.s.w.NewUpdate().Model((*Persona)(nil)).Set("is_default = ?", false).Where("is_default = ?", true).Exec(ctx)
+// clearDefault takes the default flag from every persona but keep ("" for
+// none).
+func (r Personas) clearDefault(ctx context.Context, keep string) error {
+	q := r.s.w.NewUpdate().Model((*Persona)(nil)).Set("is_default = ?", false).Where("is_default = ?", true)
+	if keep != "" {
+		q = q.Where("id <> ?", keep)
+	}
+	_, err := q.Exec(ctx)
 	return wrap("clear default persona", err)
 }
 
@@ -110,11 +117,13 @@ func (r Personas) Visible(ctx context.Context, userID string) ([]Persona, error)
 }
 
 // Update writes the named columns (updated_at always); making one the
-// default clears the others in the same transaction.
+// default (is_default among the columns) clears the others in the same
+// transaction. An update that does not name is_default leaves every
+// default flag as it is.
 func (r Personas) Update(ctx context.Context, p *Persona, columns ...string) error {
 	return r.s.InTx(ctx, func(tx *Store) error {
-		if p.IsDefault {
-			if err := tx.Personas().clearDefault(ctx); err != nil {
+		if p.IsDefault && slices.Contains(columns, "is_default") {
+			if err := tx.Personas().clearDefault(ctx, p.ID); err != nil {
 				return err
 			}
 		}

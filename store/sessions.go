@@ -168,3 +168,11 @@ func (r Sessions) MarkArchived(ctx context.Context, id string, now time.Time) er
 		Where("id = ?", id).Where("status IN (?)", bun.In([]string{StatusTerminated, StatusError})).Exec(ctx)
 	return affectedOne("archive session", res, err)
 }
+
+// IDsForUser returns the ids of every session of a user, any status.
+func (r Sessions) IDsForUser(ctx context.Context, userID string) ([]string, error) {
+	var ids []string
+	err := r.s.r.NewSelect().Model((*Session)(nil)).Column("id").Where("user_id = ?", userID).
+		OrderExpr("created_at, id").Scan(ctx, &ids)
+	return ids, wrap("list user's sessions", err)
+}

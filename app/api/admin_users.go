@@ -42,8 +42,22 @@ func (s *Server) adminSetRole(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "user": toUserJSON(u)})
 }
 
+// adminDeleteUser deletes a user with everything they own; their live
+// sessions are ended first, so no runner keeps working (or holding their
+// credentials) for a user who is gone.
 func (s *Server) adminDeleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := s.auth.DeleteUser(r.Context(), principal(r).User.ID, r.PathValue("id")); err != nil {
+	actor, id := principal(r).User.ID, r.PathValue("id")
+	if err := s.auth.CheckDeleteUser(r.Context(), actor, id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if s.sessions != nil {
+		if err := s.sessions.EndUserSessions(r.Context(), id); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if err := s.auth.DeleteUser(r.Context(), actor, id); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -135,8 +135,7 @@ func isWebSocketUpgrade(r *http.Request) bool {
 // {"type":"ping"} (answered {"type":"pong"}); anything else it sends is
 // ignored, as upstream does with "subscribe".
 func (s *Server) eventSocket(w http.ResponseWriter, r *http.Request) {
-	if !isWebSocketUpgrade(r) {
-		writeJSON(w, http.StatusUpgradeRequired, map[string]any{"error": "Expected WebSocket upgrade", "code": "UPGRADE_REQUIRED"})
+	if !s.socketPreflight(w, r, true) {
 		return
 	}
 	lastID, err := lastEventID(r)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/agentops/agentops/app/apperr"
 )
 
 type ctxKey int
@@ -100,12 +102,33 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // secretParams are query parameters that carry credentials; the access log
 // never shows their values.
-var secretParams = []string{"token", "ticket", "code", "key", "secret", "password"}
+var secretParams = []string{"token", "ticket", "code", "key", "secret", "password", "invite_code", "invitecode"}
 
-// RedactQuery hides the values of credential-bearing query parameters.
+// secretPathPrefixes are routes whose next path segment is a credential
+// (an invite code can grant admin); the access log shows it redacted.
+var secretPathPrefixes = []string{"/invites/", "/api/invites/"}
+
+// redactPath hides the credential segment of the routes in
+// secretPathPrefixes.
+func redactPath(p string) string {
+	for _, prefix := range secretPathPrefixes {
+		if rest, ok := strings.CutPrefix(p, prefix); ok && rest != "" {
+			_, tail, _ := strings.Cut(rest, "/")
+			if tail != "" {
+				return prefix + "REDACTED/" + tail
+			}
+			return prefix + "REDACTED"
+		}
+	}
+	return p
+}
+
+// RedactQuery hides the values of credential-bearing query parameters and
+// credential path segments.
 func RedactQuery(u *url.URL) string {
+	path := redactPath(u.Path)
 	if u.RawQuery == "" {
-		return u.Path
+		return path
 	}
 	q := u.Query()
 	for k := range q {
@@ -113,7 +136,33 @@ func RedactQuery(u *url.URL) string {
 			q[k] = []string{"REDACTED"}
 		}
 	}
-	return u.Path + "?" + q.Encode()
+	return path + "?" + q.Encode()
+}
+
+// withoutNUL answers 400 for a path or query value holding a NUL
+// character: no route takes one, and the databases cannot store it.
+func withoutNUL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.ContainsRune(r.URL.Path, 0) || hasNULValue(r.URL.Query()) {
+			writeError(w, r, apperr.Invalid("", "The URL has a NUL character (%%00)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func hasNULValue(q url.Values) bool {
+	for k, vs := range q {
+		if strings.ContainsRune(k, 0) {
+			return true
+		}
+		for _, v := range vs {
+			if strings.ContainsRune(v, 0) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // withAccessLog logs one line per request, with credentials redacted.

@@ -113,6 +113,13 @@ func TestPersonasAccess(t *testing.T) {
 		if got := personaIDs(t, r); got[0] != "members" || strings.Count(string(r.Raw), `"isDefault":true`) != 1 {
 			t.Fatalf("one default, listed first: %s", r.Raw)
 		}
+		// Editing the default persona (the member owns it) keeps it the
+		// default: only an admin's isDefault changes that.
+		expect(t, e.call("PUT", "/api/personas/"+own, member, map[string]any{"name": "Still the default"}), 200, "")
+		expect(t, e.call("PUT", "/api/personas/"+own, admin, map[string]any{"description": "edited by an admin"}), 200, "")
+		if p := personaOf(e.call("GET", "/api/personas/"+own, admin, nil)); p["isDefault"] != true {
+			t.Fatalf("an edit took the default flag away: %v", p)
+		}
 
 		// A file id of another persona is not this persona's (upstream
 		// deleted any file by id).

@@ -127,11 +127,16 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeJSONLimit(w, r, v, DefaultMaxBodyBytes)
 }
 
-// decodeJSONLimit is decodeJSON with a body limit of its own.
+// decodeJSONLimit is decodeJSON with a body limit of its own. The body
+// must be one JSON object (or, for a v that is a slice, one array): a
+// top-level null would decode into nothing and let a handler act on zero
+// values. Strings may not hold NUL characters, which neither database
+// stores in text.
 func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	var raw json.RawMessage
 	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
+	if err := dec.Decode(&raw); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -141,7 +146,43 @@ func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64)
 		}
 		return apperr.Invalid("", "Request body must hold a single JSON value")
 	}
+	if first := firstByte(raw); first != '{' && first != '[' {
+		return apperr.Invalid("", "Request body must be a JSON object")
+	}
+	if hasEscapedNUL(raw) {
+		return apperr.Invalid("", "Request body has a NUL character (\\u0000) in a string")
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return jsonError(err)
+	}
 	return nil
+}
+
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+// hasEscapedNUL reports whether a JSON text has the escape \u0000 (a raw
+// NUL is not valid JSON): a backslash that is not itself escaped, then
+// u0000.
+func hasEscapedNUL(b []byte) bool {
+	for i := 0; i+6 <= len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++ // skip the escaped character: in \\u0000 the backslash itself is escaped
+	}
+	return false
 }
 
 func jsonError(err error) error {
@@ -167,7 +208,7 @@ func jsonError(err error) error {
 		if field == "" {
 			return apperr.Invalid("", "Request body must be a JSON object")
 		}
-		return apperr.Invalid(field, "%s must be of type %s, not %s", field, jsonTypeName(typ.Type.Kind().String()), typ.Value)
+		return apperr.Invalid(field, "%s must be %s, not %s", field, jsonTypeName(typ.Type.Kind().String()), typ.Value)
 	}
 	return apperr.Invalid("", "Invalid request body: %v", err)
 }
@@ -175,17 +216,19 @@ func jsonError(err error) error {
 func jsonTypeName(goKind string) string {
 	switch goKind {
 	case "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "boolean"
+		return "a boolean"
 	case "slice", "array":
-		return "array"
+		return "an array"
 	case "map", "struct":
-		return "object"
-	case "ptr":
-		return "value"
+		return "an object"
+	case "ptr", "interface":
+		return "a value of another type"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
 	}
-	return "number"
+	return "a number"
 }
 
 // required reports a missing field as a 400 naming it.

@@ -88,6 +88,7 @@ func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
+	h = withoutNUL(h)
 	h = withCORS(opts.AllowedOrigins, h)
 	h = withSecurityHeaders(h)
 	h = withAccessLog(log, h)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"path"
+	"strings"
 
 	"github.com/coder/websocket"
 
@@ -36,6 +39,9 @@ func (s *Server) sessionSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) runnerSocket(w http.ResponseWriter, r *http.Request) {
+	if !s.socketPreflight(w, r, false) {
+		return
+	}
 	id := r.PathValue("id")
 	if err := s.sessions.CheckRunnerToken(r.Context(), id, r.URL.Query().Get("token")); err != nil {
 		writeError(w, r, err)
@@ -58,6 +64,9 @@ func (s *Server) runnerSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) clientSocket(w http.ResponseWriter, r *http.Request) {
+	if !s.socketPreflight(w, r, true) {
+		return
+	}
 	p := principal(r)
 	id := r.PathValue("id")
 	// Refuse before upgrading, so that a missing session is a plain 404.
@@ -124,6 +133,41 @@ func closeReason(err error) string {
 		return "Session is not active"
 	}
 	return "session unavailable"
+}
+
+// socketPreflight answers, with the common error body, what the WebSocket
+// library would answer in plain text: 426 for a request that is not an
+// upgrade, and (for browser sockets) 403 for an Origin that may not open
+// one. It reports whether the upgrade may go ahead.
+func (s *Server) socketPreflight(w http.ResponseWriter, r *http.Request, browser bool) bool {
+	if !isWebSocketUpgrade(r) {
+		writeJSON(w, http.StatusUpgradeRequired, map[string]any{"error": "Expected WebSocket upgrade", "code": "UPGRADE_REQUIRED"})
+		return false
+	}
+	if origin := r.Header.Get("Origin"); browser && origin != "" && !s.originAllowed(r, origin) {
+		writeError(w, r, &apperr.Error{Kind: apperr.KindForbidden, Message: "This origin may not open a socket (--allowed-origins)",
+			Details: map[string]any{"origin": origin}})
+		return false
+	}
+	return true
+}
+
+// originAllowed applies the WebSocket library's rule: the request's own
+// host, or a host that matches one of originPatterns.
+func (s *Server) originAllowed(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range s.originPatterns() {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // originPatterns lets the allowed origins open browser sockets (the

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -233,6 +234,11 @@ func parseAfter(v string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		// time.Unix(0, ns) holds about ±292 years around 1970; beyond
+		// that, and for NaN and the infinities, the conversion is garbage.
+		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 9e9 {
+			return time.Time{}, apperr.Invalid("after", "after must be epoch seconds between -9e9 and 9e9, or an ISO-8601 time")
+		}
 		return time.Unix(0, int64(n*1e9)).UTC(), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {

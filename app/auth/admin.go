@@ -69,30 +69,44 @@ func (s *Service) SetRole(ctx context.Context, userID, role string) (*store.User
 // DeleteUser removes a user (and their logins and keys). Nobody can delete
 // themselves, and the last admin cannot be deleted.
 func (s *Service) DeleteUser(ctx context.Context, actorID, userID string) error {
-	if actorID == userID {
-		return apperr.Invalid("id", "Cannot delete yourself")
-	}
 	return s.st.InTx(ctx, func(tx *store.Store) error {
 		if err := tx.LockKey(ctx, "auth.admins"); err != nil {
 			return err
 		}
-		u, err := tx.Users().Get(ctx, userID)
-		if errors.Is(err, store.ErrNotFound) {
-			return apperr.NotFound("User")
-		} else if err != nil {
+		if err := checkDeletable(ctx, tx, actorID, userID); err != nil {
 			return err
-		}
-		if u.Role == store.RoleAdmin {
-			n, err := tx.Users().CountAdmins(ctx)
-			if err != nil {
-				return err
-			}
-			if n <= 1 {
-				return apperr.Invalid("id", "Cannot delete the last admin")
-			}
 		}
 		return tx.Users().Delete(ctx, userID)
 	})
+}
+
+// CheckDeleteUser reports whether DeleteUser would delete the user now, so
+// that the caller can end what the user has running first.
+func (s *Service) CheckDeleteUser(ctx context.Context, actorID, userID string) error {
+	return checkDeletable(ctx, s.st, actorID, userID)
+}
+
+// checkDeletable: not oneself, an existing user, and never the last admin.
+func checkDeletable(ctx context.Context, st *store.Store, actorID, userID string) error {
+	if actorID == userID {
+		return apperr.Invalid("id", "Cannot delete yourself")
+	}
+	u, err := st.Users().Get(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.NotFound("User")
+	} else if err != nil {
+		return err
+	}
+	if u.Role == store.RoleAdmin {
+		n, err := st.Users().CountAdmins(ctx)
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return apperr.Invalid("id", "Cannot delete the last admin")
+		}
+	}
+	return nil
 }
 
 // CreateInvite makes an invite for an optional email with a role.

@@ -2,9 +2,9 @@ package auth
 
 import (
 	"context"
-	"time"
 
 	"github.com/agentops/agentops/app/apperr"
+	zone "github.com/agentops/agentops/internal/tz"
 	"github.com/agentops/agentops/store"
 )
 
@@ -108,7 +108,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfilePat
 			return nil, apperr.Invalid("timezone", "timezone must be at most 50 characters")
 		}
 		if tz != "" {
-			if _, err := time.LoadLocation(tz); err != nil {
+			if _, err := zone.Load(tz); err != nil {
 				return nil, apperr.Invalid("timezone", "timezone %q is not an IANA time zone", tz)
 			}
 		}

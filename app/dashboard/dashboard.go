@@ -7,11 +7,11 @@ package dashboard
 import (
 	"context"
 	"math"
-	"strings"
 	"time"
 	_ "time/tzdata" // time zones work on hosts without a zoneinfo database
 
 	"github.com/agentops/agentops/app/apperr"
+	zone "github.com/agentops/agentops/internal/tz"
 	"github.com/agentops/agentops/store"
 )
 
@@ -133,12 +133,7 @@ func Location(tz, profile string) (*time.Location, error) {
 	return time.UTC, nil
 }
 
-func loadZone(name string) (*time.Location, error) {
-	if name == "Local" || strings.ContainsAny(name, "\\\x00") || len(name) > 64 {
-		return nil, apperr.Invalid("tz", "bad zone")
-	}
-	return time.LoadLocation(name)
-}
+func loadZone(name string) (*time.Location, error) { return zone.Load(name) }
 
 // Window resolves a query into [from, to) and the period in hours. Hours
 // end now; days are whole calendar days in loc, today included. to is

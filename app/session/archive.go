@@ -71,3 +71,25 @@ func (m *Manager) ArchiveEnded(ctx context.Context, cutoff time.Time, limit int)
 	}
 	return res, nil
 }
+
+// EndUserSessions ends every session of a user who is about to be deleted:
+// live ones are terminated (their runners stopped, so no process keeps the
+// user's credentials), and every workspace is removed. The rows go with
+// the user.
+func (m *Manager) EndUserSessions(ctx context.Context, userID string) error {
+	ids, err := m.st.Sessions().IDsForUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := m.Terminate(ctx, userID, id, "user_deleted"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("end session %s: %w", id, err)
+		}
+		if m.sandbox != nil {
+			if err := m.sandbox.RemoveWorkspace(ctx, id); err != nil {
+				m.log.Warn("remove workspace of a deleted user's session", "session_id", id, "err", err)
+			}
+		}
+	}
+	return nil
+}

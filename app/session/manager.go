@@ -574,11 +574,13 @@ func (m *Manager) BulkDelete(ctx context.Context, userID string, ids []string) (
 			continue
 		}
 		if err := m.Terminate(ctx, userID, id, "bulk_delete"); err != nil {
-			res.Errors = append(res.Errors, BulkDeleteError{SessionID: id, Error: err.Error()})
+			m.log.Warn("bulk delete: terminate", "session_id", id, "err", err)
+			res.Errors = append(res.Errors, BulkDeleteError{SessionID: id, Error: "could not stop the session; try again"})
 			continue
 		}
 		if err := m.st.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			res.Errors = append(res.Errors, BulkDeleteError{SessionID: id, Error: err.Error()})
+			m.log.Warn("bulk delete: delete", "session_id", id, "err", err)
+			res.Errors = append(res.Errors, BulkDeleteError{SessionID: id, Error: "could not delete the session; try again"})
 			continue
 		}
 		if m.sandbox != nil {

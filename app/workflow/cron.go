@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/agentops/agentops/app/apperr"
+	zone "github.com/agentops/agentops/internal/tz"
 )
 
 // cronParser reads the standard five fields (minute hour day-of-month month
@@ -38,10 +39,7 @@ func ParseSchedule(expr, tz string) (*Schedule, error) {
 	if tz == "" {
 		tz = "UTC"
 	}
-	if tz == "Local" || strings.HasPrefix(tz, "/") || strings.Contains(tz, "..") {
-		return nil, apperr.Invalid("config.timezone", "config.timezone must be an IANA time zone such as Europe/Berlin, not %q", tz)
-	}
-	loc, err := time.LoadLocation(tz)
+	loc, err := zone.Load(tz)
 	if err != nil {
 		return nil, apperr.Invalid("config.timezone", "config.timezone must be an IANA time zone such as Europe/Berlin, not %q", tz)
 	}
