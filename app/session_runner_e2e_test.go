@@ -295,3 +295,42 @@ func (s *server) waitTranscript(id string, ok func([]message) bool) []message {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestNULInRunnerFramesIsStored: an agent's output may hold a NUL
+// character, which neither database stores; the frame is applied with
+// U+FFFD in its place and acknowledged, instead of failing (and being
+// replayed) forever.
+func TestNULInRunnerFramesIsStored(t *testing.T) {
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		s := startServer(t, d, "external")
+		id, token := externalSession(t, s)
+		r := dialRunner(t, s, id, token)
+		for range 4 { // the handshake
+			r.next()
+		}
+		r.send(`{"type":"message.create","turnId":"T1","seq":1}`)
+		r.send(`{"type":"message.part.text-delta","turnId":"T1","delta":"bin\u0000ary","seq":2}`)
+		r.send(`{"type":"message.part.tool-update","turnId":"T1","callId":"c1","toolName":"bash","status":"completed","result":"out\u0000put","seq":3}`)
+		r.send(`{"type":"message.finalize","turnId":"T1","reason":"end_turn","seq":4}`)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for {
+			_, data, err := r.c.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var f map[string]any
+			_ = json.Unmarshal(data, &f)
+			if f["type"] == "ack" && f["seq"] == 4.0 {
+				break
+			}
+		}
+		msgs := s.messages(id)
+		if len(msgs) != 1 || msgs[0].Content != "bin\uFFFDary" {
+			t.Fatalf("transcript: %+v", msgs)
+		}
+		if raw, _ := json.Marshal(msgs[0].Parts); !strings.Contains(string(raw), "out\uFFFDput") {
+			t.Fatalf("tool output: %s", raw)
+		}
+	})
+}

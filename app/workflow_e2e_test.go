@@ -528,3 +528,23 @@ func TestWorkflowSurvivesServerRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookPayloadWithNUL: a sender's JSON may hold \u0000, which
+// neither database stores; the delivery is accepted and the character
+// reaches the workflow's variables as U+FFFD.
+func TestWebhookPayloadWithNUL(t *testing.T) {
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		s := startServer(t, d, "external")
+		s.syncWorkflow("quick", `{"steps":[{"id":"a","type":"bash","command":"true"}]}`)
+		s.mustJSON("POST", "/api/triggers", s.token, map[string]any{"workflowId": "quick", "name": "open",
+			"config": map[string]any{"type": "webhook", "path": "nul"}, "variableMapping": map[string]any{"ref": "$.ref"}}, 201, nil)
+		code, reply := s.post("POST", "/webhooks/nul", []byte(`{"ref":"main\u0000x"}`), nil)
+		if code != 202 {
+			t.Fatalf("delivery: %d %v", code, reply)
+		}
+		e := s.execution(reply["executionId"].(string))
+		if e.Variables["ref"] != "main\uFFFDx" {
+			t.Fatalf("variables: %v", e.Variables)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/internal/jsonnul"
 	"github.com/agentops/agentops/store"
 )
 
@@ -149,7 +150,7 @@ func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64)
 	if first := firstByte(raw); first != '{' && first != '[' {
 		return apperr.Invalid("", "Request body must be a JSON object")
 	}
-	if hasEscapedNUL(raw) {
+	if jsonnul.Has(raw) {
 		return apperr.Invalid("", "Request body has a NUL character (\\u0000) in a string")
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
@@ -167,22 +168,6 @@ func firstByte(b []byte) byte {
 		return c
 	}
 	return 0
-}
-
-// hasEscapedNUL reports whether a JSON text has the escape \u0000 (a raw
-// NUL is not valid JSON): a backslash that is not itself escaped, then
-// u0000.
-func hasEscapedNUL(b []byte) bool {
-	for i := 0; i+6 <= len(b); i++ {
-		if b[i] != '\\' {
-			continue
-		}
-		if b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
-			return true
-		}
-		i++ // skip the escaped character: in \\u0000 the backslash itself is escaped
-	}
-	return false
 }
 
 func jsonError(err error) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/sandbox"
+	"github.com/agentops/agentops/internal/jsonnul"
 	"github.com/agentops/agentops/store"
 )
 
@@ -781,9 +782,13 @@ func (m *Manager) AttachRunner(ctx context.Context, id string, conn Conn) (*Runn
 
 // Frame hands the actor one frame from the runner. It waits for room in the
 // mailbox (backpressure on the runner), never for the frame's processing.
+//
+// A NUL character in the frame's strings (an agent's tool output can hold
+// one) becomes U+FFFD: neither database can store it, and refusing the
+// frame would stall the runner, which replays it until it is acked.
 func (r *RunnerSocket) Frame(raw []byte) {
 	f := new(protocol.RunnerFrame)
-	if err := json.Unmarshal(raw, f); err != nil || f.Type == "" {
+	if err := json.Unmarshal(jsonnul.Replace(raw), f); err != nil || f.Type == "" {
 		r.conn.Send(frame(errorFrame{Type: protocol.SError, Message: "Invalid JSON"}))
 		return
 	}
@@ -821,9 +826,10 @@ func (m *Manager) AttachClient(ctx context.Context, user *store.User, id string,
 }
 
 // Frame hands the actor one frame from the browser.
+// A NUL character in its strings becomes U+FFFD, as in runner frames.
 func (c *ClientSocket) Frame(raw []byte) {
 	f := new(clientFrame)
-	if err := json.Unmarshal(raw, f); err != nil || f.Type == "" {
+	if err := json.Unmarshal(jsonnul.Replace(raw), f); err != nil || f.Type == "" {
 		c.conn.Send(frame(errorFrame{Type: protocol.CError, Message: "Invalid JSON"}))
 		return
 	}

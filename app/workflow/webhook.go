@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/internal/jsonnul"
 	"github.com/agentops/agentops/store"
 )
 
@@ -72,7 +74,9 @@ func (s *Service) Deliver(ctx context.Context, d Delivery) (*Started, error) {
 	}
 
 	payload := map[string]any{}
-	if v, err := decodeJSON(d.Body); err == nil {
+	// The signature covered the body as sent; what is kept of it cannot
+	// hold NUL characters (the databases cannot store them).
+	if v, err := decodeJSON(jsonnul.Replace(bytes.Clone(d.Body))); err == nil {
 		if obj, ok := v.(map[string]any); ok {
 			payload = obj
 		}
