@@ -139,30 +139,54 @@ func RedactQuery(u *url.URL) string {
 	return path + "?" + q.Encode()
 }
 
-// withoutNUL answers 400 for a path or query value holding a NUL
-// character: no route takes one, and the databases cannot store it.
+// withoutNUL answers 400 for a query value (or name) holding a NUL
+// character, naming the parameter: no route takes one, and the databases
+// cannot store it. (A NUL in the path is refused by dispatch, which knows
+// the route's parameter names.)
 func withoutNUL(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.ContainsRune(r.URL.Path, 0) || hasNULValue(r.URL.Query()) {
-			writeError(w, r, apperr.Invalid("", "The URL has a NUL character (%%00)"))
-			return
+		for k, vs := range r.URL.Query() {
+			if strings.ContainsRune(k, 0) || slices.ContainsFunc(vs, func(v string) bool { return strings.ContainsRune(v, 0) }) {
+				writeError(w, r, apperr.Invalid(strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", "\uFFFD"), "\uFFFD"),
+					"The URL has a NUL character (%%00)"))
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func hasNULValue(q url.Values) bool {
-	for k, vs := range q {
-		if strings.ContainsRune(k, 0) {
-			return true
+// nulPathField names the wildcard of a route pattern ("GET
+// /api/files/backup/{key...}") that matches the path segment holding a NUL
+// character; "" if no wildcard does.
+func nulPathField(pattern, path string) string {
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		pattern = p
+	}
+	ps, segs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	wildcard := func(seg string) (string, bool) {
+		if !strings.HasPrefix(seg, "{") || !strings.HasSuffix(seg, "}") {
+			return "", false
 		}
-		for _, v := range vs {
-			if strings.ContainsRune(v, 0) {
-				return true
+		return strings.TrimSuffix(seg[1:len(seg)-1], "..."), true
+	}
+	for i, seg := range segs {
+		if !strings.ContainsRune(seg, 0) {
+			continue
+		}
+		if i < len(ps) {
+			if w, ok := wildcard(ps[i]); ok {
+				return w
 			}
 		}
+		// A trailing {name...} takes every segment from its own on.
+		if last := ps[len(ps)-1]; strings.HasSuffix(last, "...}") && i >= len(ps)-1 {
+			w, _ := wildcard(last)
+			return w
+		}
+		return ""
 	}
-	return false
+	return ""
 }
 
 // withAccessLog logs one line per request, with credentials redacted.

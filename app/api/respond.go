@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,12 +153,82 @@ func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64)
 		return apperr.Invalid("", "Request body must be a JSON object")
 	}
 	if jsonnul.Has(raw) {
-		return apperr.Invalid("", "Request body has a NUL character (\\u0000) in a string")
+		field := nulJSONField(raw)
+		return apperr.Invalid(field, "%s has a NUL character (\\u0000): text cannot hold it", cmp.Or(field, "The request body"))
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return jsonError(err)
 	}
 	return nil
+}
+
+// nulJSONField returns the path ("content", "files[1].content") of the
+// first string in a JSON text that holds a NUL character; "" for the top
+// level or if there is none.
+func nulJSONField(raw []byte) string {
+	type level struct {
+		object bool
+		key    string
+		index  int
+	}
+	var stack []level
+	path := func() string {
+		var b strings.Builder
+		for _, l := range stack {
+			if l.object {
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(l.key)
+			} else {
+				fmt.Fprintf(&b, "[%d]", l.index)
+			}
+		}
+		return b.String()
+	}
+	// afterValue moves the innermost array on to its next element.
+	afterValue := func() {
+		if n := len(stack); n > 0 && !stack[n-1].object {
+			stack[n-1].index++
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, level{object: true})
+				expectKey = true
+			case '[':
+				stack = append(stack, level{})
+				expectKey = false
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				afterValue()
+				expectKey = len(stack) > 0 && stack[len(stack)-1].object
+			}
+		case string:
+			if expectKey {
+				stack[len(stack)-1].key = t
+				expectKey = false
+				continue
+			}
+			if strings.ContainsRune(t, 0) {
+				return path()
+			}
+			afterValue()
+			expectKey = len(stack) > 0 && stack[len(stack)-1].object
+		default:
+			afterValue()
+			expectKey = len(stack) > 0 && stack[len(stack)-1].object
+		}
+	}
 }
 
 func firstByte(b []byte) byte {

@@ -150,6 +150,12 @@ var otherMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, htt
 // the web client.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := s.mux.Handler(r); pattern != "" {
+		if strings.ContainsRune(r.URL.Path, 0) {
+			// No route takes a NUL character, and the databases cannot
+			// store one: name the path parameter that holds it.
+			writeError(w, r, apperr.Invalid(nulPathField(pattern, r.URL.Path), "The URL has a NUL character (%%00)"))
+			return
+		}
 		s.mux.ServeHTTP(w, r) // sets the path values; Handler does not
 		return
 	}
