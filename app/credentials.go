@@ -6,6 +6,7 @@ import (
 
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/keys"
+	"github.com/agentops/agentops/app/workflow"
 	"github.com/agentops/agentops/store"
 )
 
@@ -38,5 +39,5 @@ func RotateKeys(ctx context.Context, cfg Config, log *slog.Logger, opts keys.Rot
 
 // resealers lists every kind of sealed secret a rotation must re-seal.
 func resealers(st *store.Store, log *slog.Logger) []keys.Resealer {
-	return []keys.Resealer{credentials.New(st, nil, nil, log)}
+	return []keys.Resealer{credentials.New(st, nil, nil, log), workflow.SecretResealer{}}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -159,4 +160,40 @@ func mustLoadKeyring(t *testing.T, path string) *keyring.Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// TestWebhookSecretsSurviveKeyRotation: triggers' webhook secrets are
+// sealed secrets too; a rotation re-seals them before it drops the old
+// key, and a running server seals new ones with the key the database
+// records and opens them after any number of rotations.
+func TestWebhookSecretsSurviveKeyRotation(t *testing.T) {
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		s := startServer(t, d, "external")
+		s.syncWorkflow("quick", `{"steps":[{"id":"a","type":"bash","command":"true"}]}`)
+		trigger := func(path string) {
+			s.mustJSON("POST", "/api/triggers", s.token, map[string]any{"workflowId": "quick", "name": path,
+				"config": map[string]any{"type": "webhook", "path": path, "secret": "k-" + path}}, 201, nil)
+		}
+		deliver := func(path string, n int) {
+			t.Helper()
+			body := []byte(fmt.Sprintf(`{"n":%d}`, n))
+			code, reply := s.post("POST", "/webhooks/"+path, body, map[string]string{"X-Webhook-Signature": sign("k-"+path, body)})
+			if code != 202 {
+				t.Fatalf("delivery to %s: %d %v", path, code, reply)
+			}
+		}
+		trigger("before")
+		deliver("before", 1)
+		for round := range 2 {
+			out, err := runCLI(t, s.cfg, "keys", "rotate")
+			if err != nil || !strings.Contains(out, "dropped key(s)") {
+				t.Fatalf("rotation %d: %v\n%s", round, err, out)
+			}
+			if round == 0 {
+				trigger("after") // sealed by the running server with the new key
+			}
+			deliver("before", 10+round)
+			deliver("after", 20+round)
+		}
+	})
 }

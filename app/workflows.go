@@ -24,7 +24,7 @@ const (
 // session manager (before the manager starts).
 func (a *App) newWorkflows(sessions *session.Manager, bus *events.Bus, clock clockwork.Clock) *workflow.Service {
 	svc := workflow.New(workflow.Deps{
-		Store: a.Store, Sessions: sessions, Sealer: a.Keyring, Publisher: bus,
+		Store: a.Store, Sessions: sessions, Sealer: a.Keys.Sealer(), Publisher: bus,
 		Notifier: approvalNotifier{a.Notify},
 		Logger:   a.log,
 	}, workflow.Config{

@@ -280,3 +280,30 @@ type ScheduleTick struct {
 	Tick      time.Time `bun:"tick,pk"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
 }
+
+// TriggerSecret is a trigger's sealed webhook secret.
+type TriggerSecret struct {
+	ID     string `bun:"id"`
+	Sealed string `bun:"webhook_secret"`
+}
+
+// Secrets returns every trigger's sealed webhook secret (triggers without
+// one are left out), for a key rotation.
+func (r Triggers) Secrets(ctx context.Context) ([]TriggerSecret, error) {
+	var out []TriggerSecret
+	err := r.s.r.NewSelect().Model((*Trigger)(nil)).Column("id", "webhook_secret").
+		Where("webhook_secret IS NOT NULL").Where("webhook_secret <> ''").OrderExpr("id").Scan(ctx, &out)
+	return out, wrap("list trigger secrets", err)
+}
+
+// ResealSecret replaces a trigger's sealed secret if it is still old, and
+// reports whether it did.
+func (r Triggers) ResealSecret(ctx context.Context, id, old, sealed string) (bool, error) {
+	res, err := r.s.w.NewUpdate().Model((*Trigger)(nil)).Set("webhook_secret = ?", sealed).
+		Where("id = ?", id).Where("webhook_secret = ?", old).Exec(ctx)
+	if err != nil {
+		return false, wrap("reseal trigger secret", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

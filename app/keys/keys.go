@@ -153,3 +153,41 @@ func (r *Ring) ForSeal(ctx context.Context, tx *store.Store) (*keyring.Keyring, 
 	}
 	return kr, id, nil
 }
+
+// Sealer seals and opens values for a domain that has no transaction of
+// its own to seal in (webhook secrets): Seal uses the key the database
+// records, Open whichever key sealed the value, re-reading the key file
+// when the keyring in memory lacks it. A rotation that runs between a
+// Seal and the write of its value finds the value by its key id and keeps
+// that key until it is re-sealed.
+func (r *Ring) Sealer() RingSealer { return RingSealer{r} }
+
+// RingSealer is Ring.Sealer.
+type RingSealer struct{ r *Ring }
+
+// Seal seals plaintext with the key the database records.
+func (s RingSealer) Seal(plaintext, aad []byte) (string, error) {
+	var sealed string
+	err := s.r.st.InTx(context.Background(), func(tx *store.Store) error {
+		kr, id, err := s.r.ForSeal(context.Background(), tx)
+		if err != nil {
+			return err
+		}
+		sealed, err = kr.SealWith(id, plaintext, aad)
+		return err
+	})
+	return sealed, err
+}
+
+// Open opens a sealed value with the key that sealed it.
+func (s RingSealer) Open(sealed string, aad []byte) ([]byte, error) {
+	id, err := keyring.KeyOf(sealed)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := s.r.Holding(context.Background(), id)
+	if err != nil {
+		return nil, err
+	}
+	return kr.Open(sealed, aad)
+}

@@ -169,11 +169,11 @@ func (s *Service) seal(triggerID, secret string) (string, error) {
 	if secret == "" {
 		return "", nil
 	}
-	return s.sealer.Seal([]byte(secret), []byte("webhook-secret:"+triggerID))
+	return s.sealer.Seal([]byte(secret), secretAAD(triggerID))
 }
 
 func (s *Service) openSecret(t *store.Trigger) ([]byte, error) {
-	return s.sealer.Open(t.WebhookSecret, []byte("webhook-secret:"+t.ID))
+	return s.sealer.Open(t.WebhookSecret, secretAAD(t.ID))
 }
 
 func pathTaken(err error) error {
