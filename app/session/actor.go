@@ -924,6 +924,13 @@ func (a *actor) hibernate() error {
 		a.runner.conn.Close(protocol.CloseNormal, "Session hibernated")
 		a.runner.detach(a.runner.conn)
 	}
+	return a.completeHibernate()
+}
+
+// completeHibernate stops the sandbox of a hibernating session and marks
+// it hibernated (waking it again if prompts wait). A restart in the middle
+// of a hibernation finishes it here (finishInterrupted).
+func (a *actor) completeHibernate() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if a.m.sandbox != nil {
@@ -940,6 +947,24 @@ func (a *actor) hibernate() error {
 	}
 	if a.queuedCount() > 0 { // prompts wait: wake right away
 		return a.wake()
+	}
+	return nil
+}
+
+// finishInterrupted completes, after a restart, a transition that the
+// previous server was cut off in the middle of: a hibernation (the session
+// would stay "hibernating", taking prompts it never runs), or the start of
+// an interactive session whose sandbox was never spawned (workflow
+// sessions are restarted by the workflow reconcile job).
+func (a *actor) finishInterrupted() error {
+	switch {
+	case a.sess.Status == store.StatusHibernating:
+		a.log.Info("finishing a hibernation a restart interrupted")
+		return a.completeHibernate()
+	case a.sess.Status == store.StatusInitializing && a.sess.SandboxID == "" && a.sess.Purpose != store.PurposeWorkflow:
+		a.log.Info("starting a session whose start a restart interrupted")
+		_, err := a.spawn(newRunnerToken(), false)
+		return err
 	}
 	return nil
 }

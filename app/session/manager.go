@@ -198,8 +198,21 @@ func (m *Manager) Start(ctx context.Context) error {
 		return err
 	}
 	for i := range live {
-		if _, err := m.actorFor(ctx, live[i].ID); err != nil {
+		a, err := m.actorFor(ctx, live[i].ID)
+		if err != nil {
 			m.log.Error("restore session", "session_id", live[i].ID, "err", err)
+			continue
+		}
+		// What a crash cut short is finished on the actor, in its own
+		// time: start-up does not wait for sandboxes.
+		select {
+		case a.mailbox <- func() {
+			if err := a.finishInterrupted(); err != nil {
+				a.log.Error("finish what a restart interrupted", "err", err)
+			}
+		}:
+		default:
+			a.log.Warn("mailbox full at start-up; not finishing an interrupted transition")
 		}
 	}
 	if len(live) > 0 {
