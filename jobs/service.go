@@ -118,6 +118,9 @@ func New(o Options) (*Service, error) {
 type elector struct{ s *Service }
 
 func (e elector) IsLeader(ctx context.Context) error {
+	if e.s.ctx.Err() != nil {
+		return errors.New("stopping")
+	}
 	held, err := e.s.leader.Held(ctx)
 	if err != nil {
 		return err

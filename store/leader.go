@@ -18,8 +18,9 @@ type LeaderLock struct {
 	s   *Store
 	key int64
 
-	mu   sync.Mutex
-	conn *sql.Conn // holds the lock; nil when not held
+	mu       sync.Mutex
+	conn     *sql.Conn // holds the lock; nil when not held
+	released bool      // Release was called: never take it again
 }
 
 // LeaderLock returns the election named name. It takes nothing until Held
@@ -39,6 +40,9 @@ func (l *LeaderLock) Held(ctx context.Context) (bool, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.released {
+		return false, nil
+	}
 	if l.conn != nil {
 		// The lock lives as long as its session: a dead connection lost it.
 		if err := l.conn.PingContext(ctx); err == nil {
@@ -68,10 +72,13 @@ func (l *LeaderLock) Held(ctx context.Context) (bool, error) {
 }
 
 // Release gives the lock up (if held) so that another process can take it
-// at once rather than when this one's connection drops.
+// at once rather than when this one's connection drops, and for good:
+// Held reports false afterwards (a process that is stopping must not win
+// the lock back from a late caller).
 func (l *LeaderLock) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.released = true
 	if l.conn == nil {
 		return nil
 	}
