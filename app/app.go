@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -222,6 +223,18 @@ func (a *App) Serve(ctx context.Context) error {
 		clock = clockwork.NewRealClock()
 	}
 	workflows := a.newWorkflows(sessions, bus, clock)
+	// From here on the actors and the event bus run: whatever way Serve
+	// returns, they stop (and write what they hold) before the caller
+	// closes the database.
+	var stopped bool
+	defer func() {
+		if !stopped {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sessions.Shutdown(sctx)
+			bus.Shutdown(sctx)
+		}
+	}()
 	if err := sessions.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("restore sessions: %w", err)
@@ -244,8 +257,15 @@ func (a *App) Serve(ctx context.Context) error {
 		Version:        a.cfg.Version,
 		Ready:          a.Store.Ping,
 	}, a.log)
+	// inflight counts running handlers (sockets included): the database
+	// must not close under one.
+	var inflight sync.WaitGroup
 	srv := &http.Server{
-		Handler:           handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inflight.Add(1)
+			defer inflight.Done()
+			handler.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -281,26 +301,43 @@ func (a *App) Serve(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
 	select {
 	case err := <-errc:
-		_ = sched.Stop()
-		return fmt.Errorf("serve: %w", err)
+		serveErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+		a.log.Info("shutting down")
 	}
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	err = srv.Shutdown(sctx)
+	// Stop taking requests and let those in flight finish (15 s); event
+	// streams end at once (RegisterOnShutdown), clients resume elsewhere.
+	hctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	err = srv.Shutdown(hctx)
+	cancel()
 	if errors.Is(err, context.DeadlineExceeded) {
-		// Handlers still running must not outlive the database.
-		_ = srv.Close()
+		_ = srv.Close() // cut off what is left; waited for below
 	}
-	// Sockets are hijacked: Shutdown does not wait for them. The actors
-	// write what they hold and close them with "going away".
-	bus.Shutdown(sctx)
-	sessions.Shutdown(sctx)
+	// Then the background work, each with its own time: periodic jobs,
+	// the actors (they write what they hold and close their sockets with
+	// "going away"), the event bus.
 	if serr := sched.Stop(); serr != nil {
 		a.log.Warn("stop scheduler", "err", serr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sessions.Shutdown(sctx)
+	bus.Shutdown(sctx)
+	stopped = true
+	// Hijacked sockets end with their actors and streams; wait for their
+	// handlers (and any cut off above) before the database closes.
+	done := make(chan struct{})
+	go func() { inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		a.log.Warn("handlers still running after shutdown")
+	}
+	if serveErr != nil {
+		return serveErr
 	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
