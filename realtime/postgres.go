@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -349,8 +350,10 @@ func (l *pgListener) listen(ctx context.Context, topic string) error {
 	case err := <-w:
 		return err
 	case <-ctx.Done():
+		l.dropWaiter(ch, w)
 		return ctx.Err()
 	case <-timer.C:
+		l.dropWaiter(ch, w)
 		return fmt.Errorf("realtime: postgres listener did not take %s within %s (is the database reachable?)", topic, l.opts.ListenTimeout)
 	}
 }
@@ -576,4 +579,18 @@ func (l *pgListener) notified(n *pgconn.Notification) {
 		return
 	}
 	l.hub.deliver(topic, payload)
+}
+
+// dropWaiter forgets the waiter of a listen that gave up, so that waiters
+// of topics nobody listens to again do not pile up (during an outage every
+// reconnecting subscriber would leave one).
+func (l *pgListener) dropWaiter(ch string, w chan error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ws := slices.DeleteFunc(l.waiters[ch], func(x chan error) bool { return x == w })
+	if len(ws) == 0 {
+		delete(l.waiters, ch)
+	} else {
+		l.waiters[ch] = ws
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -145,8 +146,10 @@ func (t *redisTransport) listen(ctx context.Context, topic string) error {
 	case err := <-w:
 		return err
 	case <-ctx.Done():
+		t.dropWaiter(ch, w)
 		return ctx.Err()
 	case <-timer.C:
+		t.dropWaiter(ch, w)
 		return fmt.Errorf("realtime: redis did not confirm the subscription to %s within %s (is it reachable?)", topic, t.opts.ListenTimeout)
 	}
 }
@@ -308,5 +311,19 @@ func (t *redisTransport) replace(ctx context.Context) {
 	_ = old.Close()
 	if len(chans) > 0 {
 		_ = ps.Subscribe(ctx, chans...)
+	}
+}
+
+// dropWaiter forgets the waiter of a listen that gave up, so that waiters
+// of topics nobody listens to again do not pile up (during an outage every
+// reconnecting subscriber would leave one).
+func (t *redisTransport) dropWaiter(ch string, w chan error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ws := slices.DeleteFunc(t.waiters[ch], func(x chan error) bool { return x == w })
+	if len(ws) == 0 {
+		delete(t.waiters, ch)
+	} else {
+		t.waiters[ch] = ws
 	}
 }
