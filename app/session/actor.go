@@ -356,7 +356,13 @@ func (a *actor) attachRunner(c Conn) {
 	// Write what is in memory first: then the mark told to the runner is
 	// exact, and it replays exactly what follows it.
 	if err := a.flush(); err != nil {
-		a.log.Error("flush before runner attach", "err", err)
+		// The mark would not match what the transcript holds in memory:
+		// the replay would apply twice. Reload what is stored (what was
+		// not stored was not acknowledged, and comes again) and let the
+		// runner try again.
+		a.fail("flush before runner attach", err)
+		c.Close(protocol.CloseGoingAway, "server error; reconnect")
+		return
 	}
 	if old := a.runner.attach(c, a.now()); old != nil {
 		old.Close(protocol.CloseReplaced, protocol.CloseReasonReplace)
@@ -719,9 +725,11 @@ func (a *actor) canDispatch() bool {
 
 // enqueue dispatches q now if it can go first, else queues it; followups
 // take the single pending slot.
-func (a *actor) enqueue(q *store.QueuedPrompt, singleSlot bool) error {
+// also are more writes for the same transaction (a queue change that must
+// not be stored without this prompt).
+func (a *actor) enqueue(q *store.QueuedPrompt, singleSlot bool, also ...func(ctx context.Context, tx *store.Store) error) error {
 	if a.canDispatch() && a.queuedCount() == 0 {
-		return a.dispatch(q, true)
+		return a.dispatch(q, true, also...)
 	}
 	var withdrawn []*store.QueuedPrompt
 	if singleSlot {
@@ -738,6 +746,11 @@ func (a *actor) enqueue(q *store.QueuedPrompt, singleSlot bool) error {
 	a.queue = append(a.queue, q)
 	a.sortQueue()
 	err := a.commit(func(ctx context.Context, tx *store.Store) error {
+		for _, w := range also {
+			if err := w(ctx, tx); err != nil {
+				return err
+			}
+		}
 		for _, w := range withdrawn {
 			if err := tx.PromptQueue().Delete(ctx, w.ID); err != nil {
 				return err
@@ -788,7 +801,7 @@ func (a *actor) broadcastWithdrawn(w *store.QueuedPrompt) {
 
 // dispatch writes the user message, marks the prompt processing and sends
 // it to the runner.
-func (a *actor) dispatch(q *store.QueuedPrompt, isNew bool) error {
+func (a *actor) dispatch(q *store.QueuedPrompt, isNew bool, also ...func(ctx context.Context, tx *store.Store) error) error {
 	now := a.now()
 	var msg *store.Message
 	if !q.TranscriptWritten {
@@ -804,6 +817,11 @@ func (a *actor) dispatch(q *store.QueuedPrompt, isNew bool) error {
 	}
 	a.sess.RunnerBusy = true
 	err := a.commit(func(ctx context.Context, tx *store.Store) error {
+		for _, w := range also {
+			if err := w(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if msg != nil {
 			if err := tx.Messages().Insert(ctx, msg); err != nil {
 				return err

@@ -76,18 +76,21 @@ func (a *actor) flushCollect() error {
 		}
 	}
 	a.queue = kept
-	if err := a.commit(func(ctx context.Context, tx *store.Store) error {
+	// The collected parts go in the transaction that stores the merged
+	// prompt: a crash between the two would lose acknowledged prompts.
+	err := a.enqueue(merged, true, func(ctx context.Context, tx *store.Store) error {
 		for _, p := range parts {
 			if err := tx.PromptQueue().Delete(ctx, p.ID); err != nil {
 				return err
 			}
 		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	a.broadcast(statusFrame(map[string]any{"collectPending": false, "collectCount": 0}))
-	return a.enqueue(merged, true)
+	return nil
 }
 
 // withdrawPending drops the pending followup, if any, and returns it.
