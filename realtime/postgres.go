@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -98,7 +97,7 @@ func NewPostgres(ctx context.Context, databaseURL string, opts PostgresOptions) 
 	p := &Postgres{hub: newHub(opts.QueueSize)}
 	p.l = &pgListener{
 		cfg: lcfg, opts: opts, log: opts.Logger, hub: p.hub,
-		want: map[string]string{}, have: map[string]bool{}, dropping: map[string]bool{}, waiters: map[string][]chan error{},
+		want: map[string]string{}, have: map[string]bool{}, dropping: map[string]bool{}, waiters: waiters{},
 		done: make(chan struct{}),
 	}
 	pub := &pgPublisher{pool: pool, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
@@ -323,7 +322,7 @@ type pgListener struct {
 	want       map[string]string // channel → topic: what the connection should LISTEN to
 	have       map[string]bool   // what the current connection LISTENs to
 	dropping   map[string]bool   // UNLISTENs being sent
-	waiters    map[string][]chan error
+	waiters    waiters
 	dirty      bool               // want changed since the last sync
 	cancelWait context.CancelFunc // interrupts the wait for notifications
 }
@@ -340,8 +339,7 @@ func (l *pgListener) listen(ctx context.Context, topic string) error {
 		l.mu.Unlock()
 		return nil
 	}
-	w := make(chan error, 1)
-	l.waiters[ch] = append(l.waiters[ch], w)
+	w := l.waiters.add(ch)
 	l.wakeLocked()
 	l.mu.Unlock()
 	timer := time.NewTimer(l.opts.ListenTimeout)
@@ -388,12 +386,7 @@ func (l *pgListener) run(ctx context.Context, conn *pgx.Conn) {
 	defer close(l.done)
 	defer func() {
 		l.mu.Lock()
-		for ch, ws := range l.waiters {
-			for _, w := range ws {
-				w <- ErrClosed
-			}
-			delete(l.waiters, ch)
-		}
+		l.waiters.releaseAll(ErrClosed)
 		l.mu.Unlock()
 	}()
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
@@ -543,12 +536,9 @@ func (l *pgListener) sync(ctx context.Context, conn *pgx.Conn) error {
 			l.dirty = true
 		}
 	}
-	for ch, ws := range l.waiters {
+	for ch := range l.waiters {
 		if l.have[ch] {
-			for _, w := range ws {
-				w <- nil
-			}
-			delete(l.waiters, ch)
+			l.waiters.release(ch, nil)
 		}
 	}
 	return nil
@@ -581,16 +571,9 @@ func (l *pgListener) notified(n *pgconn.Notification) {
 	l.hub.deliver(topic, payload)
 }
 
-// dropWaiter forgets the waiter of a listen that gave up, so that waiters
-// of topics nobody listens to again do not pile up (during an outage every
-// reconnecting subscriber would leave one).
+// dropWaiter forgets the waiter of a listen that gave up.
 func (l *pgListener) dropWaiter(ch string, w chan error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ws := slices.DeleteFunc(l.waiters[ch], func(x chan error) bool { return x == w })
-	if len(ws) == 0 {
-		delete(l.waiters, ch)
-	} else {
-		l.waiters[ch] = ws
-	}
+	l.waiters.drop(ch, w)
 }

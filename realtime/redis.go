@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -83,7 +82,7 @@ func NewRedis(ctx context.Context, redisURL string, opts RedisOptions) (*Redis, 
 		client: client, opts: opts, log: opts.Logger, hub: r.hub,
 		ps:   client.Subscribe(lctx),
 		want: map[string]string{}, acked: map[string]bool{}, lost: map[string]bool{},
-		waiters: map[string][]chan error{},
+		waiters: waiters{},
 		cancel:  cancel, done: make(chan struct{}),
 	}
 	r.hub.tr = r.t
@@ -115,7 +114,7 @@ type redisTransport struct {
 	want    map[string]string // channel → topic
 	acked   map[string]bool   // channels Redis confirmed on the current connection
 	lost    map[string]bool   // channels that were acked when the connection dropped
-	waiters map[string][]chan error
+	waiters waiters
 }
 
 func (t *redisTransport) channel(topic string) string { return t.opts.ChannelPrefix + topic }
@@ -132,8 +131,7 @@ func (t *redisTransport) listen(ctx context.Context, topic string) error {
 		t.mu.Unlock()
 		return nil
 	}
-	w := make(chan error, 1)
-	t.waiters[ch] = append(t.waiters[ch], w)
+	w := t.waiters.add(ch)
 	ps := t.ps
 	t.mu.Unlock()
 	// An error here (connection down) is not final: go-redis remembers the
@@ -197,12 +195,7 @@ func (t *redisTransport) run(ctx context.Context) {
 	defer close(t.done)
 	defer func() {
 		t.mu.Lock()
-		for ch, ws := range t.waiters {
-			for _, w := range ws {
-				w <- ErrClosed
-			}
-			delete(t.waiters, ch)
-		}
+		t.waiters.releaseAll(ErrClosed)
 		t.mu.Unlock()
 	}()
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
@@ -284,10 +277,7 @@ func (t *redisTransport) confirmed(ch string) {
 		return
 	}
 	t.acked[ch] = true
-	for _, w := range t.waiters[ch] {
-		w <- nil
-	}
-	delete(t.waiters, ch)
+	t.waiters.release(ch, nil)
 	wasLost := t.lost[ch]
 	delete(t.lost, ch)
 	t.mu.Unlock()
@@ -314,16 +304,9 @@ func (t *redisTransport) replace(ctx context.Context) {
 	}
 }
 
-// dropWaiter forgets the waiter of a listen that gave up, so that waiters
-// of topics nobody listens to again do not pile up (during an outage every
-// reconnecting subscriber would leave one).
+// dropWaiter forgets the waiter of a listen that gave up.
 func (t *redisTransport) dropWaiter(ch string, w chan error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ws := slices.DeleteFunc(t.waiters[ch], func(x chan error) bool { return x == w })
-	if len(ws) == 0 {
-		delete(t.waiters, ch)
-	} else {
-		t.waiters[ch] = ws
-	}
+	t.waiters.drop(ch, w)
 }

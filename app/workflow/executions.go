@@ -387,11 +387,8 @@ func (s *Service) Cancel(ctx context.Context, userID, id, reason string) (*store
 	}
 	var e *store.Execution
 	err := s.st.InTx(ctx, func(tx *store.Store) error {
-		if err := lockExecution(ctx, tx, id); err != nil {
-			return err
-		}
 		var err error
-		if e, err = s.execution(ctx, tx, userID, id); err != nil {
+		if e, err = s.lockedExecution(ctx, tx, userID, id); err != nil {
 			return err
 		}
 		if store.IsFinalExec(e.Status) {
@@ -430,11 +427,8 @@ func (s *Service) Approve(ctx context.Context, userID, id string, in ApproveInpu
 	}
 	var e *store.Execution
 	err := s.st.InTx(ctx, func(tx *store.Store) error {
-		if err := lockExecution(ctx, tx, id); err != nil {
-			return err
-		}
 		var err error
-		if e, err = s.execution(ctx, tx, userID, id); err != nil {
+		if e, err = s.lockedExecution(ctx, tx, userID, id); err != nil {
 			return err
 		}
 		if e.Status != store.ExecWaitingApproval {
@@ -539,11 +533,8 @@ func (s *Service) Complete(ctx context.Context, userID, id string, in CompleteIn
 	}
 	var e *store.Execution
 	err := s.st.InTx(ctx, func(tx *store.Store) error {
-		if err := lockExecution(ctx, tx, id); err != nil {
-			return err
-		}
 		var err error
-		if e, err = s.execution(ctx, tx, userID, id); err != nil {
+		if e, err = s.lockedExecution(ctx, tx, userID, id); err != nil {
 			return err
 		}
 		if store.IsFinalExec(e.Status) {
@@ -615,4 +606,13 @@ func newResumeToken() string {
 		panic(err)
 	}
 	return "wrf_rt_" + hex.EncodeToString(b)
+}
+
+// lockedExecution takes an execution's lock in tx and returns it, if it
+// is the user's.
+func (s *Service) lockedExecution(ctx context.Context, tx *store.Store, userID, id string) (*store.Execution, error) {
+	if err := lockExecution(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	return s.execution(ctx, tx, userID, id)
 }

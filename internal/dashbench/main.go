@@ -14,12 +14,10 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,24 +78,12 @@ func database(ctx context.Context, db string) (string, func(), error) {
 			}
 			admin, stop = srv.URL(), func() { _ = srv.Stop() }
 		}
-		name := "dashbench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-		adb, err := sql.Open("pgx", admin)
+		u, drop, err := pgtest.CreateDatabase(ctx, admin, "dashbench")
 		if err != nil {
 			stop()
 			return "", nil, err
 		}
-		if _, err := adb.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-			adb.Close()
-			stop()
-			return "", nil, err
-		}
-		u, _ := url.Parse(admin)
-		u.Path = "/" + name
-		return u.String(), func() {
-			_, _ = adb.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			adb.Close()
-			stop()
-		}, nil
+		return u, func() { drop(); stop() }, nil
 	}
 	return "", nil, fmt.Errorf("unknown database %q", db)
 }

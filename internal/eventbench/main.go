@@ -21,15 +21,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,8 +39,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentops/agentops/internal/pgtest"
+
 	"github.com/coder/websocket"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
@@ -98,7 +96,7 @@ func run(ctx context.Context, o options) error {
 		if admin == "" {
 			return errors.New("-db postgres needs AGENTOPS_TEST_POSTGRES_URL (run under go run ./internal/testenv --)")
 		}
-		u, drop, err := createDatabase(ctx, admin)
+		u, drop, err := pgtest.CreateDatabase(ctx, admin, "eventbench")
 		if err != nil {
 			return err
 		}
@@ -445,36 +443,6 @@ func openWS(ctx context.Context, base, token string, s *subscriber) error {
 		}
 	}()
 	return nil
-}
-
-// createDatabase makes a fresh database on the admin URL's server; drop
-// removes it.
-func createDatabase(ctx context.Context, admin string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "eventbench_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(dctx, admin); err == nil {
-			_, _ = c.Exec(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(dctx)
-		}
-	}
-	return u.String(), drop, nil
 }
 
 // syscallRusage is the CPU time this process (server and clients) used.

@@ -24,14 +24,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,8 +36,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentops/agentops/internal/pgtest"
+
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/agentops/agentops/search"
 	"github.com/agentops/agentops/store"
@@ -201,31 +199,7 @@ func database(ctx context.Context, db, pgURL string) (string, func(), error) {
 		if pgURL == "" {
 			return "", nil, errors.New("-db postgres needs -postgres-url or AGENTOPS_TEST_POSTGRES_URL (run under go run ./internal/testenv --)")
 		}
-		conn, err := pgx.Connect(ctx, pgURL)
-		if err != nil {
-			return "", nil, fmt.Errorf("connect to postgres: %w", err)
-		}
-		defer conn.Close(ctx)
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		name := "memorybench_" + hex.EncodeToString(b[:])
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			return "", nil, fmt.Errorf("create database: %w", err)
-		}
-		u, err := url.Parse(pgURL)
-		if err != nil {
-			return "", nil, err
-		}
-		u.Path = "/" + name
-		drop := func() {
-			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if c, err := pgx.Connect(dctx, pgURL); err == nil {
-				_, _ = c.Exec(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-				c.Close(dctx)
-			}
-		}
-		return u.String(), drop, nil
+		return pgtest.CreateDatabase(ctx, pgURL, "memorybench")
 	}
 	return "", nil, fmt.Errorf("-db must be sqlite or postgres, not %q", db)
 }

@@ -6,9 +6,12 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -17,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Server is a running throwaway PostgreSQL.
@@ -141,3 +146,34 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) cleanup() { os.RemoveAll(s.dir) }
+
+// CreateDatabase makes an empty database named prefix_<random> on the
+// server at adminURL and returns its URL, and drop, which removes it
+// (closing what is still connected to it).
+func CreateDatabase(ctx context.Context, adminURL, prefix string) (dbURL string, drop func(), err error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + "_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	u.Path = "/" + name
+	drop = func() {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if c, err := pgx.Connect(dctx, adminURL); err == nil {
+			_, _ = c.Exec(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(dctx)
+		}
+	}
+	return u.String(), drop, nil
+}

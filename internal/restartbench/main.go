@@ -11,7 +11,7 @@ package main
 
 import (
 	"bytes"
-	"database/sql"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -21,9 +21,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentops/agentops/internal/pgtest"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
@@ -111,16 +112,9 @@ func dbURL(kind, dir string) (string, error) {
 	if admin == "" {
 		return "", fmt.Errorf("postgres needs AGENTOPS_TEST_POSTGRES_URL (run through internal/testenv)")
 	}
-	c, err := sql.Open("pgx", admin)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	name := fmt.Sprintf("restartbench_%d", time.Now().UnixNano())
-	if _, err := c.Exec("CREATE DATABASE " + name); err != nil {
-		return "", err
-	}
-	return strings.Replace(admin, "/postgres?", "/"+name+"?", 1), nil
+	// The database is left for testenv's throwaway server to take along.
+	u, _, err := pgtest.CreateDatabase(context.Background(), admin, "restartbench")
+	return u, err
 }
 
 type owned struct{ id, token string }

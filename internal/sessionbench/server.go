@@ -3,22 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/agentops/agentops/internal/pgtest"
 
 	"github.com/agentops/agentops/app"
 )
@@ -49,7 +46,7 @@ func withServer(ctx context.Context, o options, fn func(ctx context.Context, s *
 		if admin == "" {
 			return errors.New("-db postgres needs -postgres-url or AGENTOPS_TEST_POSTGRES_URL (run under go run ./internal/testenv --)")
 		}
-		u, drop, err := createDatabase(ctx, admin)
+		u, drop, err := pgtest.CreateDatabase(ctx, admin, "sessionbench")
 		if err != nil {
 			return err
 		}
@@ -113,38 +110,6 @@ func withServer(ctx context.Context, o options, fn func(ctx context.Context, s *
 		}
 	}
 	return fn(ctx, s)
-}
-
-// createDatabase makes a fresh database on the admin URL's server; drop
-// removes it.
-func createDatabase(ctx context.Context, admin string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "sessionbench_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(dctx, admin)
-		if err != nil {
-			return
-		}
-		defer c.Close(dctx)
-		_, _ = c.Exec(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	}
-	return u.String(), drop, nil
 }
 
 func freeAddr() (string, error) {

@@ -21,7 +21,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,7 +31,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -41,8 +39,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentops/agentops/internal/pgtest"
+
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 
 	"github.com/agentops/agentops/app"
@@ -107,35 +106,9 @@ func databaseURL(ctx context.Context, o options, dir string) (string, func(), er
 		if o.postgresURL == "" {
 			return "", nil, errors.New("-db postgres needs AGENTOPS_TEST_POSTGRES_URL (run under go run ./internal/testenv --)")
 		}
-		return createDatabase(ctx, o.postgresURL)
+		return pgtest.CreateDatabase(ctx, o.postgresURL, "workflowbench")
 	}
 	return "", nil, fmt.Errorf("-db must be sqlite or postgres, not %q", o.db)
-}
-
-func createDatabase(ctx context.Context, admin string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "workflowbench_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	return u.String(), func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	}, nil
 }
 
 func freeAddr() (string, error) {

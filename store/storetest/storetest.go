@@ -10,11 +10,7 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -77,31 +73,12 @@ func PostgresURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("start postgres for tests: %v", err)
 	}
-	db, err := sql.Open("pgx", admin)
+	u, drop, err := pgtest.CreateDatabase(context.Background(), admin, "t")
 	if err != nil {
-		t.Fatalf("connect to test postgres: %v", err)
-	}
-	defer db.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "t_" + hex.EncodeToString(b[:])
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("parse %s: %v", EnvPostgresURL, err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(drop)
+	return u
 }
 
 // SQLiteURL returns the path of a new SQLite database file in a temporary
