@@ -17,12 +17,12 @@ run: build
 deps:
 	@./scripts/ensure-deps.sh
 
-# One throwaway Postgres for the whole run (internal/testenv), shared by
+# One throwaway Postgres for the whole run (internal/testutil/testenv), shared by
 # every package that needs it; both dialects are always tested, and the
 # race detector is on (most packages have concurrency).
 test: deps
 	$(GO) vet -tags $(TAGS) ./...
-	$(GO) run -tags $(TAGS) ./internal/testenv -- \
+	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...
 
 lint:
@@ -30,7 +30,7 @@ lint:
 	$(GO) vet -tags $(TAGS) ./...
 
 bench: deps
-	$(GO) run -tags $(TAGS) ./internal/testenv -- \
+	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
 
 clean:

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	_ "time/tzdata" // time zones work on machines without a zoneinfo database
 
-	"github.com/agentops/agentops/app/cli"
+	"github.com/agentops/agentops/cmd/agentops"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -17,7 +17,7 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Execute(ctx, version)
+	code := agentops.Execute(ctx, version)
 	stop()
 	os.Exit(code)
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/keyring"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
@@ -379,26 +380,17 @@ func TestServeLifecycle(t *testing.T) {
 		base := "http://" + addr
 
 		// Wait for /ready.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			resp, err := client.Get(base + "/ready")
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
+		eventually.NoError(t, 10*time.Second, "/ready to answer 200", func() error {
+			err := ready(client, base)
+			if err != nil {
+				select {
+				case err := <-done:
+					t.Fatalf("Serve returned before it was ready: %v", err)
+				default:
 				}
 			}
-			select {
-			case err := <-done:
-				t.Fatalf("Serve returned before it was ready: %v", err)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/ready did not answer 200 within 10 s (last error %v)", err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return err
+		})
 
 		// Register the first user and use the login token.
 		var reg struct {
@@ -463,13 +455,7 @@ func TestServeLifecycle(t *testing.T) {
 		client.CloseIdleConnections()
 		cancel()
 		// Shutdown has begun once the listener is closed.
-		deadline = time.Now().Add(5 * time.Second)
-		for !refuses(addr) {
-			if time.Now().After(deadline) {
-				t.Fatal("the server still accepts connections 5 s after its context ended")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually.True(t, 5*time.Second, "the server to refuse connections after its context ended", func() bool { return refuses(addr) })
 		select {
 		case err := <-done:
 			t.Fatalf("Serve returned (%v) while a request was in flight", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -55,20 +56,7 @@ func (p *proc) start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get("http://" + p.addr + "/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("server did not come up: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.NoError(p.t, 30*time.Second, "the server to come up", func() error { return ready(http.DefaultClient, "http://"+p.addr) })
 }
 
 // kill is kill -9.

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/agentops/agentops/app"
-	"github.com/agentops/agentops/app/cli"
 	"github.com/agentops/agentops/app/keys"
+	"github.com/agentops/agentops/cmd/agentops"
 	"github.com/agentops/agentops/keyring"
 	"github.com/agentops/agentops/store"
 )
@@ -63,7 +63,7 @@ func (s *server) wantEnv(got map[string]string, want map[string]string) {
 // runCLI runs the agentops command line in this process.
 func runCLI(t *testing.T, cfg app.Config, args ...string) (string, error) {
 	t.Helper()
-	root := cli.NewRoot("test")
+	root := agentops.NewRoot("test")
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)

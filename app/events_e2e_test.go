@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app"
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/internal/testutil/eventually"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/store"
 )
 
@@ -207,18 +208,6 @@ func serve(t *testing.T, cfg app.Config) string {
 		}
 	})
 	url := "http://" + cfg.Listen
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		res, err := http.Get(url + "/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.NoError(t, 15*time.Second, "the replica to be ready", func() error { return ready(http.DefaultClient, url) })
+	return url
 }

@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/agentops/agentops/app/cli"
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/cmd/agentops"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/store/storetest"
 )
 
@@ -17,7 +17,7 @@ const envRunAsCLI = "TEST_AGENTOPS_RUN_AS_CLI" // not AGENTOPS_*: local sandboxe
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunAsCLI) == "1" {
-		os.Exit(cli.Execute(context.Background(), "test"))
+		os.Exit(agentops.Execute(context.Background(), "test"))
 	}
 	os.Setenv(envRunAsCLI, "1") // inherited by the runner children only
 	code := m.Run()

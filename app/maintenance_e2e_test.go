@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 )
 
@@ -45,14 +47,13 @@ func TestMaintenanceArchivesEndedSessionsAndPrunes(t *testing.T) {
 		if st := s.sessionStatus(ended); st != store.StatusTerminated {
 			t.Fatalf("status after an hour: %s", st)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for s.sessionStatus(ended) != store.StatusArchived {
-			if time.Now().After(deadline) {
-				t.Fatalf("not archived; status %s", s.sessionStatus(ended))
+		eventually.NoError(t, 20*time.Second, "the ended session to be archived", func() error {
+			if st := s.sessionStatus(ended); st != store.StatusArchived {
+				clock.Advance(10 * time.Minute)
+				return fmt.Errorf("not archived; status %s", st)
 			}
-			clock.Advance(10 * time.Minute)
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		if _, err := os.Stat(workspace); !os.IsNotExist(err) {
 			t.Fatalf("the archived session's workspace is still there: %v", err)
 		}
@@ -67,18 +68,13 @@ func TestMaintenanceArchivesEndedSessionsAndPrunes(t *testing.T) {
 		}
 
 		// The invite expires after seven days; the hourly prune removes it.
-		deadline = time.Now().Add(20 * time.Second)
-		for {
-			code, _ := s.call("GET", "/invites/"+inv.Code, "", nil)
-			if code == http.StatusNotFound {
-				break
+		eventually.NoError(t, 20*time.Second, "the expired invite to be pruned", func() error {
+			if code, _ := s.call("GET", "/invites/"+inv.Code, "", nil); code != http.StatusNotFound {
+				clock.Advance(6 * time.Hour)
+				return fmt.Errorf("the expired invite was not pruned (lookup %d)", code)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the expired invite was not pruned (lookup %d)", code)
-			}
-			clock.Advance(6 * time.Hour)
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	})
 }
 
@@ -129,13 +125,7 @@ func TestDeletingAUserEndsTheirSessions(t *testing.T) {
 		t.Fatalf("the deleted user's login still works: %d", code)
 	}
 	// The runner was stopped: nothing runs under the session's id.
-	deadline := time.Now().Add(10 * time.Second)
-	for runnerRunning(t, id) {
-		if time.Now().After(deadline) {
-			t.Fatal("the deleted user's runner is still running")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.True(t, 10*time.Second, "the deleted user's runner to stop", func() bool { return !runnerRunning(t, id) })
 }
 
 // runnerRunning reports whether a process has the session id on its

@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 )
 
@@ -29,13 +31,12 @@ func (s *server) unread() int {
 
 func (s *server) waitUnread(n int) {
 	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for s.unread() != n {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("unread count never reached %d (now %d)", n, s.unread())
+	eventually.NoError(s.t, 20*time.Second, fmt.Sprintf("%d unread", n), func() error {
+		if got := s.unread(); got != n {
+			return fmt.Errorf("unread count never reached %d (now %d)", n, got)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // A question asked while the owner has no browser on the session, and a

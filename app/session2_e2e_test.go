@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 )
 
@@ -158,8 +159,8 @@ func TestIdleHibernateWakeAndRunnerRespawn(t *testing.T) {
 // runnerPID finds the runner process of a session.
 func runnerPID(t *testing.T, dataDir, id string) int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var found int
+	eventually.True(t, 10*time.Second, "the runner process", func() bool {
 		entries, _ := os.ReadDir("/proc")
 		for _, e := range entries {
 			var pid int
@@ -173,14 +174,14 @@ func runnerPID(t *testing.T, dataDir, id string) int {
 			cl := strings.ReplaceAll(string(b), "\x00", " ")
 			if strings.Contains(cl, " runner ") && strings.Contains(cl, id) && strings.Contains(cl, dataDir) {
 				if st, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !strings.Contains(string(st), ") Z ") {
-					return pid
+					found = pid
+					return true
 				}
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("no runner process")
-	return 0
+		return false
+	})
+	return found
 }
 
 // waitUser waits for the user message with content to be dispatched.

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 )
 
@@ -60,20 +61,7 @@ func startServer(t *testing.T, d store.Dialect, sandboxKind string, tweak ...fun
 		}
 	})
 	s := &server{t: t, url: "http://" + cfg.Listen, cfg: cfg}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		res, err := http.Get(s.url + "/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.NoError(t, 15*time.Second, "the server to be ready", func() error { return ready(http.DefaultClient, s.url) })
 	var reg struct{ SessionToken string }
 	s.mustJSON("POST", "/auth/email/register", "", map[string]any{"email": "owner@example.com", "password": "a long passphrase"}, 200, &reg)
 	s.token = reg.SessionToken
@@ -191,6 +179,20 @@ func (w *wsClient) send(v any) {
 	if err := w.c.Write(ctx, websocket.MessageText, b); err != nil {
 		w.t.Fatalf("send: %v", err)
 	}
+}
+
+// ready is nil once GET url/ready answers 200.
+func ready(c *http.Client, url string) error {
+	res, err := c.Get(url + "/ready")
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("/ready answered %d", res.StatusCode)
+	}
+	return nil
 }
 
 // waitFor returns the first frame (from now on) for which match is true.
@@ -631,17 +633,13 @@ func TestHibernateAndWake(t *testing.T) {
 	}
 	// A prompt to a hibernated session wakes it and runs when the runner is back.
 	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "after"}, 200, nil)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually.NoError(t, 30*time.Second, "the prompt after wake", func() error {
 		msgs := s.messages(id)
 		if len(msgs) == 4 && msgs[3].Content == "You said: after" && len(partsOfType(msgs[3], "finish")) == 1 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prompt after wake: %+v", msgs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("prompt after wake: %+v", msgs)
+	})
 	var got struct{ Session map[string]any }
 	s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
 	if got.Session["status"] != "running" {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 )
 
@@ -187,20 +189,19 @@ func TestRunnerProtocolBadInput(t *testing.T) {
 	r.send(`{"type":"message.part.text-delta","turnId":"T1","delta":"once","seq":3}`)
 	r.send(`{"type":"message.part.text-delta","turnId":"T1","delta":"once","seq":3}`)
 	r.send(`{"type":"message.finalize","turnId":"T1","reason":"end_turn","seq":4}`)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.NoError(t, 10*time.Second, "the replayed turn", func() error {
 		msgs := s.messages(id)
 		if len(msgs) == 1 && len(partsOfType(msgs[0], "finish")) == 1 {
 			if msgs[0].Content != "once" {
 				t.Fatalf("replayed frames must not apply twice: %q", msgs[0].Content)
 			}
-			break
+			return nil
 		}
-		if len(msgs) > 1 || time.Now().After(deadline) {
+		if len(msgs) > 1 {
 			t.Fatalf("transcript: %+v", msgs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("transcript: %+v", msgs)
+	})
 	// An oversized frame closes the socket with 1009.
 	_ = r.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","x":"`+strings.Repeat("y", 2<<20)+`"}`))
 	var err error
@@ -266,34 +267,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 // waitStatus polls the session's runtime status until ok.
 func (s *server) waitStatus(id string, ok func(map[string]any) bool) map[string]any {
 	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var status map[string]any
+	eventually.NoError(s.t, 20*time.Second, "the session's status", func() error {
 		var got struct{ DoStatus map[string]any }
 		s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
-		if ok(got.DoStatus) {
-			return got.DoStatus
+		if status = got.DoStatus; ok(status) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("status never matched: %+v", got.DoStatus)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("status never matched: %+v", status)
+	})
+	return status
 }
 
 // waitTranscript polls the transcript until ok.
 func (s *server) waitTranscript(id string, ok func([]message) bool) []message {
 	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		msgs := s.messages(id)
-		if ok(msgs) {
-			return msgs
+	var msgs []message
+	eventually.NoError(s.t, 20*time.Second, "the transcript", func() error {
+		if msgs = s.messages(id); ok(msgs) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("transcript never matched: %+v", msgs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("transcript never matched: %+v", msgs)
+	})
+	return msgs
 }
 
 // TestNULInRunnerFramesIsStored: an agent's output may hold a NUL

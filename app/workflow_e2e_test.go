@@ -18,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -66,17 +67,14 @@ func (s *server) execution(id string) wfExecution {
 // waitExecution polls an execution until match holds.
 func (s *server) waitExecution(id string, what string, match func(e wfExecution) bool) wfExecution {
 	s.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		e := s.execution(id)
-		if match(e) {
-			return e
+	var e wfExecution
+	eventually.NoError(s.t, 60*time.Second, "execution "+id+" to become "+what, func() error {
+		if e = s.execution(id); match(e) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("execution %s never became %s; last: status %s error %v steps %+v", id, what, e.Status, e.Error, e.Steps)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("execution %s never became %s; last: status %s error %v steps %+v", id, what, e.Status, e.Error, e.Steps)
+	})
+	return e
 }
 
 func statusIs(st string) func(wfExecution) bool {
@@ -198,7 +196,7 @@ func TestWorkflowWebhookToApprovalToCompletion(t *testing.T) {
 			t.Fatalf("approval notifications for the execution: %d in %+v", approvals, inbox.Messages)
 		}
 		// The session sleeps while it waits.
-		waitFor(t, "the workflow session to hibernate", func() bool { return s.sessionStatus(e.SessionID) == store.StatusHibernated })
+		eventually.True(t, 30*time.Second, "the workflow session to hibernate", func() bool { return s.sessionStatus(e.SessionID) == store.StatusHibernated })
 
 		// A wrong token changes nothing.
 		code, reply = s.post("POST", "/api/executions/"+id+"/approve", []byte(`{"approve":true,"resumeToken":"wrf_rt_nope"}`),
@@ -242,7 +240,7 @@ func TestWorkflowWebhookToApprovalToCompletion(t *testing.T) {
 		if dep := fmt.Sprint(e.Outputs["deploy"]); !strings.Contains(dep, "built\ndeployed") || strings.Count(dep, "built") != 1 {
 			t.Fatalf("deploy saw %q", dep)
 		}
-		waitFor(t, "the workflow session to end", func() bool { return s.sessionStatus(e.SessionID) == store.StatusTerminated })
+		eventually.True(t, 30*time.Second, "the workflow session to end", func() bool { return s.sessionStatus(e.SessionID) == store.StatusTerminated })
 
 		// The same delivery again: deduplicated, nothing new.
 		before := s.executionCount()
@@ -268,17 +266,6 @@ func stepTrace(steps []wfStep) string {
 		out = append(out, fmt.Sprintf("%s/%d:%s", s.StepID, s.Attempt, s.Status))
 	}
 	return strings.Join(out, " ")
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestWebhookRefusals: unknown paths, wrong methods, missing and bad
@@ -380,7 +367,7 @@ func TestScheduleFiresOncePerMinute(t *testing.T) {
 		}
 		for minute := 1; minute <= 2; minute++ {
 			clock.Advance(time.Minute)
-			waitFor(t, fmt.Sprintf("execution %d", minute), func() bool { return len(scheduled()) >= minute })
+			eventually.True(t, 30*time.Second, fmt.Sprintf("execution %d", minute), func() bool { return len(scheduled()) >= minute })
 			time.Sleep(300 * time.Millisecond) // a second firing would show by now
 			got := scheduled()
 			if len(got) != minute {
@@ -462,7 +449,7 @@ func TestWorkflowLimitsAndIdempotency(t *testing.T) {
 	if e.Error == nil || *e.Error != "cancelled: changed my mind" {
 		t.Fatalf("cancelled execution: %+v", e)
 	}
-	waitFor(t, "the cancelled execution's session to end", func() bool { return s.sessionStatus(e.SessionID) == store.StatusTerminated })
+	eventually.True(t, 30*time.Second, "the cancelled execution's session to end", func() bool { return s.sessionStatus(e.SessionID) == store.StatusTerminated })
 	if code, _ := s.call("POST", "/api/executions/"+id+"/cancel", s.token, nil); code != 400 {
 		t.Fatalf("cancelling twice: %d", code)
 	}
@@ -471,7 +458,7 @@ func TestWorkflowLimitsAndIdempotency(t *testing.T) {
 	// Denying an approval cancels the execution.
 	var run map[string]any
 	var otherList struct{ Executions []wfExecution }
-	waitFor(t, "the other user's execution to wait", func() bool {
+	eventually.True(t, 30*time.Second, "the other user's execution to wait", func() bool {
 		other.mustJSON("GET", "/api/executions?status=waiting_approval", other.token, nil, 200, &otherList)
 		return len(otherList.Executions) == 1
 	})
@@ -508,7 +495,7 @@ func TestWorkflowSurvivesServerRestart(t *testing.T) {
 			s.mustJSON("POST", "/api/triggers/manual/run", s.token, map[string]any{"workflowId": "slow"}, 202, &run)
 			id, sess := run["executionId"].(string), run["sessionId"].(string)
 			ws := filepath.Join(dataDir, "workspaces", sess)
-			waitFor(t, "step one to start", func() bool {
+			eventually.True(t, 30*time.Second, "step one to start", func() bool {
 				b, _ := os.ReadFile(filepath.Join(ws, "runs.txt"))
 				return string(b) == "one\n"
 			})
@@ -524,7 +511,7 @@ func TestWorkflowSurvivesServerRestart(t *testing.T) {
 				strings.Count(fmt.Sprint(e.Outputs["runs"]), "one") != 1 {
 				t.Fatalf("after the restart: %s %v", stepTrace(e.Steps), e.Outputs)
 			}
-			waitFor(t, "the workflow session to end", func() bool { return s.sessionStatus(sess) == store.StatusTerminated })
+			eventually.True(t, 30*time.Second, "the workflow session to end", func() bool { return s.sessionStatus(sess) == store.StatusTerminated })
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	poll "github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/jobs"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
@@ -38,16 +39,15 @@ func mustService(t *testing.T, st *store.Store, clock clockwork.Clock, setup fun
 // given) until it holds or 10 s pass.
 func eventually(t *testing.T, clock *clockwork.FakeClock, step time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	poll.True(t, 10*time.Second, what, func() bool {
+		if cond() {
+			return true
 		}
 		if clock != nil && step > 0 {
 			clock.Advance(step)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 // recorder is a handler that counts runs per payload.
@@ -104,9 +104,12 @@ func TestOneShotRunsWhenDueAndOnlyThen(t *testing.T) {
 		}
 		eventually(t, clock, time.Minute, "the job due in an hour", func() bool { return rec.count("later") == 1 })
 		// A job that ran is gone; it never runs twice.
-		if _, err := st.Jobs().Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("a finished job is still stored: %v", err)
-		}
+		// The job row is deleted once the handler has returned, a moment
+		// after the run was counted.
+		eventually(t, nil, 0, "the finished job to be deleted", func() bool {
+			_, err := st.Jobs().Get(ctx, id)
+			return errors.Is(err, store.ErrNotFound)
+		})
 		clock.Advance(time.Hour)
 		time.Sleep(100 * time.Millisecond)
 		if rec.count("later") != 1 || rec.count("overdue") != 1 {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store/storetest"
 )

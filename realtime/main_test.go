@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/store/storetest"
 )
 

@@ -2,9 +2,12 @@ package realtime
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/agentops/agentops/internal/testutil/eventually"
 )
 
 // Topics are forgotten when their last subscription ends, however it ends,
@@ -36,17 +39,13 @@ func TestMemoryForgetsEmptyTopics(t *testing.T) {
 		}
 		cancel()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.NoError(t, 10*time.Second, "empty topics to be forgotten", func() error {
 		m.mu.RLock()
 		n := len(m.topics)
 		m.mu.RUnlock()
 		if n == 0 {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d topics left without subscribers", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return fmt.Errorf("%d topics left without subscribers", n)
+	})
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/realtime/pubsubtest"
 )

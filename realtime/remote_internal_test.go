@@ -2,12 +2,14 @@ package realtime
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/internal/testutil/eventually"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/store/storetest"
 )
 
@@ -66,12 +68,16 @@ func TestRemoteGivesUpIdleTopics(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					waitFor(t, func() bool { return s.Err() != nil }, func() string { return "not dropped" })
+					eventually.True(t, 10*time.Second, "the overflowed subscription to be dropped", func() bool { return s.Err() != nil })
 				}
 				cancel()
 			}
-			waitFor(t, func() bool { return len(h.listenedTopics()) == 0 && serverSide() == 0 },
-				func() string { return strings.Join(h.listenedTopics(), ",") })
+			eventually.NoError(t, 10*time.Second, "the idle topics to be given up", func() error {
+				if len(h.listenedTopics()) == 0 && serverSide() == 0 {
+					return nil
+				}
+				return fmt.Errorf("state: %s", strings.Join(h.listenedTopics(), ","))
+			})
 
 			s, err := h.Subscribe(ctx, "t1")
 			if err != nil {
@@ -90,17 +96,6 @@ func TestRemoteGivesUpIdleTopics(t *testing.T) {
 				t.Fatal("a topic taken again delivers nothing")
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool, state func() string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within 10s; state: %s", state())
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/store/storetest"
 )
 

@@ -4,8 +4,8 @@
 #     and Postgres at 1, 16 and 64 connections;
 #   - time from `serve` to /ready on an empty and on a migrated data dir;
 #   - binary size and idle memory (RSS).
-# Run through internal/testenv so that a throwaway Postgres exists:
-#   make build && go run -tags sqlite_fts5 ./internal/testenv -- scripts/bench.sh
+# Run through internal/testutil/testenv so that a throwaway Postgres exists:
+#   make build && go run -tags sqlite_fts5 ./internal/testutil/testenv -- scripts/bench.sh
 # Needs wrk (apt-get install wrk) and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ DURATION=${DURATION:-10s}
 PORT=${PORT:-18911}
 [ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
-: "${AGENTOPS_TEST_POSTGRES_URL:?run through internal/testenv (see the header)}"
+: "${AGENTOPS_TEST_POSTGRES_URL:?run through internal/testutil/testenv (see the header)}"
 
 work=$(mktemp -d)
 pid=""

@@ -15,7 +15,7 @@ import (
 // tsquery syntax error would be one). `make test` runs the seeds; run
 // the fuzzer with
 //
-//	go run -tags sqlite_fts5 ./internal/testenv -- go test -tags sqlite_fts5 -run '^$' -fuzz FuzzSearch -fuzztime 60s -fuzzminimizetime 2s ./search/
+//	go run -tags sqlite_fts5 ./internal/testutil/testenv -- go test -tags sqlite_fts5 -run '^$' -fuzz FuzzSearch -fuzztime 60s -fuzzminimizetime 2s ./search/
 //
 // (each input makes four database queries, so minimizing an interesting
 // input with the default budget of 60 s looks like a stall)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
@@ -50,7 +52,7 @@ func newFeatureEnv(t *testing.T, st *store.Store) (*env, services) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	c := &clock{t: time.Now().UTC()}
+	c := clockwork.NewFakeClockAt(time.Now().UTC())
 	svc := services{
 		creds:     credentials.New(st, keys.NewRing(st, kr, path, log), c.Now, log),
 		notify:    notify.New(st, nil, c.Now, log),

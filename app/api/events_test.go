@@ -18,6 +18,7 @@ import (
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/events"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
@@ -376,18 +377,14 @@ func TestEventTicketRules(t *testing.T) {
 		e2 := ee.publish(t, tok, "session.update", nil)
 		replica, _ := ee.server(t)
 		var s2 *sseStream
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			// The first stream lets go of the ticket as its handler ends.
+		// The first stream lets go of the ticket as its handler ends.
+		eventually.NoError(t, 10*time.Second, "reconnect with Last-Event-ID", func() error {
 			s2, r = openSSE(t, replica, "/api/events?ticket="+tk, "", "Last-Event-ID", e1.ID)
-			if r == nil || time.Now().After(deadline) {
-				break
+			if r != nil {
+				return fmt.Errorf("%d %s", r.Status, r.Raw)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if r != nil {
-			t.Fatalf("reconnect with Last-Event-ID: %d %s", r.Status, r.Raw)
-		}
+			return nil
+		})
 		expectFrame(t, s2.next(t), events.FrameReady, e1.ID)
 		expectFrame(t, s2.next(t), "session.update", e2.ID)
 		s2.close()
@@ -549,13 +546,12 @@ func TestSubscriberThatNeverReads(t *testing.T) {
 		stuck("/api/events/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
 		reader, _ := openSSE(t, ee.url, "/api/events", tok)
 		expectFrame(t, reader.next(t), events.FrameReady, "")
-		deadline := time.Now().Add(10 * time.Second)
-		for ee.bus.Streams() != 3 {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d streams, want 3", ee.bus.Streams())
+		eventually.NoError(t, 10*time.Second, "3 streams", func() error {
+			if n := ee.bus.Streams(); n != 3 {
+				return fmt.Errorf("%d streams, want 3", n)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 
 		big := strings.Repeat("x", 32<<10)
 		published := 0

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/artifacts"
@@ -50,7 +51,7 @@ type filesOpts struct {
 
 func newFilesEnv(t *testing.T, st *store.Store, o filesOpts) *filesEnv {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := auth.New(st, auth.Config{OpenSignup: true, Now: c.Now}, log)

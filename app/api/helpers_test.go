@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/memory"
@@ -21,24 +23,6 @@ import (
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-// clock is a settable time source for expiry tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
@@ -62,7 +46,7 @@ type env struct {
 	t     *testing.T
 	url   string
 	st    *store.Store
-	clock *clock
+	clock *clockwork.FakeClock
 	logs  *syncBuffer
 }
 
@@ -75,7 +59,7 @@ type envOpts struct {
 
 func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
 	t.Helper()
-	c := &clock{t: time.Now().UTC()}
+	c := clockwork.NewFakeClockAt(time.Now().UTC())
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := auth.New(st, auth.Config{OpenSignup: o.openSignup, Now: c.Now}, log)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app/apperr"
-	"github.com/agentops/agentops/internal/jsonnul"
+	"github.com/agentops/agentops/app/jsonnul"
 	"github.com/agentops/agentops/store"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/agentops/agentops/app/apperr"
-	zone "github.com/agentops/agentops/internal/tz"
+	zone "github.com/agentops/agentops/app/tz"
 	"github.com/agentops/agentops/store"
 )
 

@@ -11,7 +11,7 @@ import (
 	_ "time/tzdata" // time zones work on hosts without a zoneinfo database
 
 	"github.com/agentops/agentops/app/apperr"
-	zone "github.com/agentops/agentops/internal/tz"
+	zone "github.com/agentops/agentops/app/tz"
 	"github.com/agentops/agentops/store"
 )
 

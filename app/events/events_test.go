@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/events"
-	"github.com/agentops/agentops/internal/redistest"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"

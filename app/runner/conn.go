@@ -119,7 +119,7 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 		}
 		if f.RequestID != "" && strings.HasSuffix(f.Type, "-result") {
 			if !r.rpc.deliver(f.RequestID, data) {
-				r.log.Debug("a result nobody waits for", "type", f.Type, "requestId", f.RequestID)
+				r.log.Debug("a result nobody waits for", "type", f.Type, "request_id", f.RequestID)
 			}
 			continue
 		}
@@ -130,7 +130,7 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 				last = *f.LastSeq
 			}
 			r.out.resume(last)
-			r.log.Debug("init", "lastSeq", last, "unacked", r.out.pending())
+			r.log.Debug("init", "last_seq", last, "unacked", r.out.pending())
 			if !initSeen {
 				initSeen = true
 				inited <- f.LastSeq == nil
@@ -164,7 +164,7 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			r.inbox.post(command{kind: cmdAbort})
 		case protocol.SWorkflowExecute:
 			if f.Workflow == nil {
-				r.log.Warn("ignoring a workflow-execute without a payload", "executionId", f.ExecutionID)
+				r.log.Warn("ignoring a workflow-execute without a payload", "execution_id", f.ExecutionID)
 				continue
 			}
 			r.inbox.post(command{kind: cmdWorkflow, workflow: f.Workflow, persona: r.persona})

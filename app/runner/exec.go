@@ -142,12 +142,12 @@ func (e *executor) handle(ctx context.Context, c command) error {
 		if e.known(c.prompt.MessageID) {
 			// A re-dispatch of a prompt already in hand (a server that
 			// reverted it to queued across a reconnect) must not run twice.
-			e.r.log.Warn("ignoring a duplicate prompt", "messageId", c.prompt.MessageID)
+			e.r.log.Warn("ignoring a duplicate prompt", "message_id", c.prompt.MessageID)
 			return nil
 		}
 		e.queue = append(e.queue, c.prompt)
 		if e.cur != nil {
-			e.r.log.Warn("prompt while a turn is running; queued", "messageId", c.prompt.MessageID, "queued", len(e.queue))
+			e.r.log.Warn("prompt while a turn is running; queued", "message_id", c.prompt.MessageID, "queued", len(e.queue))
 		}
 		return e.startNext(ctx)
 	case cmdAbort:
@@ -251,7 +251,7 @@ func (e *executor) queueWorkflow(ctx context.Context, q queuedWorkflow) error {
 		return o.ExecutionID == d.ExecutionID && o.Payload.Runtime.Attempt == d.Payload.Runtime.Attempt
 	}
 	if e.wf != nil && same(e.wf.d) || slices.ContainsFunc(e.wfQueue, func(o queuedWorkflow) bool { return same(o.d) }) {
-		e.r.log.Warn("ignoring a duplicate workflow-execute", "executionId", d.ExecutionID, "attempt", d.Payload.Runtime.Attempt)
+		e.r.log.Warn("ignoring a duplicate workflow-execute", "execution_id", d.ExecutionID, "attempt", d.Payload.Runtime.Attempt)
 		return nil
 	}
 	e.wfQueue = append(e.wfQueue, q)
@@ -265,7 +265,7 @@ func (e *executor) startWorkflow(ctx context.Context) {
 	d := q.d
 	wctx, cancel := context.WithCancel(ctx)
 	e.wf, e.aborts = &wfState{d: d, cancel: cancel}, 0
-	e.r.log.Info("workflow run starting", "executionId", d.ExecutionID, "kind", d.Kind, "attempt", d.Payload.Runtime.Attempt)
+	e.r.log.Info("workflow run starting", "execution_id", d.ExecutionID, "kind", d.Kind, "attempt", d.Payload.Runtime.Attempt)
 	e.wg.Go(func() {
 		env := runWorkflowSafe(wctx, e.r, d, q.persona)
 		e.r.inbox.post(command{kind: cmdWorkflowDone, workflow: &d, envelope: env})
@@ -291,7 +291,7 @@ func (e *executor) finishWorkflow(ctx context.Context, env protocol.WorkflowEnve
 	e.wf = nil
 	aborts := e.aborts
 	e.aborts = 0
-	e.r.log.Info("workflow run ended", "executionId", env.ExecutionID, "status", env.Status)
+	e.r.log.Info("workflow run ended", "execution_id", env.ExecutionID, "status", env.Status)
 	if err := e.emit(ctx, resultFrame(env)); err != nil {
 		return err
 	}
@@ -360,7 +360,7 @@ func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
 		}
 	case runErr != nil:
 		msg := truncate(runErr.Error(), maxErrorBytes)
-		e.r.log.Info("turn failed", "messageId", m, "err", msg)
+		e.r.log.Info("turn failed", "message_id", m, "err", msg)
 		if err := finalize(protocol.FinishError, msg); err != nil {
 			return err
 		}

@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	r := &runner{
 		cfg:   cfg,
-		log:   cfg.Logger.With("session", cfg.SessionID, "agent", cfg.Agent.Name()),
+		log:   cfg.Logger.With("session_id", cfg.SessionID, "agent", cfg.Agent.Name()),
 		wsURL: wsURL,
 		out:   newOutbox(cfg.MaxUnacked),
 		inbox: newMailbox(),

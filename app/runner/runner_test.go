@@ -3,6 +3,7 @@ package runner
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 )
 
 func prompt(id, content string) protocol.ServerFrame {
@@ -457,13 +459,12 @@ func TestKeepalivePing(t *testing.T) {
 	startRunner(t, cfg)
 	c := s.conn()
 	c.expectReady()
-	deadline := time.Now().Add(waitFor)
-	for c.pings.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d pings", c.pings.Load())
+	eventually.NoError(t, waitFor, "3 pings", func() error {
+		if n := c.pings.Load(); n < 3 {
+			return fmt.Errorf("only %d pings", n)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	if n := s.attempts.Load(); n != 1 {
 		t.Errorf("%d connections, want 1: pings must not disturb a healthy connection", n)
 	}

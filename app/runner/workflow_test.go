@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 )
 
 // execute is a workflow-execute frame.
@@ -247,16 +248,10 @@ func TestWorkflowDuplicateDispatchAndAbort(t *testing.T) {
 	wf := `{"steps":[{"id":"a","type":"bash","command":"echo x >> runs.txt; sleep 30"}]}`
 	c.send(execute(protocol.WorkflowRun, "e1", 1, wf))
 	c.send(execute(protocol.WorkflowRun, "e1", 1, wf)) // a re-send of the same attempt
-	deadline := time.Now().Add(waitFor)
-	for {
-		if b, _ := os.ReadFile(filepath.Join(cfg.Workspace, "runs.txt")); len(b) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the step did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, waitFor, "the step to start", func() bool {
+		b, _ := os.ReadFile(filepath.Join(cfg.Workspace, "runs.txt"))
+		return len(b) > 0
+	})
 	c.send(protocol.ServerFrame{Type: protocol.SAbort})
 	frames, env := c.result("e1")
 	if env.Status != protocol.EnvelopeCancelled || trace(env) != "a:cancelled" {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/app/sandbox/sandboxtest"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 )
 
 // fakeRunner stands in for `agentops runner`: it records its arguments,
@@ -116,7 +117,7 @@ func mustReady(t *testing.T, sb sandbox.Sandbox) int {
 	if err != nil || !strings.HasPrefix(sb.ID, "local:") {
 		t.Fatalf("Sandbox.ID = %q, want local:<pid>", sb.ID)
 	}
-	waitFor(t, "runner ready", func() bool {
+	eventually.True(t, waitTimeout, "runner ready", func() bool {
 		b, err := os.ReadFile(filepath.Join(sb.Workspace, "ready"))
 		return err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(pid)
 	})
@@ -188,7 +189,7 @@ func TestLocalSpawn(t *testing.T) {
 		t.Errorf("cwd %q, want %q", got, realWS)
 	}
 	logPath := filepath.Join(h.logDir, id+".log")
-	waitFor(t, "log written", func() bool {
+	eventually.True(t, waitTimeout, "log written", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return bytes.Contains(b, []byte("started"))
 	})
@@ -248,7 +249,7 @@ func TestLocalHibernateRestore(t *testing.T) {
 		t.Fatalf("restored runner has token %q", got)
 	}
 	logPath := filepath.Join(h.logDir, id+".log")
-	waitFor(t, "second start logged", func() bool {
+	eventually.True(t, waitTimeout, "second start logged", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return bytes.Count(b, []byte("started\n")) == 2
 	})
@@ -352,7 +353,7 @@ func TestLocalStopKillsWhatTheRunnerLeft(t *testing.T) {
 	if err := h.p.Hibernate(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "grandchild killed", func() bool { return gone(orphan) })
+	eventually.True(t, waitTimeout, "grandchild killed", func() bool { return gone(orphan) })
 }
 
 func TestLocalSpawnReplacesRunningRunner(t *testing.T) {
@@ -464,7 +465,7 @@ func TestLocalKeepRunnersOnClose(t *testing.T) {
 	if err := syscall.Kill(-pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "runner exit", func() bool { return gone(pid) })
+	eventually.True(t, waitTimeout, "runner exit", func() bool { return gone(pid) })
 	h.noExit(t)
 }
 
@@ -529,17 +530,6 @@ func zombie(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func readFile(t *testing.T, path string) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/sandbox"
@@ -19,23 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // conn records what the actor sends to a socket.
 type conn struct {
@@ -124,14 +108,14 @@ type harness struct {
 	t     *testing.T
 	st    *store.Store
 	m     *session.Manager
-	clock *clock
+	clock *clockwork.FakeClock
 	sb    *fakeSandbox
 	user  *store.User
 }
 
 func newHarness(t *testing.T, st *store.Store, mode string) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, sb: &fakeSandbox{}}
+	h := &harness{t: t, st: st, clock: clockwork.NewFakeClockAt(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), sb: &fakeSandbox{}}
 	h.user = &store.User{ID: uuid.NewString(), Email: "o@example.com", Role: "admin", IdleTimeoutSeconds: 300,
 		UIQueueMode: mode, IdentityProvider: "email", CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now()}
 	if err := st.Users().Create(context.Background(), h.user); err != nil {

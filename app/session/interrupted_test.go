@@ -2,12 +2,15 @@ package session_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/session"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -15,23 +18,19 @@ import (
 // waitStatus syncs the harness until the session has a status in want.
 func (h *harness) waitStatus(id string, want ...string) string {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var status string
+	eventually.NoError(h.t, 10*time.Second, "the session's status", func() error {
 		h.sync()
 		s, err := h.st.Sessions().Get(context.Background(), id)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		for _, w := range want {
-			if s.Status == w {
-				return s.Status
-			}
+		if status = s.Status; slices.Contains(want, status) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("session is %s, want one of %v", s.Status, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("session is %s, want one of %v", status, want)
+	})
+	return status
 }
 
 // TestRestartFinishesAnInterruptedHibernation: a server killed between

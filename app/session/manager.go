@@ -22,9 +22,9 @@ import (
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/events"
+	"github.com/agentops/agentops/app/jsonnul"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/sandbox"
-	"github.com/agentops/agentops/internal/jsonnul"
 	"github.com/agentops/agentops/store"
 )
 

@@ -10,7 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/agentops/agentops/app/apperr"
-	zone "github.com/agentops/agentops/internal/tz"
+	zone "github.com/agentops/agentops/app/tz"
 )
 
 // cronParser reads the standard five fields (minute hour day-of-month month

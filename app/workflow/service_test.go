@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/protocol"
@@ -100,25 +101,11 @@ type fixture struct {
 	sessions *fakeSessions
 	rec      *recorder
 	user     *store.User
-	now      *fakeNow
+	now      *clockwork.FakeClock
 }
 
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeNow) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeNow) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+// setClock moves c to t, forwards or backwards.
+func setClock(c *clockwork.FakeClock, t time.Time) { c.Advance(t.Sub(c.Now())) }
 
 var kr = func() *keyring.Keyring {
 	k, err := keyring.Generate()
@@ -128,7 +115,7 @@ var kr = func() *keyring.Keyring {
 	return k
 }()
 
-func newService(st *store.Store, sessions *fakeSessions, rec *recorder, now *fakeNow, cfg workflow.Config) *workflow.Service {
+func newService(st *store.Store, sessions *fakeSessions, rec *recorder, now *clockwork.FakeClock, cfg workflow.Config) *workflow.Service {
 	cfg.Now = now.Now
 	cfg.PublicURL = "https://agentops.example"
 	return workflow.New(workflow.Deps{Store: st, Sessions: sessions, Sealer: kr, Publisher: rec, Notifier: rec}, cfg)
@@ -136,7 +123,7 @@ func newService(st *store.Store, sessions *fakeSessions, rec *recorder, now *fak
 
 func newFixture(t *testing.T, st *store.Store, cfg workflow.Config) *fixture {
 	t.Helper()
-	f := &fixture{st: st, sessions: &fakeSessions{}, rec: &recorder{}, now: &fakeNow{t: time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)}}
+	f := &fixture{st: st, sessions: &fakeSessions{}, rec: &recorder{}, now: clockwork.NewFakeClockAt(time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC))}
 	f.svc = newService(st, f.sessions, f.rec, f.now, cfg)
 	f.user = mkUser(t, st, "owner@example.com")
 	return f
@@ -320,7 +307,7 @@ func TestTriggers(t *testing.T) {
 			t.Fatalf("patch removing the secret: %+v %v", v, err)
 		}
 		// Schedules show their next runs in their zone.
-		f.now.Set(time.Date(2025, 6, 2, 9, 0, 30, 0, time.UTC))
+		setClock(f.now, time.Date(2025, 6, 2, 9, 0, 30, 0, time.UTC))
 		sched, err := mk(`{"type":"schedule","cron":"0 12 * * *","timezone":"America/New_York"}`)
 		if err != nil {
 			t.Fatal(err)
@@ -353,7 +340,7 @@ func TestTickOncePerMinuteAcrossReplicas(t *testing.T) {
 			a := newFixture(t, storetest.OpenURL(t, url), workflow.Config{})
 			b := newService(storetest.OpenURL(t, url), a.sessions, a.rec, a.now, workflow.Config{})
 			a.sync(t, "w", oneStep)
-			a.now.Set(time.Date(2025, 6, 2, 8, 59, 10, 0, time.UTC))
+			setClock(a.now, time.Date(2025, 6, 2, 8, 59, 10, 0, time.UTC))
 			every, err := a.svc.CreateTrigger(ctx, a.user.ID, workflow.TriggerInput{WorkflowID: "w", Name: "every 5",
 				Config: json.RawMessage(`{"type":"schedule","cron":"*/5 * * * *"}`)})
 			if err != nil {
@@ -386,7 +373,7 @@ func TestTickOncePerMinuteAcrossReplicas(t *testing.T) {
 				}
 			}
 			tickBoth := func(at time.Time) {
-				a.now.Set(at)
+				setClock(a.now, at)
 				var wg sync.WaitGroup
 				for _, svc := range []*workflow.Service{a.svc, b, a.svc, b} {
 					wg.Go(func() {
@@ -417,7 +404,7 @@ func TestTickOncePerMinuteAcrossReplicas(t *testing.T) {
 			if err != nil || stats.Fired != 0 {
 				t.Fatalf("the same minute again: %+v %v", stats, err)
 			}
-			a.now.Set(time.Date(2025, 6, 2, 12, 30, 0, 0, time.UTC))
+			setClock(a.now, time.Date(2025, 6, 2, 12, 30, 0, 0, time.UTC))
 			if stats, _ := a.svc.Tick(ctx); stats.Fired != 1 || stats.Due != 1 {
 				t.Fatalf("12:30 after a long outage: %+v", stats) // only */5's 12:30
 			}
@@ -426,13 +413,13 @@ func TestTickOncePerMinuteAcrossReplicas(t *testing.T) {
 			}
 			// A trigger created after a run time in the window does not
 			// fire for it.
-			a.now.Set(time.Date(2025, 6, 2, 12, 31, 0, 0, time.UTC))
+			setClock(a.now, time.Date(2025, 6, 2, 12, 31, 0, 0, time.UTC))
 			late, err := a.svc.CreateTrigger(ctx, a.user.ID, workflow.TriggerInput{WorkflowID: "w", Name: "12:30",
 				Config: json.RawMessage(`{"type":"schedule","cron":"30 12 * * *"}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.now.Set(time.Date(2025, 6, 2, 12, 32, 0, 0, time.UTC))
+			setClock(a.now, time.Date(2025, 6, 2, 12, 32, 0, 0, time.UTC))
 			if _, err := a.svc.Tick(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -572,7 +559,7 @@ func TestReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.sessions.kicked = nil
-		f.now.Set(f.now.Now().Add(2 * time.Minute))
+		f.now.Advance(2 * time.Minute)
 		stats, err := f.svc.Reconcile(ctx)
 		if err != nil {
 			t.Fatal(err)

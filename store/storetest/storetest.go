@@ -2,7 +2,7 @@
 // a temporary directory, and a fresh database on a throwaway PostgreSQL.
 //
 // The Postgres server is shared by the whole test run: `make test` starts
-// one (internal/testenv) and passes its URL in AGENTOPS_TEST_POSTGRES_URL.
+// one (internal/testutil/testenv) and passes its URL in AGENTOPS_TEST_POSTGRES_URL.
 // Without that variable the first test that needs Postgres starts one for
 // its package; such packages call storetest.Main from TestMain so that the
 // server is stopped when the package's tests end.
@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentops/agentops/internal/pgtest"
+	"github.com/agentops/agentops/internal/testutil/pgtest"
 	"github.com/agentops/agentops/store"
 )
 

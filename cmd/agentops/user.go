@@ -1,0 +1,116 @@
+package agentops
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/app/auth"
+)
+
+// readPassword prompts twice on a terminal, or reads one line from a pipe.
+func readPassword(cmd *cobra.Command) (string, error) {
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), "Repeat password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the passwords do not match")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("no password given: type it at the prompt or pipe it on stdin")
+	}
+	return pw, nil
+}
+
+func openAuth(cmd *cobra.Command, cfg *app.Config) (*auth.Service, func(), error) {
+	log := cfg.NewLogger()
+	st, err := app.OpenStore(cmd.Context(), *cfg, log, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return auth.New(st, auth.Config{}, log), func() { st.Close() }, nil
+}
+
+func newUser(cfg *app.Config) *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
+	var email, name string
+	var admin bool
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a user (the password is read from a prompt or stdin); the first user is always admin",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(cmd)
+			if err != nil {
+				return err
+			}
+			svc, done, err := openAuth(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := svc.CreateUser(cmd.Context(), email, name, pw, admin)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s user %s (%s)\n", u.Role, u.Email, u.ID)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&email, "email", "", "email address (required)")
+	create.Flags().StringVar(&name, "name", "", "display name")
+	create.Flags().BoolVar(&admin, "admin", false, "make the user an admin")
+	_ = create.MarkFlagRequired("email")
+
+	var pwEmail string
+	setPassword := &cobra.Command{
+		Use:   "set-password",
+		Short: "Set a user's password (read from a prompt or stdin); ends the user's logins",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(cmd)
+			if err != nil {
+				return err
+			}
+			svc, done, err := openAuth(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := svc.SetPassword(cmd.Context(), pwEmail, pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "password set for %s\n", strings.ToLower(strings.TrimSpace(pwEmail)))
+			return nil
+		},
+	}
+	setPassword.Flags().StringVar(&pwEmail, "email", "", "email address (required)")
+	_ = setPassword.MarkFlagRequired("email")
+	cmd.AddCommand(create, setPassword)
+	return cmd
+}
