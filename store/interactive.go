@@ -21,6 +21,9 @@ type InteractivePrompt struct {
 	Options    json.RawMessage `bun:"options,type:jsonb,notnull"`
 	CreatedAt  time.Time       `bun:"created_at,notnull"`
 	ExpiresAt  time.Time       `bun:"expires_at,notnull"`
+	// Answer is set once the question is answered (or expired); the row
+	// stays until the runner is known to have the answer.
+	Answer json.RawMessage `bun:"answer,type:jsonb,nullzero"`
 }
 
 // InteractivePrompts is the repository of pending questions.
@@ -30,14 +33,14 @@ type InteractivePrompts struct{ s *Store }
 func (s *Store) InteractivePrompts() InteractivePrompts { return InteractivePrompts{s} }
 
 // Upsert stores a question (a runner asking the same question id again
-// replaces it).
+// replaces it, answer included).
 func (r InteractivePrompts) Upsert(ctx context.Context, p *InteractivePrompt) error {
 	if len(p.Options) == 0 {
 		p.Options = json.RawMessage("[]")
 	}
 	_, err := r.s.w.NewInsert().Model(p).On("CONFLICT (session_id, question_id) DO UPDATE").
 		Set("text = EXCLUDED.text").Set("options = EXCLUDED.options").Set("message_id = EXCLUDED.message_id").
-		Set("expires_at = EXCLUDED.expires_at").Exec(ctx)
+		Set("expires_at = EXCLUDED.expires_at").Set("answer = EXCLUDED.answer").Exec(ctx)
 	return wrap("store question", err)
 }
 
@@ -46,6 +49,19 @@ func (r InteractivePrompts) List(ctx context.Context, sessionID string) ([]Inter
 	var out []InteractivePrompt
 	err := r.s.r.NewSelect().Model(&out).Where("session_id = ?", sessionID).OrderExpr("created_at ASC, id ASC").Scan(ctx)
 	return out, wrap("list questions", err)
+}
+
+// SetAnswer records the answer to a question.
+func (r InteractivePrompts) SetAnswer(ctx context.Context, sessionID, questionID string, answer json.RawMessage) error {
+	res, err := r.s.w.NewUpdate().Model((*InteractivePrompt)(nil)).Set("answer = ?", string(answer)).
+		Where("session_id = ?", sessionID).Where("question_id = ?", questionID).Exec(ctx)
+	if err != nil {
+		return wrap("answer question", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // Delete removes one question.

@@ -41,7 +41,7 @@ func (m *Manager) ArchiveEnded(ctx context.Context, cutoff time.Time, limit int)
 			}
 			seen[s.ID] = true
 			progress = true
-			if m.liveActor(s.ID) != nil {
+			if m.actors.isLive(s.ID) {
 				res.Skipped++
 				continue
 			}

@@ -83,7 +83,9 @@ func (a *actor) armAll() {
 		a.armIdleQueue()
 	}
 	for _, q := range a.questions {
-		a.timers.set(timerQuestion+q.QuestionID, q.ExpiresAt)
+		if q.Answer == nil {
+			a.timers.set(timerQuestion+q.QuestionID, q.ExpiresAt)
+		}
 	}
 }
 

@@ -40,10 +40,14 @@ func (a *actor) questionAsked(q *store.InteractivePrompt) {
 		OwnerConnected: a.hub.perUser[a.sess.UserID] > 0})
 }
 
-func (a *actor) sortedQuestions() []*store.InteractivePrompt {
+// sortedQuestions returns the questions, oldest first: the pending ones,
+// or the answered ones.
+func (a *actor) sortedQuestions(answered bool) []*store.InteractivePrompt {
 	out := make([]*store.InteractivePrompt, 0, len(a.questions))
 	for _, q := range a.questions {
-		out = append(out, q)
+		if (q.Answer != nil) == answered {
+			out = append(out, q)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
@@ -76,7 +80,7 @@ func (a *actor) questionFrame(q *store.InteractivePrompt) []byte {
 // ("option_1") stands for its label; any other value is passed on as is.
 func (a *actor) answerQuestion(questionID string, raw json.RawMessage) error {
 	q, ok := a.questions[questionID]
-	if !ok {
+	if !ok || q.Answer != nil {
 		return apperr.NotFound("Question")
 	}
 	var answer any
@@ -94,7 +98,7 @@ func (a *actor) answerQuestion(questionID string, raw json.RawMessage) error {
 	if !a.runner.connected() {
 		return apperr.Conflict("The agent is not connected; answer again when it is back")
 	}
-	if err := a.resolveQuestion(q); err != nil {
+	if err := a.resolveQuestion(q, answer); err != nil {
 		return err
 	}
 	a.sendRunner(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: questionID, Answer: answer})
@@ -107,14 +111,14 @@ func (a *actor) answerQuestion(questionID string, raw json.RawMessage) error {
 // expireQuestion tells the runner nobody answered in time.
 func (a *actor) expireQuestion(questionID string) error {
 	q, ok := a.questions[questionID]
-	if !ok {
+	if !ok || q.Answer != nil {
 		return nil
 	}
 	if now := a.m.cfg.Now(); now.Before(q.ExpiresAt) {
 		a.timers.set(timerQuestion+questionID, q.ExpiresAt)
 		return nil
 	}
-	if err := a.resolveQuestion(q); err != nil {
+	if err := a.resolveQuestion(q, AnswerExpired); err != nil {
 		return err
 	}
 	a.sendRunner(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: questionID, Answer: AnswerExpired})
@@ -123,13 +127,50 @@ func (a *actor) expireQuestion(questionID string) error {
 	return nil
 }
 
-func (a *actor) resolveQuestion(q *store.InteractivePrompt) error {
+// resolveQuestion stores the answer to a question before it is sent: the
+// runner may miss it (a dropped socket, a restart of the server), and
+// gets it again when it reconnects (sendAnswers). The question is
+// forgotten when the turn that asked it ends (takeAnswered): only then is
+// the runner sure to have had it.
+func (a *actor) resolveQuestion(q *store.InteractivePrompt, answer any) error {
+	b, err := json.Marshal(answer)
+	if err != nil {
+		return apperr.Invalid("answer", "answer must be JSON")
+	}
 	if err := a.commit(func(ctx context.Context, tx *store.Store) error {
-		return tx.InteractivePrompts().Delete(ctx, a.id, q.QuestionID)
+		return tx.InteractivePrompts().SetAnswer(ctx, a.id, q.QuestionID, b)
 	}); err != nil {
 		return err
 	}
-	delete(a.questions, q.QuestionID)
+	q.Answer = b
 	a.timers.clear(timerQuestion + q.QuestionID)
 	return nil
+}
+
+// sendAnswers sends a (re)connected runner the answers it may not have.
+func (a *actor) sendAnswers(c Conn) {
+	for _, q := range a.sortedQuestions(true) {
+		c.Send(frame(protocol.ServerFrame{Type: protocol.SAnswer, QuestionID: q.QuestionID, Answer: q.Answer}))
+	}
+}
+
+// takeAnswered forgets the answered questions of a turn that ended (every
+// answered question when messageID is empty) and returns the write that
+// deletes them.
+func (a *actor) takeAnswered(messageID string) func(ctx context.Context, tx *store.Store) error {
+	var done []string
+	for id, q := range a.questions {
+		if q.Answer != nil && (messageID == "" || q.MessageID == "" || q.MessageID == messageID) {
+			done = append(done, id)
+			delete(a.questions, id)
+		}
+	}
+	return func(ctx context.Context, tx *store.Store) error {
+		for _, id := range done {
+			if err := tx.InteractivePrompts().Delete(ctx, a.id, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

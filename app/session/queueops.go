@@ -25,7 +25,7 @@ func (a *actor) collectingCount() int {
 
 // collect writes the user message now and holds the prompt until the
 // debounce passes without another.
-func (a *actor) collect(q *store.QueuedPrompt) error {
+func (a *actor) collect(q *store.QueuedPrompt, also ...func(ctx context.Context, tx *store.Store) error) error {
 	now := a.now()
 	msg := a.tr.newMessage(q.ID, "user", q.Content, []protocol.Part{{Type: "text", Text: q.Content}},
 		Author{ID: q.AuthorID, Email: q.AuthorEmail, Name: q.AuthorName}, now)
@@ -34,6 +34,11 @@ func (a *actor) collect(q *store.QueuedPrompt) error {
 	a.queue = append(a.queue, q)
 	a.sortQueue()
 	if err := a.commit(func(ctx context.Context, tx *store.Store) error {
+		for _, w := range also {
+			if err := w(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if err := tx.Messages().Insert(ctx, msg); err != nil {
 			return err
 		}
@@ -114,6 +119,63 @@ func (a *actor) withdrawPending() (*store.QueuedPrompt, error) {
 	a.broadcastWithdrawn(w)
 	a.broadcast(a.pendingFrame())
 	return w, nil
+}
+
+// replacePending withdraws the pending followup, if any, and submits a
+// steer prompt in its place: the withdrawn prompt itself when in is nil
+// (queue.promote; nothing to do without one), else in (queue.replace).
+// Both happen in one transaction: a failed write or a crash leaves the
+// pending prompt where it was.
+func (a *actor) replacePending(in *PromptInput) error {
+	var w *store.QueuedPrompt
+	for _, q := range a.queue {
+		if q.Status == store.PromptQueued && q.Priority == 0 {
+			w = q
+			break
+		}
+	}
+	if in == nil {
+		if w == nil {
+			return nil
+		}
+		in = &PromptInput{Content: w.Content, Model: w.Model, Author: Author{ID: w.AuthorID, Email: w.AuthorEmail, Name: w.AuthorName}}
+	}
+	in.Mode = ModeSteer
+	var also []func(ctx context.Context, tx *store.Store) error
+	if w != nil {
+		kept := a.queue[:0]
+		for _, q := range a.queue {
+			if q != w {
+				kept = append(kept, q)
+			}
+		}
+		a.queue = kept
+		also = append(also, func(ctx context.Context, tx *store.Store) error { return tx.PromptQueue().Delete(ctx, w.ID) })
+	}
+	if err := a.submitPrompt(*in, also...); err != nil {
+		// Refused before any write (a failed write reloads the queue
+		// from the database, which still has w).
+		if w != nil && !a.queued(w.ID) {
+			a.queue = append(a.queue, w)
+			a.sortQueue()
+		}
+		return err
+	}
+	if w != nil {
+		a.broadcastWithdrawn(w)
+		a.broadcast(a.pendingFrame())
+	}
+	return nil
+}
+
+// queued reports whether the queue holds the prompt id.
+func (a *actor) queued(id string) bool {
+	for _, q := range a.queue {
+		if q.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // clearQueue drops every queued (not processing) prompt.

@@ -57,13 +57,7 @@ func (m *Manager) NewWorkflowSession(userID, workspace string) *store.Session {
 // running one with a ready, idle runner is asked for a dispatch now.
 // Otherwise the runner's ready signal dispatches.
 func (m *Manager) KickWorkflow(ctx context.Context, id string) error {
-	a, err := m.actorFor(ctx, id)
-	if errors.Is(err, errGone) {
-		return ErrNotActive
-	} else if err != nil {
-		return err
-	}
-	err = a.do(ctx, a.kickWorkflow)
+	err := m.actors.withActor(ctx, id, func(a *actor) error { return a.kickWorkflow() })
 	if errors.Is(err, errGone) {
 		return ErrNotActive
 	}
@@ -73,14 +67,8 @@ func (m *Manager) KickWorkflow(ctx context.Context, id string) error {
 // EndWorkflowSession terminates a workflow session (its execution ended
 // outside the runner: cancelled, denied, completed over REST, timed out).
 func (m *Manager) EndWorkflowSession(ctx context.Context, id, reason string) error {
-	a, err := m.actorFor(ctx, id)
+	err := m.actors.withActor(ctx, id, func(a *actor) error { return a.terminate(reason) })
 	if errors.Is(err, errGone) || errors.Is(err, store.ErrNotFound) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	err = a.do(ctx, func() error { return a.terminate(reason) })
-	if errors.Is(err, errGone) {
 		return nil
 	}
 	return err
