@@ -153,10 +153,15 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		if text == "" {
 			text = "The agent reported an error"
 		}
-		msg := a.tr.newMessage("", "system", text, []protocol.Part{{Type: "error", Message: text}}, Author{}, now)
+		// Stored with upstream's "Error: " prefix, and announced under its
+		// own id: upstream's client adds a message with the error frame's
+		// messageId, which must not be the prompt's (that message exists)
+		// and must match the stored one (so the message frame after it is
+		// a duplicate the client drops, and a reload shows the same).
+		msg := a.tr.newMessage("", "system", "Error: "+text, []protocol.Part{{Type: "error", Message: text}}, Author{}, now)
 		writes = append(writes, func(ctx context.Context, tx *store.Store) error { return tx.Messages().Insert(ctx, msg) })
 		after = append(after, func() {
-			a.broadcast(frame(errorFrame{Type: protocol.CError, MessageID: f.MessageID, Error: text}))
+			a.broadcast(frame(errorFrame{Type: protocol.CError, MessageID: msg.ID, Error: text}))
 			a.broadcast(messageFrame(protocol.CMessage, msg))
 			a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Error: text}})
 		})
