@@ -56,6 +56,19 @@ func toSessionJSON(s *store.Session) sessionJSON {
 		EndedAt: isoTimePtr(s.EndedAt), IsOwner: true}
 }
 
+// sessionListItem is a session in GET /api/sessions: upstream's list adds
+// the owner's name, email and avatar (its client shows them) and the
+// participants. A user lists only their own sessions, and agentops has no
+// sharing yet: the owner is the caller and there are no participants.
+type sessionListItem struct {
+	sessionJSON
+	OwnerName        *string `json:"ownerName,omitempty"`
+	OwnerEmail       *string `json:"ownerEmail,omitempty"`
+	OwnerAvatarURL   *string `json:"ownerAvatarUrl,omitempty"`
+	ParticipantCount int     `json:"participantCount"`
+	Participants     []any   `json:"participants"`
+}
+
 // Session list cursors are opaque: base64 of "<created_at unix nanos>:<id>".
 func encodeSessionCursor(c *store.SessionCursor) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixNano(), 10) + ":" + c.ID))
@@ -105,9 +118,12 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := make([]sessionJSON, 0, len(page.Sessions))
+	owner := principal(r).User
+	out := make([]sessionListItem, 0, len(page.Sessions))
 	for i := range page.Sessions {
-		out = append(out, toSessionJSON(&page.Sessions[i]))
+		out = append(out, sessionListItem{sessionJSON: toSessionJSON(&page.Sessions[i]),
+			OwnerName: strPtr(owner.Name), OwnerEmail: strPtr(owner.Email), OwnerAvatarURL: strPtr(owner.AvatarURL),
+			Participants: []any{}})
 	}
 	body := map[string]any{"sessions": out, "hasMore": page.Next != nil}
 	if page.Next != nil {
