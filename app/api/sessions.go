@@ -46,14 +46,17 @@ type sessionJSON struct {
 	CreatedAt    string  `json:"createdAt"`
 	LastActiveAt string  `json:"lastActiveAt"`
 	EndedAt      *string `json:"endedAt,omitempty"`
-	IsOwner      bool    `json:"isOwner"`
+	// ActiveSeconds sums the running periods that ended; the current one
+	// started at doStatus.runningStartedAt.
+	ActiveSeconds int64 `json:"activeSeconds"`
+	IsOwner       bool  `json:"isOwner"`
 }
 
 func toSessionJSON(s *store.Session) sessionJSON {
 	return sessionJSON{ID: s.ID, UserID: s.UserID, Workspace: s.Workspace, Status: s.Status, Purpose: s.Purpose,
 		Title: strPtr(s.Title), Agent: s.Agent, PersonaID: strPtr(s.PersonaID), SandboxID: strPtr(s.SandboxID),
 		ErrorMessage: strPtr(s.ErrorMessage), CreatedAt: isoTime(s.CreatedAt), LastActiveAt: isoTime(s.LastActiveAt),
-		EndedAt: isoTimePtr(s.EndedAt), IsOwner: true}
+		EndedAt: isoTimePtr(s.EndedAt), ActiveSeconds: s.ActiveSeconds, IsOwner: true}
 }
 
 // sessionListItem is a session in GET /api/sessions: upstream's list adds

@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
@@ -43,6 +44,57 @@ func TestErrorFrameNamesTheStoredMessage(t *testing.T) {
 		}
 		if m := ofType(frames, "message"); len(m) != 1 || m[0]["data"].(map[string]any)["id"] != last.ID {
 			t.Fatalf("the message frame carries the same id: %v", m)
+		}
+	})
+}
+
+// doStatus.runningStartedAt is the start of the current running period in
+// epoch milliseconds (as upstream sends it), and the session's
+// activeSeconds sums the periods that ended: upstream's client shows their
+// sum as the session's duration.
+func TestActiveSecondsAndRunningStartedAt(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st, "followup")
+		ctx := context.Background()
+		start := h.clock.Now()
+		id := h.create()
+		h.clock.Advance(90 * time.Second)
+		sess, rs, err := h.m.Status(ctx, h.user.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs.RunningStartedAt == nil || *rs.RunningStartedAt != start.UnixMilli() || sess.ActiveSeconds != 0 {
+			t.Fatalf("running since creation: runningStartedAt %v (want %d), activeSeconds %d", rs.RunningStartedAt, start.UnixMilli(), sess.ActiveSeconds)
+		}
+		if _, err := h.m.Hibernate(ctx, h.user.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		sess, rs, _ = h.m.Status(ctx, h.user.ID, id)
+		if rs.RunningStartedAt != nil || sess.ActiveSeconds != 90 {
+			t.Fatalf("hibernated: runningStartedAt %v, activeSeconds %d (want null, 90)", rs.RunningStartedAt, sess.ActiveSeconds)
+		}
+		h.clock.Advance(time.Hour) // hibernated time does not count
+		if _, err := h.m.Wake(ctx, h.user.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		woke := h.clock.Now()
+		_, rs, _ = h.m.Status(ctx, h.user.ID, id)
+		if rs.RunningStartedAt == nil || *rs.RunningStartedAt != woke.UnixMilli() {
+			t.Fatalf("awake: runningStartedAt %v, want %d", rs.RunningStartedAt, woke.UnixMilli())
+		}
+		h.clock.Advance(30 * time.Second)
+		if err := h.m.Terminate(ctx, h.user.ID, id, "user_stopped"); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := st.Sessions().Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.ActiveSeconds != 120 || !stored.RunningStartedAt.IsZero() {
+			t.Fatalf("terminated: stored activeSeconds %d (want 120), running_started_at %v", stored.ActiveSeconds, stored.RunningStartedAt)
+		}
+		if _, rs, _ = h.m.Status(ctx, h.user.ID, id); rs.RunningStartedAt != nil {
+			t.Fatalf("a terminated session has no running period: %v", *rs.RunningStartedAt)
 		}
 	})
 }

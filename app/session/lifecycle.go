@@ -168,6 +168,7 @@ func (a *actor) terminate(reason string) error {
 	// is stored: if the write fails the session goes on as it was, its
 	// deadlines armed.
 	prev := *a.sess
+	cols := append([]string{"status", "runner_busy", "ended_at", "sandbox_id"}, a.endRunningPeriod()...)
 	a.sess.RunnerBusy = false
 	a.sess.EndedAt = a.now()
 	a.sess.SandboxID = ""
@@ -179,7 +180,7 @@ func (a *actor) terminate(reason string) error {
 		if err := tx.InteractivePrompts().DeleteAll(ctx, a.id); err != nil {
 			return err
 		}
-		return a.saveSession("status", "runner_busy", "ended_at", "sandbox_id")(ctx, tx)
+		return a.saveSession(cols...)(ctx, tx)
 	})
 	if err != nil {
 		*a.sess = prev
