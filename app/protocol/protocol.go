@@ -200,6 +200,9 @@ type Model struct {
 type RunnerFrame struct {
 	Type string `json:"type"`
 	Seq  int64  `json:"seq,omitempty"`
+	// SeqGiven reports whether a decoded frame had a "seq" (Seq alone
+	// cannot tell an explicit 0 from none).
+	SeqGiven bool `json:"-"`
 
 	TurnID    string          `json:"turnId,omitempty"`
 	MessageID string          `json:"messageId,omitempty"`
@@ -237,6 +240,23 @@ type RunnerFrame struct {
 	// workflow-execution-result (see workflow.go)
 	ExecutionID string            `json:"executionId,omitempty"`
 	Envelope    *WorkflowEnvelope `json:"envelope,omitempty"`
+}
+
+// UnmarshalJSON decodes a frame and records whether it had a "seq".
+func (f *RunnerFrame) UnmarshalJSON(b []byte) error {
+	type plain RunnerFrame // no methods: no recursion
+	aux := struct {
+		*plain
+		Seq *int64 `json:"seq"` // shallower than plain's: this one is decoded
+	}{plain: (*plain)(f)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	f.Seq, f.SeqGiven = 0, aux.Seq != nil
+	if aux.Seq != nil {
+		f.Seq = *aux.Seq
+	}
+	return nil
 }
 
 // ServerFrame is any frame the server sends to a runner.

@@ -2,6 +2,9 @@ package session_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +98,50 @@ func TestActiveSecondsAndRunningStartedAt(t *testing.T) {
 		}
 		if _, rs, _ = h.m.Status(ctx, h.user.ID, id); rs.RunningStartedAt != nil {
 			t.Fatalf("a terminated session has no running period: %v", *rs.RunningStartedAt)
+		}
+	})
+}
+
+// A runner cannot start an assistant message while no prompt is running
+// (nothing would finish it: it stayed streaming for good), and a frame with
+// an explicit seq of 0 or below is refused (it slipped past duplicate
+// detection). Frames without seq stay accepted.
+func TestRunnerFramesRefusedOutsideATurnOrWithoutAPositiveSeq(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st, "followup")
+		id := h.create()
+		r := h.connectRunner(id)
+		r.ready()
+		r.c.take()
+		r.send("message.create", map[string]any{"turnId": "stray"})
+		if errs := ofType(r.c.take(), "error"); len(errs) != 1 {
+			t.Fatalf("message.create while idle: want an error frame, got %v", errs)
+		}
+		if got := h.transcript(id); len(got) != 0 {
+			t.Fatalf("no message while no prompt runs: %v", got)
+		}
+
+		h.prompt(id, "go", "")
+		msgID := r.prompts()[0]["messageId"].(string)
+		for _, seq := range []int{0, -5} {
+			raw, _ := json.Marshal(map[string]any{"type": "message.create", "turnId": fmt.Sprint("t", seq), "seq": seq})
+			r.sock.Frame(raw)
+			h.sync()
+			if errs := ofType(r.c.take(), "error"); len(errs) != 1 {
+				t.Fatalf("seq %d: want an error frame, got %v", seq, errs)
+			}
+		}
+		if got := h.transcript(id); len(got) != 1 {
+			t.Fatalf("frames with seq <= 0 change nothing: %v", got)
+		}
+		// Upstream's runner sends no seq at all: accepted.
+		r.sock.Frame([]byte(`{"type":"message.create","turnId":"noseq"}`))
+		r.sock.Frame([]byte(`{"type":"message.part.text-delta","turnId":"noseq","delta":"hi"}`))
+		r.sock.Frame([]byte(`{"type":"message.finalize","turnId":"noseq","reason":"end_turn"}`))
+		r.sock.Frame([]byte(`{"type":"complete","messageId":"` + msgID + `"}`))
+		h.sync()
+		if got := strings.Join(h.transcript(id), "|"); got != "user:go|assistant:hi" {
+			t.Fatalf("frames without seq: %s", got)
 		}
 	})
 }

@@ -115,6 +115,12 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "message.create needs turnId"})
 			return
 		}
+		if !a.tr.hasTurn(f.TurnID) && !a.sess.RunnerBusy {
+			// No prompt (or workflow) is running: nothing would ever
+			// finish this message, which would stay streaming for good.
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "message.create while no prompt is running; frame ignored"})
+			break
+		}
 		tr, created := a.tr.startTurn(f.TurnID, now)
 		if created {
 			msg := tr.msg

@@ -72,6 +72,13 @@ func (r *RunnerSocket) Frame(raw []byte) {
 		r.conn.Send(frame(errorFrame{Type: protocol.SError, Message: "Invalid JSON"}))
 		return
 	}
+	if f.SeqGiven && f.Seq <= 0 {
+		// Sequence numbers start at 1; a frame at 0 or below would slip
+		// past duplicate detection. (A frame without seq is upstream's
+		// runner's, and accepted.)
+		r.conn.Send(frame(errorFrame{Type: protocol.SError, Message: "seq must be a positive integer; frame ignored"}))
+		return
+	}
 	r.m.actors.post(r.m.ctx, r.id, func(a *actor) { a.onRunnerFrame(r.conn, f) })
 }
 

@@ -82,6 +82,12 @@ func (t *transcript) startTurn(turnID string, now time.Time) (tr *turn, created 
 	return tr, true
 }
 
+// hasTurn reports whether a turn is being assembled.
+func (t *transcript) hasTurn(turnID string) bool {
+	_, ok := t.turns[turnID]
+	return ok
+}
+
 // resume registers an unfinished assistant message loaded from the
 // database, so that frames replayed after a restart continue it.
 func (t *transcript) resume(m *store.Message) {
