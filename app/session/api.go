@@ -277,6 +277,7 @@ func (m *Manager) BulkDelete(ctx context.Context, userID string, ids []string) (
 			res.Errors = append(res.Errors, BulkDeleteError{SessionID: id, Error: "could not delete the session; try again"})
 			continue
 		}
+		m.ended.closeSession(id)
 		if m.sandbox != nil {
 			if err := m.sandbox.RemoveWorkspace(ctx, id); err != nil {
 				m.log.Warn("remove workspace", "session_id", id, "err", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -142,6 +143,86 @@ func TestRunnerFramesRefusedOutsideATurnOrWithoutAPositiveSeq(t *testing.T) {
 		h.sync()
 		if got := strings.Join(h.transcript(id), "|"); got != "user:go|assistant:hi" {
 			t.Fatalf("frames without seq: %s", got)
+		}
+	})
+}
+
+// A browser's socket stays open when its session ends, and a socket opened
+// to an ended session gets an init that says so and stays open (upstream's
+// client reconnected about once a second, forever, to a socket closed with
+// 4004). Deleting the session, or shutting down, closes them.
+func TestBrowserSocketsOfEndedSessionsStayOpen(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st, "followup")
+		ctx := context.Background()
+		id := h.create()
+		watching := newConn(h.user.ID)
+		wsock, err := h.m.AttachClient(ctx, h.user, id, watching)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watching.take()
+		if err := h.m.Terminate(ctx, h.user.ID, id, "user_stopped"); err != nil {
+			t.Fatal(err)
+		}
+		st0 := ofType(watching.take(), "status")
+		if len(st0) != 1 || st0[0]["data"].(map[string]any)["status"] != "terminated" {
+			t.Fatalf("the watching browser hears of the end: %v", st0)
+		}
+		if watching.closed != 0 {
+			t.Fatalf("the watching browser's socket stays open, closed with %d", watching.closed)
+		}
+		wsock.Frame([]byte(`{"type":"ping"}`))
+		if len(ofType(watching.take(), "pong")) != 1 {
+			t.Fatal("ping gets pong after the end")
+		}
+
+		late := newConn(h.user.ID)
+		lsock, err := h.m.AttachClient(ctx, h.user, id, late)
+		if err != nil {
+			t.Fatalf("a socket to an ended session is taken: %v", err)
+		}
+		frames := late.take()
+		if len(frames) == 0 || frames[0]["type"] != "init" {
+			t.Fatalf("the first frame is init: %v", frames)
+		}
+		sess := frames[0]["session"].(map[string]any)
+		data := frames[0]["data"].(map[string]any)
+		if sess["status"] != "terminated" || sess["id"] != id || data["runnerConnected"] != false || data["runnerBusy"] != false ||
+			data["sandboxRunning"] != false || data["connectedClients"] != 2.0 {
+			t.Fatalf("init of an ended session: %v", frames[0])
+		}
+		if len(ofType(frames, "models")) != 1 {
+			t.Fatalf("models follow init: %v", frames)
+		}
+		lsock.Frame([]byte(`{"type":"prompt","content":"too late"}`))
+		if errs := ofType(late.take(), "error"); len(errs) != 1 || errs[0]["message"] != "Session is not active" {
+			t.Fatalf("a prompt to an ended session: %v", errs)
+		}
+		if late.closed != 0 {
+			t.Fatalf("stays open, closed with %d", late.closed)
+		}
+		lsock.Closed()
+
+		// Deleting the session closes what is left with 4004 (the socket
+		// route then answers 404).
+		res, err := h.m.BulkDelete(ctx, h.user.ID, []string{id})
+		if err != nil || res.Deleted != 1 {
+			t.Fatalf("bulk delete: %+v %v", res, err)
+		}
+		if watching.closed != protocol.CloseSessionEnded {
+			t.Fatalf("a deleted session's socket closes with 4004, got %d", watching.closed)
+		}
+
+		// Shutting down closes the sockets of ended sessions with 1001.
+		id2 := h.create()
+		if err := h.m.Terminate(ctx, h.user.ID, id2, "user_stopped"); err != nil {
+			t.Fatal(err)
+		}
+		b2 := h.browser(id2)
+		h.m.Shutdown(ctx)
+		if b2.closed != protocol.CloseGoingAway {
+			t.Fatalf("shutdown closes ended sessions' sockets with 1001, got %d", b2.closed)
 		}
 	})
 }

@@ -45,6 +45,9 @@ func (a *actor) spawn(token string, restore bool) (sandbox.Sandbox, error) {
 			a.log.Error("record sandbox failure", "err", serr)
 		}
 		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Error: a.sess.ErrorMessage}})
+		if a.sess.Status == store.StatusError {
+			a.endSockets()
+		}
 		a.stopped = true
 		return sb, &apperr.Error{Kind: apperr.KindUnavailable, Message: a.sess.ErrorMessage, Err: err}
 	}
@@ -190,9 +193,7 @@ func (a *actor) terminate(reason string) error {
 	a.questions = map[string]*store.InteractivePrompt{}
 	a.timers = newTimers()
 	a.broadcast(statusFrame(map[string]any{"status": store.StatusTerminated, "reason": reason, "runnerConnected": false}))
-	for _, c := range a.hub.all() {
-		c.Close(protocol.CloseSessionEnded, "Session terminated")
-	}
+	a.endSockets() // browsers stay, as upstream's
 	a.m.publish(Event{Type: "session.completed", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: store.StatusTerminated, Reason: reason}})
 	a.stopped = true
 	return nil

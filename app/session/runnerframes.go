@@ -258,10 +258,11 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 	}
 }
 
-func (a *actor) modelsFrame() []byte {
-	models := json.RawMessage("[]")
-	if len(a.sess.Models) > 0 {
-		models = a.sess.Models
+func (a *actor) modelsFrame() []byte { return modelsFrame(a.sess.Models) }
+
+func modelsFrame(models json.RawMessage) []byte {
+	if len(models) == 0 {
+		models = json.RawMessage("[]")
 	}
 	return frame(map[string]any{"type": protocol.CModels, "models": models, "defaultModel": nil})
 }
