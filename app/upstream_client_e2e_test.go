@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/agentops/agentops/app"
 	"github.com/agentops/agentops/store"
 )
 
@@ -56,5 +58,45 @@ func TestDurationFieldsAreUpstreams(t *testing.T) {
 	}
 	if _, ok := got.Session["activeSeconds"].(float64); !ok {
 		t.Fatalf("activeSeconds: %#v", got.Session["activeSeconds"])
+	}
+}
+
+// kill -9 of a local runner in the middle of a turn: the server hears of
+// the exit from the sandbox and starts a new runner at once (the
+// runner-lost deadline is set far away here, so recovery cannot come from
+// it), the half-streamed message ends with finish reason error, and the
+// prompt's reply comes whole from the new runner.
+func TestRunnerKilledMidTurnRecoversAtOnce(t *testing.T) {
+	s := startServer(t, store.SQLite, "local", func(c *app.Config) {
+		c.SessionTimings.RunnerLost = time.Hour
+		c.SessionTimings.RevertGrace = time.Hour
+	})
+	id := s.createSession(nil).Session.ID
+	b := s.dial(id, s.token)
+	b.waitReady()
+	pid := runnerPID(t, s.cfg.DataDir, id)
+	b.send(map[string]any{"type": "prompt", "content": "long story\n/slow 100\n/chunks 10"})
+	b.waitFor("a chunk", typ("chunk"))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	msgs := s.waitTranscript(id, func(m []message) bool {
+		return len(m) == 3 && len(partsOfType(m[2], "finish")) == 1
+	})
+	cut := msgs[1]
+	fin := partsOfType(cut, "finish")
+	if cut.Role != "assistant" || len(fin) != 1 || fin[0]["reason"] != "error" || len(partsOfType(cut, "error")) != 1 {
+		t.Fatalf("the cut message ends with an error: %+v", cut)
+	}
+	for _, p := range cut.Parts {
+		if p["streaming"] == true {
+			t.Fatalf("the cut message does not stream: %+v", cut)
+		}
+	}
+	if msgs[2].Content != "You said: long story" || partsOfType(msgs[2], "finish")[0]["reason"] != "end_turn" {
+		t.Fatalf("the retried reply: %+v", msgs[2])
+	}
+	if pid2 := runnerPID(t, s.cfg.DataDir, id); pid2 == pid {
+		t.Fatal("a new runner process must have been started")
 	}
 }

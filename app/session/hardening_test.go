@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -224,5 +225,120 @@ func TestBrowserSocketsOfEndedSessionsStayOpen(t *testing.T) {
 		if b2.closed != protocol.CloseGoingAway {
 			t.Fatalf("shutdown closes ended sessions' sockets with 1001, got %d", b2.closed)
 		}
+	})
+}
+
+// lastAssistant returns the parts of the newest assistant message.
+func lastAssistant(t *testing.T, h *harness, id string) (content string, parts []map[string]any) {
+	t.Helper()
+	msgs, err := h.m.Messages(context.Background(), h.user.ID, id, store.MessageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == "assistant" {
+			if err := json.Unmarshal(msgs[i].Parts, &parts); err != nil {
+				t.Fatal(err)
+			}
+			return msgs[i].Content, parts
+		}
+	}
+	t.Fatal("no assistant message")
+	return "", nil
+}
+
+// checkCut fails unless parts end a turn the runner left unfinished: no
+// streaming part, an error part with a note, finish reason error.
+func checkCut(t *testing.T, parts []map[string]any) {
+	t.Helper()
+	n := len(parts)
+	if n < 3 || parts[n-1]["type"] != "finish" || parts[n-1]["reason"] != "error" || parts[n-2]["type"] != "error" ||
+		!strings.Contains(parts[n-2]["message"].(string), "runner stopped") {
+		t.Fatalf("a cut turn ends with an error part and finish reason error: %v", parts)
+	}
+	for _, p := range parts {
+		if p["streaming"] == true {
+			t.Fatalf("a cut turn does not stream: %v", parts)
+		}
+	}
+}
+
+// When the local sandbox reports that the runner process died in the
+// middle of a turn, a new runner starts at once (not after the runner-lost
+// deadline), the half-streamed message is ended (finish reason error, with
+// a note) instead of streaming for good, and the prompt runs again.
+func TestRunnerExitMidTurnRespawnsAtOnceAndEndsTheCutMessage(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st, "followup")
+		id := h.create()
+		r := h.connectRunner(id)
+		r.ready()
+		b := h.browser(id)
+		h.prompt(id, "go", "")
+		if len(r.prompts()) != 1 {
+			t.Fatal("dispatched")
+		}
+		r.send("message.create", map[string]any{"turnId": "T"})
+		r.send("message.part.text-delta", map[string]any{"turnId": "T", "delta": "half a rep"})
+		b.take()
+
+		h.m.RunnerExited(id, "local:1", errors.New("an older runner")) // not the session's sandbox
+		h.sync()
+		if h.sb.count("restore") != 0 {
+			t.Fatal("a report about another sandbox changes nothing")
+		}
+
+		h.m.RunnerExited(id, "fake", errors.New("signal: killed"))
+		h.sync()
+		if h.sb.count("restore") != 1 {
+			t.Fatal("a runner whose process exited is replaced at once")
+		}
+		content, parts := lastAssistant(t, h, id)
+		if content != "half a rep" {
+			t.Fatalf("the cut message keeps its text: %q", content)
+		}
+		checkCut(t, parts)
+		upd := ofType(b.take(), "message.updated")
+		if len(upd) == 0 {
+			t.Fatal("browsers see the cut message end")
+		}
+		checkCut(t, func() (out []map[string]any) {
+			for _, p := range upd[len(upd)-1]["data"].(map[string]any)["parts"].([]any) {
+				out = append(out, p.(map[string]any))
+			}
+			return out
+		}())
+
+		r2 := h.connectRunner(id)
+		r2.ready()
+		ps := r2.prompts()
+		if len(ps) != 1 || ps[0]["content"] != "go" {
+			t.Fatalf("the new runner gets the prompt again: %v", ps)
+		}
+		r2.turn(ps[0]["messageId"].(string), "a whole reply")
+		if got := strings.Join(h.transcript(id), "|"); got != "user:go|assistant:half a rep|assistant:a whole reply" {
+			t.Fatalf("transcript: %s", got)
+		}
+	})
+}
+
+// A runner whose socket went away (no exit report: an external sandbox, a
+// network cut) has its half-streamed message ended when its prompt goes
+// back to the queue.
+func TestRevertedPromptEndsTheCutMessage(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st, "followup")
+		id := h.create()
+		r := h.connectRunner(id)
+		r.ready()
+		h.prompt(id, "go", "")
+		r.send("message.create", map[string]any{"turnId": "T"})
+		r.send("message.part.text-delta", map[string]any{"turnId": "T", "delta": "cut"})
+		r.sock.Closed()
+		h.sync()
+		h.clock.Advance(5 * time.Second)
+		h.sync()
+		_, parts := lastAssistant(t, h, id)
+		checkCut(t, parts)
 	})
 }

@@ -93,9 +93,11 @@ func (a *actor) completeHibernate() error {
 			a.log.Error("hibernate sandbox", "err", err)
 		}
 	}
-	if err := a.commit(a.revertProcessing()); err != nil {
+	write, cut := a.revertProcessing()
+	if err := a.commit(write); err != nil {
 		return err
 	}
+	cut()
 	a.sess.SandboxID = ""
 	if err := a.setStatus(store.StatusHibernated, "sandbox_id"); err != nil {
 		return err

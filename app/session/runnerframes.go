@@ -53,9 +53,38 @@ func (a *actor) runnerClosed(c Conn) {
 	a.broadcast(statusFrame(map[string]any{"runnerConnected": false, "runnerDisconnected": true, "queuedPrompts": a.queuedCount()}))
 }
 
-func (a *actor) runnerExited(err error) {
-	a.log.Warn("runner process exited", "err", err)
+// runnerExited handles the sandbox's report that the session's runner
+// process ended on its own (a crash, kill -9): nothing will reconnect, so
+// there is no point waiting for the runner-lost deadline. What it was
+// processing goes back to the queue, the turn it was streaming is ended,
+// and a new runner starts at once (or the session ends as sandbox_lost, as
+// onRunnerLost decides).
+func (a *actor) runnerExited(sandboxID string, err error) {
+	if sandboxID != a.sess.SandboxID {
+		a.log.Info("an earlier runner process exited", "sandbox_id", sandboxID, "err", err)
+		return
+	}
+	a.log.Warn("runner process exited", "sandbox_id", sandboxID, "err", err)
 	a.broadcast(statusFrame(map[string]any{"sandboxRunning": false}))
+	if a.sess.Status != store.StatusRunning && a.sess.Status != store.StatusRestoring {
+		return
+	}
+	if c := a.runner.conn; c != nil { // its socket may not have noticed yet
+		c.Close(protocol.CloseGoingAway, "runner process exited")
+		a.runner.detach(c)
+		a.broadcast(statusFrame(map[string]any{"runnerConnected": false, "runnerDisconnected": true}))
+	}
+	write, cut := a.revertProcessing()
+	a.sess.RunnerLostAt = a.now()
+	if err := a.commit(write, a.saveSession("runner_lost_at")); err != nil {
+		a.fail("record runner exit", err)
+		return
+	}
+	cut()
+	a.broadcast(statusFrame(map[string]any{"runnerBusy": false, "queuedPrompts": a.queuedCount()}))
+	if err := a.replaceRunner(); err != nil {
+		a.log.Error("replace exited runner", "err", err)
+	}
 }
 
 // ---- runner frames ----
@@ -94,7 +123,9 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			// runner that went away go back to the queue.
 			a.runner.ready = true
 			persist = true
-			writes = append(writes, a.revertProcessing())
+			write, cut := a.revertProcessing()
+			writes = append(writes, write)
+			after = append(after, cut)
 			if !a.sess.RunnerLostAt.IsZero() || a.sess.RunnerRespawns != 0 {
 				a.sess.RunnerLostAt, a.sess.RunnerRespawns = time.Time{}, 0
 				writes = append(writes, a.saveSession("runner_lost_at", "runner_respawns"))

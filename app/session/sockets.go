@@ -15,9 +15,9 @@ import (
 )
 
 // RunnerExited is the sandbox provider's report that a session's runner
-// process ended on its own.
-func (m *Manager) RunnerExited(sessionID string, err error) {
-	m.actors.postIfLive(sessionID, func(a *actor) { a.runnerExited(err) })
+// process (its sandbox sandboxID) ended on its own.
+func (m *Manager) RunnerExited(sessionID, sandboxID string, err error) {
+	m.actors.post(m.ctx, sessionID, func(a *actor) { a.runnerExited(sandboxID, err) })
 }
 
 // CheckRunnerToken verifies a runner's token for a session, in constant

@@ -207,6 +207,26 @@ func (t *transcript) finalize(f *protocol.RunnerFrame, now time.Time) (*turn, bo
 	return tr, true
 }
 
+// cut ends every turn still being assembled, as finalize does with reason
+// error and note as the error part's message: their runner is gone and
+// nothing else would end them. The text they have stays.
+func (t *transcript) cut(note string, now time.Time) []*turn {
+	var out []*turn
+	for id, tr := range t.turns {
+		tr.sync()
+		tr.tail = nil
+		for i := range tr.parts {
+			tr.parts[i].Streaming = false
+		}
+		tr.parts = append(tr.parts, protocol.Part{Type: "error", Message: note},
+			protocol.Part{Type: "finish", Reason: protocol.FinishError})
+		t.touch(tr, now)
+		delete(t.turns, id)
+		out = append(out, tr)
+	}
+	return out
+}
+
 // touch rebuilds the message body from its parts and marks it dirty.
 func (t *transcript) touch(tr *turn, now time.Time) {
 	tr.sync()
