@@ -1,9 +1,14 @@
 package app_test
 
 import (
+	"context"
+	"encoding/json"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app"
 	"github.com/agentops/agentops/store"
@@ -98,5 +103,67 @@ func TestRunnerKilledMidTurnRecoversAtOnce(t *testing.T) {
 	}
 	if pid2 := runnerPID(t, s.cfg.DataDir, id); pid2 == pid {
 		t.Fatal("a new runner process must have been started")
+	}
+}
+
+// A browser that offers the agentops.v2 subprotocol is answered with it
+// and gets message.part.updated frames while a message is written, and
+// message.updated only once it is finished; one that offers only valet is
+// answered valet (TestSessionTurnEndToEnd checks its frames).
+func TestAgentopsV2Subprotocol(t *testing.T) {
+	s := startServer(t, store.SQLite, "local")
+	id := s.createSession(nil).Session.ID
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u := strings.Replace(s.url, "http://", "ws://", 1) + "/api/sessions/" + id + "/ws?role=client"
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{"valet", "bearer." + s.token, "agentops.v2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if c.Subprotocol() != "agentops.v2" {
+		t.Fatalf("the server answers agentops.v2 to a browser that offers it, got %q", c.Subprotocol())
+	}
+	c.SetReadLimit(4 << 20)
+	next := func() map[string]any {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f map[string]any
+		_ = json.Unmarshal(data, &f)
+		return f
+	}
+	for f := next(); ; f = next() {
+		if d := statusData(f); (f["type"] == "init" && d["runnerReady"] == true) || (f["type"] == "agentStatus" && f["status"] == "idle") {
+			break
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"type": "prompt", "content": "hi\n/tool bash completed {\"command\":\"ls\"}"})
+	if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	var partFrames, updated int
+	var finished bool
+	for !finished {
+		f := next()
+		switch f["type"] {
+		case "message.part.updated":
+			partFrames++
+			if _, ok := f["index"].(float64); !ok || f["messageId"] == nil || f["part"] == nil {
+				t.Fatalf("part frame: %v", f)
+			}
+		case "message.updated":
+			updated++
+			for _, p := range statusData(f)["parts"].([]any) {
+				finished = finished || p.(map[string]any)["type"] == "finish"
+			}
+			if !finished {
+				t.Fatalf("a v2 browser gets message.updated only for a finished message: %v", f)
+			}
+		}
+	}
+	if partFrames == 0 || updated != 1 {
+		t.Fatalf("part frames %d, message.updated %d", partFrames, updated)
 	}
 }

@@ -25,8 +25,13 @@ const (
 )
 
 // WebSocket subprotocols: browsers send "valet" and "bearer.<token>"; the
-// server answers "valet".
-const Subprotocol = "valet"
+// server answers "valet". A browser that also offers SubprotocolV2 is
+// answered with it and gets message.part.updated frames (see
+// CMessagePartUpdated).
+const (
+	Subprotocol   = "valet"
+	SubprotocolV2 = "agentops.v2"
+)
 
 // WebSocket close codes the server uses (4000–4999 are application codes).
 const (
@@ -123,17 +128,23 @@ const (
 	CStatus         = "status"
 	CMessage        = "message"
 	CMessageUpdated = "message.updated"
-	CChunk          = "chunk"
-	CAgentStatus    = "agentStatus"
-	CError          = "error"
-	CUserJoined     = "user.joined"
-	CUserLeft       = "user.left"
-	CModels         = "models"
-	CPong           = "pong"
-	CGitState       = "git-state"
-	CFilesChanged   = "files-changed"
-	CQueueState     = "queue.state"
-	CQueueWithdrawn = "queue.withdrawn"
+	// CMessagePartUpdated {messageId, index, part} (agentops.v2 sockets
+	// only) replaces one part of a message that is still being written;
+	// index is its position in parts, and may be the next one (a new
+	// part). Such sockets get message.updated only when the message is
+	// finished.
+	CMessagePartUpdated = "message.part.updated"
+	CChunk              = "chunk"
+	CAgentStatus        = "agentStatus"
+	CError              = "error"
+	CUserJoined         = "user.joined"
+	CUserLeft           = "user.left"
+	CModels             = "models"
+	CPong               = "pong"
+	CGitState           = "git-state"
+	CFilesChanged       = "files-changed"
+	CQueueState         = "queue.state"
+	CQueueWithdrawn     = "queue.withdrawn"
 )
 
 // Browser → server frame types.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -340,5 +341,117 @@ func TestRevertedPromptEndsTheCutMessage(t *testing.T) {
 		h.sync()
 		_, parts := lastAssistant(t, h, id)
 		checkCut(t, parts)
+	})
+}
+
+// partConn is a browser socket that negotiated agentops.v2.
+type partConn struct{ *conn }
+
+func (partConn) PartUpdates() bool { return true }
+
+// bytesConn counts the bytes of the message frames a socket gets.
+type bytesConn struct {
+	*conn
+	parts bool
+	n     int
+}
+
+func (b *bytesConn) PartUpdates() bool { return b.parts }
+func (b *bytesConn) Send(p []byte) bool {
+	b.n += len(p)
+	return true
+}
+
+// Browsers that negotiated agentops.v2 get message.part.updated {messageId,
+// index, part} for each change of a message being written and
+// message.updated only when it is finished; the others (upstream's client)
+// get message.updated for every change, as before.
+func TestPartUpdatesForV2Browsers(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st, "followup")
+		ctx := context.Background()
+		id := h.create()
+		r := h.connectRunner(id)
+		r.ready()
+		v1, v2 := newConn(h.user.ID), partConn{newConn(h.user.ID)}
+		var socks []*session.ClientSocket
+		for _, c := range []session.Client{v1, v2} {
+			sock, err := h.m.AttachClient(ctx, h.user, id, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			socks = append(socks, sock)
+		}
+		h.prompt(id, "go", "")
+		msgID := r.prompts()[0]["messageId"].(string)
+		v1.take()
+		v2.take()
+		r.send("message.create", map[string]any{"turnId": "T"})
+		r.send("message.part.text-delta", map[string]any{"turnId": "T", "delta": "look"})
+		r.send("message.part.tool-update", map[string]any{"turnId": "T", "callId": "c1", "toolName": "bash", "status": "running", "args": map[string]any{"command": "ls"}})
+		r.send("message.part.tool-update", map[string]any{"turnId": "T", "callId": "c1", "toolName": "bash", "status": "completed", "result": "a b"})
+		r.send("message.part.tool-update", map[string]any{"turnId": "T", "callId": "c2", "toolName": "read", "status": "running"})
+		f1, f2 := v1.take(), v2.take()
+		whole := ofType(f1, "message.updated")
+		if len(whole) != 3 || len(ofType(f1, "message.part.updated")) != 0 {
+			t.Fatalf("upstream's client gets the whole message for each tool update: %v", f1)
+		}
+		if len(ofType(f2, "message.updated")) != 0 {
+			t.Fatalf("a v2 browser gets no whole message before it is finished: %v", f2)
+		}
+		// Applying the part frames gives the parts of the whole message.
+		var parts []any
+		for _, f := range ofType(f2, "message.part.updated") {
+			if f["messageId"] == nil || f["part"] == nil {
+				t.Fatalf("part frame: %v", f)
+			}
+			i := int(f["index"].(float64))
+			switch {
+			case i < len(parts):
+				parts[i] = f["part"]
+			case i == len(parts):
+				parts = append(parts, f["part"])
+			default:
+				t.Fatalf("part index %d skips ahead of %d parts", i, len(parts))
+			}
+		}
+		want, _ := json.Marshal(whole[len(whole)-1]["data"].(map[string]any)["parts"])
+		got, _ := json.Marshal(parts)
+		if string(got) != string(want) {
+			t.Fatalf("parts from part frames\n got %s\nwant %s", got, want)
+		}
+		r.send("message.finalize", map[string]any{"turnId": "T", "reason": "end_turn"})
+		r.send("complete", map[string]any{"messageId": msgID})
+		if len(ofType(v2.take(), "message.updated")) != 1 || len(ofType(v1.take(), "message.updated")) != 1 {
+			t.Fatal("both get the finished message whole")
+		}
+
+		for _, sock := range socks { // they decode every frame: slow
+			sock.Closed()
+		}
+
+		// 100 tool calls with 512-byte results: the whole message each time
+		// grows with the turn; the parts do not.
+		b1, b2 := &bytesConn{conn: newConn(h.user.ID)}, &bytesConn{conn: newConn(h.user.ID), parts: true}
+		for _, c := range []*bytesConn{b1, b2} {
+			if _, err := h.m.AttachClient(ctx, h.user, id, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.prompt(id, "many tools", "")
+		msgID = r.prompts()[0]["messageId"].(string)
+		b1.n, b2.n = 0, 0
+		r.send("message.create", map[string]any{"turnId": "M"})
+		for i := range 100 {
+			call := fmt.Sprint("call", i)
+			r.send("message.part.tool-update", map[string]any{"turnId": "M", "callId": call, "toolName": "bash", "status": "running"})
+			r.send("message.part.tool-update", map[string]any{"turnId": "M", "callId": call, "toolName": "bash", "status": "completed", "result": strings.Repeat("x", 512)})
+		}
+		r.send("message.finalize", map[string]any{"turnId": "M", "reason": "end_turn"})
+		r.send("complete", map[string]any{"messageId": msgID})
+		t.Logf("100 tool calls: %d bytes to upstream's client, %d to a v2 browser", b1.n, b2.n)
+		if b2.n*10 > b1.n {
+			t.Fatalf("part updates must cost a fraction of whole messages: %d vs %d bytes", b2.n, b1.n)
+		}
 	})
 }

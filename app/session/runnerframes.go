@@ -165,14 +165,21 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			break
 		}
 		a.closeSlow(a.hub.broadcastChunk(tr.msg.ID, offset, f.Delta))
-	case protocol.RToolUpdate, protocol.RMessageFinalize:
-		var tr *turn
-		var ok bool
-		if f.Type == protocol.RToolUpdate {
-			tr, ok = a.tr.toolUpdate(f, now)
-		} else {
-			tr, ok = a.tr.finalize(f, now)
+	case protocol.RToolUpdate:
+		tr, changed, ok := a.tr.toolUpdate(f, now)
+		if !ok {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: f.Type + " for an unknown turn"})
+			break
 		}
+		// The whole message for upstream's client; the changed parts for
+		// agentops.v2 sockets (a turn with many tool calls otherwise
+		// sends the whole message again for every update).
+		msg, parts := tr.msg, partFrames(tr.msg.ID, tr.parts, changed)
+		after = append(after, func() {
+			a.closeSlow(a.hub.broadcastUpdate(func() []byte { return messageFrame(protocol.CMessageUpdated, msg) }, parts))
+		})
+	case protocol.RMessageFinalize:
+		tr, ok := a.tr.finalize(f, now)
 		if !ok {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: f.Type + " for an unknown turn"})
 			break

@@ -124,19 +124,21 @@ func (t *transcript) appendText(turnID, delta string, now time.Time) (tr *turn, 
 }
 
 // toolUpdate creates or replaces the turn's part for a tool call; the
-// trailing text part stops streaming.
-func (t *transcript) toolUpdate(f *protocol.RunnerFrame, now time.Time) (*turn, bool) {
-	tr, ok := t.turns[f.TurnID]
+// trailing text part stops streaming. changed lists the positions of the
+// parts that changed (text parts that stopped streaming, the tool part).
+func (t *transcript) toolUpdate(f *protocol.RunnerFrame, now time.Time) (tr *turn, changed []int, ok bool) {
+	tr, ok = t.turns[f.TurnID]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	tr.sync()
 	tr.tail = nil
 	p := protocol.Part{Type: "tool-call", CallID: f.CallID, ToolName: f.ToolName, Status: f.Status,
 		Args: f.Args, Result: f.Result, Error: f.Error}
 	for i := range tr.parts {
-		if tr.parts[i].Type == "text" {
+		if tr.parts[i].Type == "text" && tr.parts[i].Streaming {
 			tr.parts[i].Streaming = false
+			changed = append(changed, i)
 		}
 	}
 	replaced := false
@@ -146,15 +148,17 @@ func (t *transcript) toolUpdate(f *protocol.RunnerFrame, now time.Time) (*turn, 
 				p.Args = tr.parts[i].Args
 			}
 			tr.parts[i] = p
+			changed = append(changed, i)
 			replaced = true
 			break
 		}
 	}
 	if !replaced {
 		tr.parts = append(tr.parts, p)
+		changed = append(changed, len(tr.parts)-1)
 	}
 	t.touch(tr, now)
-	return tr, true
+	return tr, changed, true
 }
 
 // finalize ends a turn: finalText replaces the text of a lone text part,
