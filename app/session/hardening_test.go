@@ -399,7 +399,16 @@ func TestPartUpdatesForV2Browsers(t *testing.T) {
 		if len(ofType(f2, "message.updated")) != 0 {
 			t.Fatalf("a v2 browser gets no whole message before it is finished: %v", f2)
 		}
-		// Applying the part frames gives the parts of the whole message.
+		// A new text part comes first, empty and streaming (its text comes
+		// as chunks); applying the part frames gives the parts of the
+		// whole message.
+		if ps := ofType(f2, "message.part.updated"); len(ps) == 0 || ps[0]["index"] != 0.0 ||
+			ps[0]["part"].(map[string]any)["type"] != "text" || ps[0]["part"].(map[string]any)["streaming"] != true {
+			t.Fatalf("the new text part is announced before its chunk: %v", ps)
+		}
+		if len(ofType(f1, "message.part.updated")) != 0 {
+			t.Fatal("upstream's client gets no part frames")
+		}
 		var parts []any
 		for _, f := range ofType(f2, "message.part.updated") {
 			if f["messageId"] == nil || f["part"] == nil {

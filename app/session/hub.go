@@ -108,8 +108,8 @@ func (h *hub) broadcast(frame []byte) []Client {
 
 // broadcastUpdate sends a change to a message being written: parts (the
 // message.part.updated frames) to sockets that take parts, whole (the
-// message.updated frame, made at most once) to the others. It returns the
-// sockets too slow to take it.
+// message.updated frame, made at most once) to the others; nil whole
+// sends them nothing. It returns the sockets too slow to take it.
 func (h *hub) broadcastUpdate(whole func() []byte, parts [][]byte) []Client {
 	var slow []Client
 	var b []byte
@@ -121,6 +121,9 @@ func (h *hub) broadcastUpdate(whole func() []byte, parts [][]byte) []Client {
 					break
 				}
 			}
+			continue
+		}
+		if whole == nil {
 			continue
 		}
 		if b == nil {

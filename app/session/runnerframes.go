@@ -159,10 +159,20 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			after = append(after, func() { a.broadcast(messageFrame(protocol.CMessage, msg)) })
 		}
 	case protocol.RTextDelta:
+		before := -1
+		if tr, ok := a.tr.turns[f.TurnID]; ok {
+			before = len(tr.parts)
+		}
 		tr, offset, ok := a.tr.appendText(f.TurnID, f.Delta, now)
 		if !ok {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "text-delta for an unknown turn"})
 			break
+		}
+		if n := len(tr.parts); n > before {
+			// A new text part: agentops.v2 sockets get it (empty and
+			// streaming) before its first chunk, so that part indexes
+			// never skip ahead; upstream's client needs nothing.
+			a.closeSlow(a.hub.broadcastUpdate(nil, partFrames(tr.msg.ID, tr.parts, []int{n - 1})))
 		}
 		a.closeSlow(a.hub.broadcastChunk(tr.msg.ID, offset, f.Delta))
 	case protocol.RToolUpdate:
