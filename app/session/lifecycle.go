@@ -45,6 +45,9 @@ func (a *actor) spawn(token string, restore bool) (sandbox.Sandbox, error) {
 			a.log.Error("record sandbox failure", "err", serr)
 		}
 		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Error: a.sess.ErrorMessage}})
+		if a.sess.Status == store.StatusError {
+			a.endSockets()
+		}
 		a.stopped = true
 		return sb, &apperr.Error{Kind: apperr.KindUnavailable, Message: a.sess.ErrorMessage, Err: err}
 	}
@@ -90,9 +93,11 @@ func (a *actor) completeHibernate() error {
 			a.log.Error("hibernate sandbox", "err", err)
 		}
 	}
-	if err := a.commit(a.revertProcessing()); err != nil {
+	write, cut := a.revertProcessing()
+	if err := a.commit(write); err != nil {
 		return err
 	}
+	cut()
 	a.sess.SandboxID = ""
 	if err := a.setStatus(store.StatusHibernated, "sandbox_id"); err != nil {
 		return err
@@ -168,6 +173,7 @@ func (a *actor) terminate(reason string) error {
 	// is stored: if the write fails the session goes on as it was, its
 	// deadlines armed.
 	prev := *a.sess
+	cols := append([]string{"status", "runner_busy", "ended_at", "sandbox_id"}, a.endRunningPeriod()...)
 	a.sess.RunnerBusy = false
 	a.sess.EndedAt = a.now()
 	a.sess.SandboxID = ""
@@ -179,7 +185,7 @@ func (a *actor) terminate(reason string) error {
 		if err := tx.InteractivePrompts().DeleteAll(ctx, a.id); err != nil {
 			return err
 		}
-		return a.saveSession("status", "runner_busy", "ended_at", "sandbox_id")(ctx, tx)
+		return a.saveSession(cols...)(ctx, tx)
 	})
 	if err != nil {
 		*a.sess = prev
@@ -189,9 +195,7 @@ func (a *actor) terminate(reason string) error {
 	a.questions = map[string]*store.InteractivePrompt{}
 	a.timers = newTimers()
 	a.broadcast(statusFrame(map[string]any{"status": store.StatusTerminated, "reason": reason, "runnerConnected": false}))
-	for _, c := range a.hub.all() {
-		c.Close(protocol.CloseSessionEnded, "Session terminated")
-	}
+	a.endSockets() // browsers stay, as upstream's
 	a.m.publish(Event{Type: "session.completed", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: store.StatusTerminated, Reason: reason}})
 	a.stopped = true
 	return nil
