@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: build run test test-short lint bench clean deps
+.PHONY: build run test test-short lint bench clean deps package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -35,3 +35,32 @@ bench: deps
 
 clean:
 	rm -rf bin
+
+# Release artifacts in dist/: linux tarballs (amd64; arm64 with Debian's
+# cross compiler), .deb and .rpm (nfpm, pinned in packaging/tools), and
+# SHA256SUMS. docs/deploy.md says more.
+package:
+	./scripts/package.sh
+
+# CI only: installs the .deb on this machine, checks it, removes and purges it.
+package-test:
+	./scripts/package-test.sh
+
+# The full local stack: agentops on a local Postgres and Redis (Debian's
+# binaries), state in .dev/. `make dev` returns once it is ready.
+dev: build
+	./scripts/dev.sh up
+dev-logs:
+	./scripts/dev.sh logs
+dev-down:
+	./scripts/dev.sh down
+dev-reset:
+	./scripts/dev.sh reset
+dev-migrate: build
+	./scripts/dev.sh migrate
+dev-seed:
+	./scripts/dev.sh seed
+
+# make dev, dev-seed, dev-down on a free port, then dev-reset.
+dev-test: build
+	./scripts/dev-test.sh

@@ -301,12 +301,30 @@ func (a *App) Serve(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// systemd (Type=notify): ready once the listener serves; the watchdog
+	// is petted while the server answers its own /health over loopback.
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	wdDone := make(chan struct{})
+	go func() {
+		defer close(wdDone)
+		a.cfg.Systemd.Watchdog(wdCtx, selfCheck(ln.Addr().String()), func(err error) {
+			a.log.Warn("systemd watchdog: not pinging", "err", err)
+		})
+	}()
+	if err := a.cfg.Systemd.Ready("listening on " + ln.Addr().String()); err != nil {
+		a.log.Warn("systemd notify", "err", err)
+	}
 	var serveErr error
 	select {
 	case err := <-errc:
 		serveErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 		a.log.Info("shutting down")
+	}
+	stopWatchdog()
+	<-wdDone
+	if err := a.cfg.Systemd.Stopping(); err != nil {
+		a.log.Warn("systemd notify", "err", err)
 	}
 	// Stop taking requests and let those in flight finish (15 s); event
 	// streams end at once (RegisterOnShutdown), clients resume elsewhere.
@@ -344,6 +362,27 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// selfCheck answers whether the server still serves: a GET of its own
+// /health over loopback.
+func selfCheck(addr string) func(context.Context) error {
+	client := &http.Client{}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("self check: %w", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("self check: /health answered %d", resp.StatusCode)
+		}
+		return nil
+	}
 }
 
 // newSessions builds the session manager with its sandbox provider. Local

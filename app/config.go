@@ -14,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/agentops/agentops/app/events"
+	"github.com/agentops/agentops/app/sdnotify"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store"
@@ -49,6 +50,9 @@ type Config struct {
 	ArchiveAfter time.Duration
 	// Clock drives the scheduler (nil: the real clock); tests use a fake.
 	Clock clockwork.Clock
+	// Systemd, when set, is told when the server is ready and stopping and
+	// gets watchdog pings (serve reads NOTIFY_SOCKET; nil sends nothing).
+	Systemd *sdnotify.Notifier
 
 	// Blob is the object storage driver: fs (files under DataDir/blobs)
 	// or s3 (settings in S3).

@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 
 	"github.com/agentops/agentops/cmd/agentops"
@@ -17,7 +19,11 @@ const envRunAsCLI = "TEST_AGENTOPS_RUN_AS_CLI" // not AGENTOPS_*: local sandboxe
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunAsCLI) == "1" {
-		os.Exit(agentops.Execute(context.Background(), "test"))
+		// As main.go: SIGINT and SIGTERM end the command gracefully.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := agentops.Execute(ctx, "test")
+		stop()
+		os.Exit(code)
 	}
 	os.Setenv(envRunAsCLI, "1") // inherited by the runner children only
 	code := m.Run()

@@ -2,10 +2,12 @@ package agentops
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentops/agentops/app"
+	"github.com/agentops/agentops/app/sdnotify"
 	"github.com/agentops/agentops/app/workflow"
 )
 
@@ -29,6 +31,11 @@ func newServe(cfg *app.Config) *cobra.Command {
 				}
 			}
 			log := cfg.NewLogger()
+			notifier, err := sdnotify.FromEnv(os.Getenv)
+			if err != nil {
+				return err
+			}
+			cfg.Systemd = notifier
 			a, err := app.Open(cmd.Context(), *cfg, log)
 			if err != nil {
 				return err
