@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -135,6 +136,19 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A database migrated by a newer binary (a rollback after an upgrade)
+	// is refused before anything is applied: this binary does not know
+	// what those migrations changed.
+	err = s.withMigrationTx(ctx, func(tx *sql.Tx) error {
+		done, err := appliedMigrations(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return ErrIfNewer(all, done)
+	})
+	if err != nil {
+		return nil, err
+	}
 	var applied []Migration
 	for _, m := range all {
 		did := false
@@ -170,6 +184,35 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 		}
 	}
 	return applied, nil
+}
+
+// ErrNewerSchema is returned (wrapped) when the database records a
+// migration that this binary does not have.
+var ErrNewerSchema = errors.New("the database was migrated by a newer agentops")
+
+// ErrIfNewer fails when done (applied versions) holds a version that known
+// lacks, naming the newest such migration.
+func ErrIfNewer(known []Migration, done map[string][2]string) error {
+	have := make(map[string]bool, len(known))
+	for _, m := range known {
+		have[m.Version] = true
+	}
+	var unknown []string
+	for v := range done {
+		if !have[v] {
+			unknown = append(unknown, v)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	newest := "none"
+	if len(known) > 0 {
+		newest = known[len(known)-1].Version
+	}
+	return fmt.Errorf("%w: it has migration %s, and this binary knows migrations up to %s; "+
+		"run the newer binary, or restore the backup taken before the upgrade", ErrNewerSchema, strings.Join(unknown, ", "), newest)
 }
 
 // MigrationStatus lists every known migration with its applied time.

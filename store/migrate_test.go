@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -122,6 +123,25 @@ func TestMigrateRefusesChangedMigration(t *testing.T) {
 		_, err = s.Migrate(ctx)
 		if err == nil || !strings.Contains(err.Error(), "changed") {
 			t.Fatalf("Migrate with a changed applied migration: %v, want an error saying it changed", err)
+		}
+	})
+}
+
+// TestMigrateRefusesNewerSchema: a rollback to an older binary after an
+// upgrade finds a migration it does not know and refuses to serve,
+// changing nothing.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		_, err := s.DB().NewRaw("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+			"9999", "from_the_future", strings.Repeat("0", 64), store.Now().Format(store.TimeLayout)).Exec(ctx)
+		noErr(t, "record a future migration", err)
+		_, err = s.Migrate(ctx)
+		if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), "9999") {
+			t.Fatalf("Migrate with a newer schema: %v, want ErrNewerSchema naming 9999", err)
+		}
+		if !strings.Contains(err.Error(), "restore the backup") {
+			t.Fatalf("the error should say what to do: %v", err)
 		}
 	})
 }
