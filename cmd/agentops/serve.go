@@ -66,5 +66,7 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.StringVar(&cfg.PubSub, "pubsub", "", "how replicas share events: memory (one server; the default on SQLite), postgres (LISTEN/NOTIFY; the default on Postgres) or redis (--redis-url)")
 	f.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for --pubsub redis: redis://[user:password@]host:port[/db] (rediss:// for TLS)")
 	fromEnv(f, "pubsub", "redis-url")
+	f.StringVar(&cfg.MetricsToken, "metrics-token", "", "turn /metrics (Prometheus) on; scrapers send this as a bearer token (prefer AGENTOPS_METRICS_TOKEN: flags show in ps)")
+	fromEnv(f, "metrics-token")
 	return cmd
 }
