@@ -44,3 +44,47 @@ func TestCountLiveByStatusAndPoolStats(t *testing.T) {
 		}
 	})
 }
+
+// TestPeekMigrations reads the migration state without creating or
+// locking anything: a fresh database has every migration pending (and no
+// schema_migrations table made for it), a migrated one none, and versions
+// a newer binary recorded are reported as unknown.
+func TestPeekMigrations(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			s, err := store.Open(ctx, storetest.URL(t, d), store.Options{})
+			noErr(t, "open", err)
+			defer s.Close()
+			states, unknown, err := s.PeekMigrations(ctx)
+			noErr(t, "peek fresh", err)
+			if store.Pending(states) != len(states) || len(states) == 0 || len(unknown) != 0 {
+				t.Fatalf("fresh: %d of %d pending, unknown %v", store.Pending(states), len(states), unknown)
+			}
+			if _, _, err := s.PeekMigrations(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var tables int
+			q := "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_migrations'"
+			if d == store.Postgres {
+				q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+			}
+			noErr(t, "count tables", s.DB().QueryRowContext(ctx, q).Scan(&tables))
+			if tables != 0 {
+				t.Fatal("peeking created schema_migrations")
+			}
+			_, err = s.Migrate(ctx)
+			noErr(t, "migrate", err)
+			states, unknown, err = s.PeekMigrations(ctx)
+			noErr(t, "peek migrated", err)
+			if store.Pending(states) != 0 || len(unknown) != 0 {
+				t.Fatalf("migrated: %d pending, unknown %v", store.Pending(states), unknown)
+			}
+			_, err = s.DB().ExecContext(ctx, "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ('9999', 'future', 'x', '2030-01-01T00:00:00.000000Z')")
+			noErr(t, "record a future migration", err)
+			if _, unknown, err = s.PeekMigrations(ctx); err != nil || len(unknown) != 1 || unknown[0] != "9999" {
+				t.Fatalf("unknown versions: %v %v", unknown, err)
+			}
+		})
+	}
+}
