@@ -276,3 +276,30 @@ func (s *server) dialSilent(id string) *websocket.Conn {
 	s.t.Cleanup(func() { c.CloseNow() })
 	return c
 }
+
+// TestMetricsRunnerLost: a runner that goes away from a running session
+// is counted, and the alert rule of docs/operations.md (running sessions
+// without a runner socket) sees it until the runner is back.
+func TestMetricsRunnerLost(t *testing.T) {
+	s := startServer(t, store.SQLite, "external", func(c *app.Config) { c.MetricsToken = metricsToken })
+	id, token := externalSession(t, s)
+	b := s.dial(id, s.token)
+	stop, done := startRunner(t, s, id, token)
+	b.waitReady()
+	s.metricIs("one runner socket", 1, "agentops_session_sockets", "kind", "runner")
+	s.metricIs("one running session", 1, "agentops_sessions", "status", "running")
+	stop()
+	<-done
+	s.metricIs("the runner counted lost", 1, "agentops_session_runners_lost_total")
+	s.metricIs("no runner socket", 0, "agentops_session_sockets", "kind", "runner")
+	m := s.scrape()
+	if m[series("agentops_sessions", "status", "running")]-m[series("agentops_session_sockets", "kind", "runner")] != 1 {
+		t.Fatalf("the runners-lost alert expression: running %v, runner sockets %v",
+			m[series("agentops_sessions", "status", "running")], m[series("agentops_session_sockets", "kind", "runner")])
+	}
+	startRunner(t, s, id, token)
+	s.metricIs("the runner back", 1, "agentops_session_sockets", "kind", "runner")
+	if got := s.scrape()["agentops_session_runners_lost_total"]; got != 1 {
+		t.Fatalf("a runner coming back is no loss: %v", got)
+	}
+}
