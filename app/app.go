@@ -23,6 +23,7 @@ import (
 	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/keys"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/metrics"
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
@@ -59,15 +60,21 @@ type App struct {
 	Credentials *credentials.Service
 	// Notify is the inbox; Serve builds it over the pub/sub it uses.
 	Notify *notify.Service
+	// Metrics is the Prometheus registry every part records into.
+	Metrics *metrics.Metrics
 }
 
 // OpenStore opens the configured database, creating the data directory, and
 // applies pending migrations when migrate is true.
 func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*store.Store, error) {
+	return openStore(ctx, cfg, log, migrate, store.Options{})
+}
+
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool, opts store.Options) (*store.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	st, err := store.Open(ctx, cfg.DatabaseURL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -87,16 +94,19 @@ func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) 
 // Open prepares everything serve needs: data dir, database (migrated),
 // keyring (checked against the database) and the domain services.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	st, err := OpenStore(ctx, cfg, log, true)
+	m := metrics.New(cfg.Version)
+	st, err := openStore(ctx, cfg, log, true, store.Options{WrapSearch: m.Search})
 	if err != nil {
 		return nil, err
 	}
+	m.Pools(st.PoolStats)
+	m.SessionCounts(st.Sessions().CountLiveByStatus)
 	kr, err := LoadKeyring(ctx, cfg, st, log)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
+	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr, Metrics: m}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
 	a.openCredentials()
 	if err := a.openBlob(ctx); err != nil {
@@ -210,6 +220,7 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	defer pubsub.Close()
+	pubsub = a.Metrics.PubSub(a.cfg.PubSub, pubsub)
 	bus := events.New(a.Store, pubsub, a.cfg.Events, a.log)
 	a.Notify = a.openNotify(bus)
 	sessions, provider, err := a.newSessions(ln.Addr().(*net.TCPAddr), bus)
@@ -217,6 +228,7 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	a.registerServeMetrics(bus, sessions)
 	defer provider.Close()
 	clock := a.cfg.Clock
 	if clock == nil {
@@ -256,6 +268,8 @@ func (a *App) Serve(ctx context.Context) error {
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
 		Ready:          a.Store.Ping,
+		Metrics:        a.Metrics,
+		MetricsToken:   a.cfg.MetricsToken,
 	}, a.log)
 	// inflight counts running handlers (sockets included): the database
 	// must not close under one.
@@ -274,7 +288,7 @@ func (a *App) Serve(ctx context.Context) error {
 	// starts, so that Shutdown need not wait for them (clients resume
 	// elsewhere from their Last-Event-ID).
 	srv.RegisterOnShutdown(bus.StopStreams)
-	sched, err := jobs.New(jobs.Options{Store: a.Store, Logger: a.log, Clock: clock})
+	sched, err := jobs.New(jobs.Options{Store: a.Store, Logger: a.log, Clock: clock, Observe: a.Metrics.JobRan})
 	if err != nil {
 		ln.Close()
 		return err
@@ -406,6 +420,20 @@ func (a *App) openPubSub(ctx context.Context) (realtime.PubSub, error) {
 	return realtime.NewMemory(), nil
 }
 
+// registerServeMetrics adds the gauges read at scrape time from the parts
+// Serve builds.
+func (a *App) registerServeMetrics(bus *events.Bus, sessions *session.Manager) {
+	m := a.Metrics
+	m.GaugeFunc("event_streams", "Event-bus subscribers: SSE and WebSocket event streams served now.",
+		func() float64 { return float64(bus.Streams()) })
+	m.GaugeFunc("session_actors", "Session actors live in this process.",
+		func() float64 { return float64(sessions.ActorStats().Actors) })
+	m.GaugeFunc("session_mailbox_depth", "Commands waiting in all session actors' mailboxes.",
+		func() float64 { return float64(sessions.ActorStats().MailboxDepth) })
+	m.GaugeFunc("session_mailbox_depth_max", "Commands waiting in the fullest session actor's mailbox.",
+		func() float64 { return float64(sessions.ActorStats().MaxMailboxDepth) })
+}
+
 func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager, sandbox.Provider, error) {
 	agents := map[string][]protocol.ModelGroup{}
 	for _, name := range runner.AgentNames() {
@@ -452,7 +480,7 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 	mgr = session.NewManager(a.Store, bus, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
-		Credentials: a.Credentials, Hook: a.Notify,
+		Credentials: a.Credentials, Hook: a.Notify, Metrics: a.Metrics,
 	}, a.log)
 	return mgr, provider, nil
 }

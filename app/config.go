@@ -72,6 +72,9 @@ type Config struct {
 	RedisURL string
 	// Events tunes the user event bus (tests shorten its timings).
 	Events events.Config
+	// MetricsToken turns /metrics on: scrapers send it as a bearer token.
+	// Empty: /metrics is a 404.
+	MetricsToken string
 }
 
 // WorkflowConfig holds the workflow settings.

@@ -37,6 +37,9 @@ type Options struct {
 	Lease time.Duration
 	// Workers bounds the one-shot jobs running at once (default 4).
 	Workers int
+	// Observe, if set, is told of every finished run: periodic jobs by
+	// name, one-shot jobs by kind (runs cut short by Stop are not told).
+	Observe func(job string, err error, took time.Duration)
 }
 
 // Service is the Scheduler: gocron for periodic jobs, elected on Postgres,
@@ -50,6 +53,7 @@ type Service struct {
 	lease  time.Duration
 	leader *store.LeaderLock
 	cron   gocron.Scheduler
+	obs    func(job string, err error, took time.Duration)
 
 	mu       sync.Mutex
 	handlers map[string]Handler
@@ -95,8 +99,11 @@ func New(o Options) (*Service, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
+	if o.Observe == nil {
+		o.Observe = func(string, error, time.Duration) {}
+	}
 	s := &Service{st: o.Store, log: o.Logger.With("component", "jobs"), clock: o.Clock, owner: o.Owner,
-		poll: o.PollInterval, lease: o.Lease, leader: o.Store.LeaderLock("jobs"),
+		poll: o.PollInterval, lease: o.Lease, leader: o.Store.LeaderLock("jobs"), obs: o.Observe,
 		handlers: map[string]Handler{}, crons: map[string]uuid.UUID{},
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -193,15 +200,18 @@ func (s *Service) ScheduleCron(name, expr string, fn CronFunc) error {
 		defer func() {
 			if p := recover(); p != nil {
 				log.Error("periodic job panicked", "panic", p)
+				s.obs(name, fmt.Errorf("panic: %v", p), s.clock.Since(start))
 			}
 		}()
 		if err := fn(ctx); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("periodic job failed", "err", err, "took", s.clock.Since(start).Round(time.Millisecond))
+				s.obs(name, err, s.clock.Since(start))
 			}
 			return
 		}
 		log.Debug("periodic job done", "took", s.clock.Since(start).Round(time.Millisecond))
+		s.obs(name, nil, s.clock.Since(start))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -367,6 +377,7 @@ func (s *Service) run(j *store.ScheduledJob) {
 	now := func() time.Time { return s.clock.Now().UTC() }
 	if h == nil {
 		log.Error("no handler for job kind; keeping the job as failed")
+		s.obs(j.Kind, errors.New("no handler"), 0)
 		if err := s.st.Jobs().Fail(rctx, j.ID, s.owner, "no handler for kind "+j.Kind, now()); err != nil {
 			log.Warn("record job failure", "err", err)
 		}
@@ -377,6 +388,9 @@ func (s *Service) run(j *store.ScheduledJob) {
 	err := safeRun(ctx, h, []byte(j.Payload))
 	cancel()
 	took := s.clock.Since(start).Round(time.Millisecond)
+	if s.ctx.Err() == nil {
+		s.obs(j.Kind, err, s.clock.Since(start))
+	}
 	switch {
 	case err == nil:
 		if ferr := s.st.Jobs().Finish(rctx, j.ID, s.owner); ferr != nil && !errors.Is(ferr, store.ErrNotFound) {

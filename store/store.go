@@ -37,6 +37,9 @@ const (
 type Options struct {
 	// MaxConns bounds the Postgres pool and the SQLite read pool.
 	MaxConns int
+	// WrapSearch, if set, wraps the dialect's search provider (the
+	// composition root times searches with it).
+	WrapSearch func(search.Provider) search.Provider
 }
 
 // Store is the handle to the database. Reads go to a read pool, writes to
@@ -62,10 +65,15 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 20
 	}
+	open := openSQLite
 	if IsPostgres(databaseURL) {
-		return openPostgres(ctx, databaseURL, opts)
+		open = openPostgres
 	}
-	return openSQLite(ctx, databaseURL, opts)
+	st, err := open(ctx, databaseURL, opts)
+	if err == nil && opts.WrapSearch != nil {
+		st.search = opts.WrapSearch(st.search)
+	}
+	return st, err
 }
 
 func openPostgres(ctx context.Context, databaseURL string, opts Options) (*Store, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/agentops/agentops/app/dashboard"
 	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/metrics"
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/session"
@@ -56,6 +57,10 @@ type Options struct {
 	// Ready reports whether the server can take traffic (the database
 	// answers); /ready calls it.
 	Ready func(ctx context.Context) error
+	// Metrics records requests and sockets, and /metrics serves it to
+	// scrapers that present MetricsToken; with no token /metrics is a 404.
+	Metrics      *metrics.Metrics
+	MetricsToken string
 }
 
 // Server routes requests to the handlers.
@@ -87,7 +92,7 @@ func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s.workflows = deps.Workflows
 	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
 	s.routes()
-	var h http.Handler = http.HandlerFunc(s.dispatch)
+	var h http.Handler = withMetrics(opts.Metrics, http.HandlerFunc(s.dispatch))
 	h = withoutNUL(h)
 	h = withCORS(opts.AllowedOrigins, h)
 	h = withSecurityHeaders(h)
@@ -100,6 +105,7 @@ func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 func (s *Server) routes() {
 	m := s.mux
 	bindHealth(s, m)
+	bindMetrics(s, m)
 	bindAuthPublic(s, m)
 	bindAuthMe(s, m)
 	bindAPIKeys(s, m)

@@ -59,6 +59,8 @@ func (s *Server) runnerSocket(w http.ResponseWriter, r *http.Request) {
 		<-conn.done
 		return
 	}
+	s.opts.Metrics.SocketOpened("runner")
+	defer s.opts.Metrics.SocketClosed("runner")
 	s.readLoop(c, conn, sock.Frame)
 	sock.Closed()
 }
@@ -93,6 +95,8 @@ func (s *Server) clientSocket(w http.ResponseWriter, r *http.Request) {
 		<-conn.done
 		return
 	}
+	s.opts.Metrics.SocketOpened("browser")
+	defer s.opts.Metrics.SocketClosed("browser")
 	s.readLoop(c, conn, sock.Frame)
 	sock.Closed()
 }

@@ -13,6 +13,7 @@ func (a *actor) closeSlow(slow []Client) {
 	for _, c := range slow {
 		a.log.Warn("closing a slow browser socket", "conn", c.ID())
 		c.Close(protocol.CloseSlowConsumer, "slow consumer: reload the transcript over REST, then reconnect")
+		a.m.metrics().SlowConsumerClosed()
 		a.removeClient(c)
 	}
 }

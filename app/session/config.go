@@ -42,6 +42,8 @@ type Config struct {
 	Credentials CredentialsEnv
 	// Hook, when set, sees every published event.
 	Hook EventHook
+	// Metrics, when set, is told what the actors do (metrics.go).
+	Metrics Metrics
 }
 
 // EventHook sees every event the sessions publish, after it is published

@@ -47,6 +47,7 @@ func (a *actor) runnerClosed(c Conn) {
 			a.log.Error("record runner loss", "err", err)
 		}
 		a.armRunnerLost()
+		a.m.metrics().RunnerLost()
 	} else if err := a.flush(); err != nil {
 		a.log.Error("flush after runner close", "err", err)
 	}
@@ -196,6 +197,9 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		}
 		msg := tr.msg
 		after = append(after, func() { a.broadcast(messageFrame(protocol.CMessageUpdated, msg)) })
+		if f.Type == protocol.RMessageFinalize {
+			after = append(after, func() { a.m.metrics().TurnFinished(a.sess.Agent, f.Reason) })
+		}
 	case protocol.RComplete, protocol.RAborted:
 		writes = append(writes, a.completePrompt(f.MessageID), a.takeAnswered(f.MessageID))
 		after = append(after, func() {

@@ -77,7 +77,7 @@ func NewRoot(version string) *cobra.Command {
 	pf.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fromEnv(pf, "data-dir", "database-url", "instance-key-file", "log-level", "log-format")
 
-	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newRunner(), newVersion(version))
+	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newDoctor(cfg), newRunner(), newVersion(version))
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/agentops/agentops/app"
 	"github.com/agentops/agentops/app/sdnotify"
@@ -12,23 +13,14 @@ import (
 )
 
 func newServe(cfg *app.Config) *cobra.Command {
-	var origins []string
-	archiveAfter := "7d"
+	var sf *serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (creates the data dir and applies migrations first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := ParseTTL(archiveAfter)
-			if err != nil {
-				return fmt.Errorf("--archive-after: %w", err)
-			}
-			cfg.ArchiveAfter = d
-			if len(origins) > 0 {
-				cfg.AllowedOrigins = origins
-				if err := cfg.Resolve(); err != nil {
-					return err
-				}
+			if err := sf.apply(cfg); err != nil {
+				return err
 			}
 			log := cfg.NewLogger()
 			notifier, err := sdnotify.FromEnv(os.Getenv)
@@ -44,14 +36,46 @@ func newServe(cfg *app.Config) *cobra.Command {
 			return a.Serve(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
+	sf = bindServeFlags(cmd.Flags(), cfg)
+	return cmd
+}
+
+// serveFlags are the settings of serve that need more than a flag
+// variable; doctor binds the same flags, so that it checks what serve
+// would run with.
+type serveFlags struct {
+	origins      []string
+	archiveAfter string
+}
+
+// apply puts them into cfg (resolving it again for the origins).
+func (sf *serveFlags) apply(cfg *app.Config) error {
+	d, err := ParseTTL(sf.archiveAfter)
+	if err != nil {
+		return fmt.Errorf("--archive-after: %w", err)
+	}
+	cfg.ArchiveAfter = d
+	if len(sf.origins) > 0 {
+		cfg.AllowedOrigins = sf.origins
+		if err := cfg.Resolve(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindServeFlags defines serve's settings on f, with their AGENTOPS_*
+// variables.
+func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
+	sf := &serveFlags{archiveAfter: "7d"}
+	origins, archiveAfter := &sf.origins, &sf.archiveAfter
 	f.StringVar(&cfg.Listen, "listen", app.DefaultListen, "address to listen on")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach the server at (default http://<listen>)")
-	f.StringSliceVar(&origins, "allowed-origins", nil, "comma-separated origins allowed by CORS (default the public URL; * for any)")
+	f.StringSliceVar(origins, "allowed-origins", nil, "comma-separated origins allowed by CORS (default the public URL; * for any)")
 	f.BoolVar(&cfg.OpenSignup, "open-signup", false, "let anyone register (otherwise the first user becomes admin and others need an invite)")
 	f.StringVar(&cfg.Sandbox, "sandbox", "local", "where runners run: local (a process per session under the data dir) or external (you start `agentops runner` elsewhere)")
 	f.StringVar(&cfg.DefaultAgent, "default-agent", "script", "agent for sessions that do not name one")
-	f.StringVar(&archiveAfter, "archive-after", archiveAfter, "archive terminated and errored sessions (and remove their workspaces) this long after they end: 7d, 36h; 0 never")
+	f.StringVar(archiveAfter, "archive-after", *archiveAfter, "archive terminated and errored sessions (and remove their workspaces) this long after they end: 7d, 36h; 0 never")
 	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after")
 	// Object storage (artifacts).
 	f.StringVar(&cfg.Blob, "blob", "fs", "object storage: fs (files under <data-dir>/blobs) or s3 (any S3-compatible service)")
@@ -73,5 +97,7 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.StringVar(&cfg.PubSub, "pubsub", "", "how replicas share events: memory (one server; the default on SQLite), postgres (LISTEN/NOTIFY; the default on Postgres) or redis (--redis-url)")
 	f.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for --pubsub redis: redis://[user:password@]host:port[/db] (rediss:// for TLS)")
 	fromEnv(f, "pubsub", "redis-url")
-	return cmd
+	f.StringVar(&cfg.MetricsToken, "metrics-token", "", "turn /metrics (Prometheus) on; scrapers send this as a bearer token (prefer AGENTOPS_METRICS_TOKEN: flags show in ps)")
+	fromEnv(f, "metrics-token")
+	return sf
 }
