@@ -280,7 +280,8 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	maint := &maintenance{st: a.Store, sessions: sessions, events: bus, archiveAfter: a.cfg.ArchiveAfter, log: a.log,
-		now: func() time.Time { return clock.Now().UTC() }}
+		artifacts: artifacts.NewRemover(a.Blob),
+		now:       func() time.Time { return clock.Now().UTC() }}
 	if err := maint.register(sched); err != nil {
 		ln.Close()
 		return fmt.Errorf("schedule maintenance: %w", err)
@@ -413,7 +414,7 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 	mgr = session.NewManager(a.Store, bus, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
-		Credentials: a.Credentials, Hook: a.Notify,
+		Credentials: a.Credentials, Hook: a.Notify, Artifacts: artifacts.NewRemover(a.Blob),
 	}, a.log)
 	return mgr, provider, nil
 }

@@ -71,7 +71,7 @@ func newFilesEnv(t *testing.T, st *store.Store, o filesOpts) *filesEnv {
 	}
 	pub := realtime.NewMemory()
 	t.Cleanup(func() { pub.Close() })
-	mgr := session.NewManager(st, events.New(st, pub, events.Config{}, log), provider, session.Config{}, log)
+	mgr := session.NewManager(st, events.New(st, pub, events.Config{}, log), provider, session.Config{Artifacts: artifacts.NewRemover(o.blob)}, log)
 	h := api.New(api.Deps{
 		Auth: svc, Sessions: mgr,
 		Artifacts: artifacts.New(o.blob, mgr, artifacts.Options{MaxUploadBytes: o.maxUpload, Now: c.Now}),

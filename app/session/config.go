@@ -42,6 +42,16 @@ type Config struct {
 	Credentials CredentialsEnv
 	// Hook, when set, sees every published event.
 	Hook EventHook
+	// Artifacts, when set, removes the stored artifacts of deleted
+	// sessions and users.
+	Artifacts ArtifactRemover
+}
+
+// ArtifactRemover deletes the artifacts (blob objects) of a session or of
+// all of a user's sessions (artifacts.Remover is one).
+type ArtifactRemover interface {
+	RemoveSession(ctx context.Context, userID, sessionID string) error
+	RemoveUser(ctx context.Context, userID string) error
 }
 
 // EventHook sees every event the sessions publish, after it is published
