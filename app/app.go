@@ -301,7 +301,7 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(api.JSONProtocolErrors(ln)) }()
 	var serveErr error
 	select {
 	case err := <-errc:

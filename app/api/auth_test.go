@@ -83,11 +83,18 @@ func TestSignupGating(t *testing.T) {
 		// Closed sign-up: nobody gets in without an invite, and nothing is written.
 		r := e.call("POST", "/auth/email/register", "", map[string]any{"email": "eve@example.com", "password": pw})
 		expect(t, r, 400, "not_allowed")
+		// Beside upstream's word, a sentence says what to do.
+		if !strings.Contains(r.str("message"), "invite") {
+			t.Fatalf("not_allowed without a hint: %s", r.Raw)
+		}
 		expect(t, e.login("eve@example.com", pw), 401, "invalid_credentials")
 
 		// Duplicate email, whatever its case.
 		r = e.call("POST", "/auth/email/register", "", map[string]any{"email": "ADMIN@example.com", "password": pw})
 		expect(t, r, 400, "email_already_registered")
+		if r.str("message") == "" {
+			t.Fatalf("email_already_registered without a hint: %s", r.Raw)
+		}
 
 		// An invite code gives its role.
 		r = e.call("POST", "/api/admin/invites", admin, map[string]any{"role": "admin"})
@@ -121,6 +128,9 @@ func TestSignupGating(t *testing.T) {
 		r = e.call("POST", "/api/admin/invites", admin, map[string]any{"email": "dan@example.com"})
 		r = e.call("POST", "/auth/email/register", "", map[string]any{"email": "mallory@example.com", "password": pw, "inviteCode": r.str("code")})
 		expect(t, r, 400, "not_allowed")
+		if !strings.Contains(r.str("message"), "another email") {
+			t.Fatalf("not_allowed for an invite of another email: %s", r.Raw)
+		}
 
 		// Password policy.
 		r = e.call("POST", "/auth/email/register", "", map[string]any{"email": "x@example.com", "password": "short"})
@@ -164,6 +174,9 @@ func TestLoginAttemptLimit(t *testing.T) {
 		// Five failures: now even the right password is refused.
 		r := e.login("ada@example.com", pw)
 		expect(t, r, 429, "too_many_attempts")
+		if !strings.Contains(r.str("message"), "Too many failed logins") {
+			t.Fatalf("too_many_attempts without a hint: %s", r.Raw)
+		}
 		retry, ok := r.Body["retryAfterSeconds"].(float64)
 		if !ok || retry < 1 || retry > 15*60 {
 			t.Fatalf("retryAfterSeconds: %s", r.Raw)

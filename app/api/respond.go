@@ -105,6 +105,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body["error"] = e.Message
 	if e.Word != "" {
 		body["error"] = e.Word
+		if e.Message != "" {
+			body["message"] = e.Message
+		}
 	}
 	code := e.Code
 	if code == "" {

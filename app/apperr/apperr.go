@@ -41,8 +41,11 @@ type Error struct {
 
 func (e *Error) Error() string {
 	msg := e.Message
-	if msg == "" {
+	switch {
+	case msg == "":
 		msg = e.Word
+	case e.Word != "":
+		msg += " (" + e.Word + ")"
 	}
 	if e.Err != nil {
 		return msg + ": " + e.Err.Error()
@@ -86,6 +89,12 @@ func Conflict(msg string) *Error { return &Error{Kind: KindConflict, Message: ms
 // code is that word in upper case.
 func Word(kind Kind, word string) *Error {
 	return &Error{Kind: kind, Word: word}
+}
+
+// WordHint is Word with a sentence for a person, rendered as "message"
+// beside the word, where the word alone puzzles ("not_allowed").
+func WordHint(kind Kind, word, hint string) *Error {
+	return &Error{Kind: kind, Word: word, Message: hint}
 }
 
 // KindMethodNotAllowed is a 405 (a webhook whose trigger takes another

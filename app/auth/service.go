@@ -194,7 +194,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 		}
 		now := s.now()
 		if _, err := tx.Users().GetByEmail(ctx, email); err == nil {
-			return apperr.Word(apperr.KindInvalid, "email_already_registered")
+			return errEmailTaken()
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -218,7 +218,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 				return err
 			}
 			if inv.Email != "" && inv.Email != email {
-				return apperr.Word(apperr.KindInvalid, "not_allowed")
+				return apperr.WordHint(apperr.KindInvalid, "not_allowed", "This invite is for another email address: sign up with the address it was sent to")
 			}
 			invite, role = inv, inv.Role
 		default:
@@ -228,13 +228,13 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			} else if !s.cfg.OpenSignup {
-				return apperr.Word(apperr.KindInvalid, "not_allowed")
+				return apperr.WordHint(apperr.KindInvalid, "not_allowed", "Sign-up needs an invite: ask an admin of this server for an invite code")
 			}
 		}
 		user = newUser(email, in.Name, hash, role, now)
 		if err := tx.Users().Create(ctx, user); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return apperr.Word(apperr.KindInvalid, "email_already_registered")
+				return errEmailTaken()
 			}
 			return err
 		}
@@ -286,8 +286,10 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (string,
 	}
 	if n >= s.cfg.MaxLoginFailures {
 		retry := oldest.Add(s.cfg.LoginFailureWindow).Sub(now)
-		e := apperr.Word(apperr.KindTooMany, "too_many_attempts")
-		e.Extra = map[string]any{"retryAfterSeconds": max(1, int(math.Ceil(retry.Seconds())))}
+		secs := max(1, int(math.Ceil(retry.Seconds())))
+		e := apperr.WordHint(apperr.KindTooMany, "too_many_attempts",
+			fmt.Sprintf("Too many failed logins for this email; try again in %d seconds (an admin can clear this with agentops user unlock)", secs))
+		e.Extra = map[string]any{"retryAfterSeconds": secs}
 		return "", e
 	}
 	u, err := s.st.Users().GetByEmail(ctx, email)
@@ -314,7 +316,7 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (string,
 		if err := s.st.LoginFailures().Record(ctx, email, now); err != nil {
 			return "", err
 		}
-		return "", apperr.Word(apperr.KindUnauthorized, "invalid_credentials")
+		return "", errBadCredentials()
 	}
 	if err := s.st.LoginFailures().Clear(ctx, email); err != nil {
 		return "", err
@@ -340,11 +342,11 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return err
 	}
 	if p.User.PasswordHash == "" {
-		return apperr.Word(apperr.KindUnauthorized, "invalid_credentials")
+		return errBadCredentials()
 	}
 	ok, err := CheckPassword(p.User.PasswordHash, current)
 	if err != nil || !ok {
-		return apperr.Word(apperr.KindUnauthorized, "invalid_credentials")
+		return errBadCredentials()
 	}
 	hash, err := HashPassword(next)
 	if err != nil {
@@ -422,11 +424,19 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, name, password strin
 		}
 		u = newUser(email, name, hash, role, s.now())
 		if err := tx.Users().Create(ctx, u); errors.Is(err, store.ErrConflict) {
-			return apperr.Word(apperr.KindInvalid, "email_already_registered")
+			return errEmailTaken()
 		} else if err != nil {
 			return err
 		}
 		return nil
 	})
 	return u, err
+}
+
+func errEmailTaken() *apperr.Error {
+	return apperr.WordHint(apperr.KindInvalid, "email_already_registered", "An account with this email exists already: log in instead")
+}
+
+func errBadCredentials() *apperr.Error {
+	return apperr.WordHint(apperr.KindUnauthorized, "invalid_credentials", "Wrong email or password")
 }
