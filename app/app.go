@@ -59,19 +59,65 @@ type App struct {
 	Credentials *credentials.Service
 	// Notify is the inbox; Serve builds it over the pub/sub it uses.
 	Notify *notify.Service
+
+	// lock is the data dir's serve lock, held until Close.
+	lock *dirLock
 }
 
-// OpenStore opens the configured database, creating the data directory, and
-// applies pending migrations when migrate is true.
-func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+// OpenMode says whether OpenStore may create the database and whether it
+// applies pending migrations.
+type OpenMode int
+
+const (
+	// CreateAndMigrate creates the data dir and database when missing
+	// and applies pending migrations (serve).
+	CreateAndMigrate OpenMode = iota
+	// CreateOnly creates them when missing and applies nothing (migrate
+	// up applies and reports the migrations itself).
+	CreateOnly
+	// Existing needs a database that exists and holds the schema, and
+	// applies pending migrations (user, token, keys).
+	Existing
+	// Inspect needs a database that exists, and changes nothing
+	// (migrate status).
+	Inspect
+)
+
+// Database names the configured database for messages: the SQLite file, or
+// the Postgres URL without its password.
+func (c Config) Database() string { return store.RedactURL(c.DatabaseURL) }
+
+// errNoDatabase explains what to do about a database that is not there.
+func errNoDatabase(cfg Config) error {
+	return fmt.Errorf("no agentops database at %s: run `agentops serve` or `agentops migrate up` with this --data-dir/--database-url first, or point them at the right one", cfg.Database())
+}
+
+// OpenStore opens the configured database as mode says.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, mode OpenMode) (*store.Store, error) {
+	create := mode == CreateAndMigrate || mode == CreateOnly
+	if create {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+		}
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
-	if err != nil {
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MustExist: !create})
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, errNoDatabase(cfg)
+	} else if err != nil {
 		return nil, err
 	}
-	if migrate {
+	if mode == Existing {
+		states, err := st.MigrationStatus(ctx)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("database %s: %w", cfg.Database(), err)
+		}
+		if store.Pending(states) == len(states) {
+			st.Close()
+			return nil, errNoDatabase(cfg)
+		}
+	}
+	if mode == CreateAndMigrate || mode == Existing {
 		applied, err := st.Migrate(ctx)
 		if err != nil {
 			st.Close()
@@ -87,20 +133,30 @@ func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) 
 // Open prepares everything serve needs: data dir, database (migrated),
 // keyring (checked against the database) and the domain services.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	st, err := OpenStore(ctx, cfg, log, true)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg, log, CreateAndMigrate)
+	if err != nil {
+		lock.release()
 		return nil, err
 	}
 	kr, err := LoadKeyring(ctx, cfg, st, log)
 	if err != nil {
 		st.Close()
+		lock.release()
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr}
+	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr, lock: lock}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
 	a.openCredentials()
 	if err := a.openBlob(ctx); err != nil {
 		st.Close()
+		lock.release()
 		return nil, err
 	}
 	a.Memory = memory.New(st, memory.Config{MaxFiles: cfg.MemoryMaxFiles})
@@ -134,12 +190,14 @@ func (a *App) openBlob(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the object storage and the database.
+// Close releases the object storage, the database and the data dir.
 func (a *App) Close() error {
 	if a.closeBlob != nil {
 		_ = a.closeBlob()
 	}
-	return a.Store.Close()
+	err := a.Store.Close()
+	a.lock.release()
+	return err
 }
 
 // keyringMetaKey holds "<primary key id>:<check value>" in instance_meta.

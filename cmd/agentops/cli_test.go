@@ -62,6 +62,14 @@ type cliEnv struct {
 
 func newEnv(t *testing.T, d store.Dialect) *cliEnv {
 	t.Helper()
+	e := newBareEnv(t, d)
+	e.mustRun("", "migrate", "up") // as serve would have
+	return e
+}
+
+// newBareEnv is an instance whose database is not set up yet.
+func newBareEnv(t *testing.T, d store.Dialect) *cliEnv {
+	t.Helper()
 	isolateEnv(t)
 	return &cliEnv{t: t, dialect: d, dataDir: t.TempDir(), dbURL: storetest.URL(t, d)}
 }
@@ -403,7 +411,7 @@ func TestEnvInvalidValue(t *testing.T) {
 			t.Errorf("the database was opened despite the invalid setting (stat err %v)", err)
 		}
 		// The flag beats the bad variable.
-		if _, _, err := execute(t, "", "migrate", "status", "--data-dir", dir, "--log-level", "error"); err != nil {
+		if _, _, err := execute(t, "", "migrate", "up", "--data-dir", dir, "--log-level", "error"); err != nil {
 			t.Errorf("--log-level error with AGENTOPS_LOG_LEVEL=loud: %v", err)
 		}
 	})
@@ -436,12 +444,27 @@ var (
 
 func TestMigrate(t *testing.T) {
 	eachDialect(t, func(t *testing.T, d store.Dialect) {
-		e := newEnv(t, d)
+		e := newBareEnv(t, d)
 		all, err := store.LoadMigrations(d)
 		if err != nil {
 			t.Fatal(err)
 		}
 
+		if d == store.SQLite {
+			// status creates nothing: a missing file is an error.
+			_, _, err := e.run("", "migrate", "status")
+			wantErrContains(t, err, e.dbURL)
+			if _, err := os.Stat(e.dbURL); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("migrate status created %s (stat err %v)", e.dbURL, err)
+			}
+			// A new SQLite file created empty, as a Postgres database
+			// is: status lists every migration pending.
+			st, err := store.Open(context.Background(), e.dbURL, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+		}
 		out := e.mustRun("", "migrate", "status")
 		if !pendingLine.MatchString(out) {
 			t.Errorf("status on a fresh database does not list 0001 as pending:\n%s", out)
@@ -493,6 +516,9 @@ func TestEnvDoesNotSetCommandArguments(t *testing.T) {
 	t.Setenv("AGENTOPS_EMAIL", "env@example.com")
 	_, _, err := execute(t, "a long passphrase\n", "user", "create", "--data-dir", dir, "--database-url", db)
 	wantErrContains(t, err, "email")
+	if _, _, err := execute(t, "", "migrate", "up", "--data-dir", dir, "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
 	for _, email := range []string{"first@example.com", "second@example.com"} {
 		if _, _, err := execute(t, "a long passphrase\n", "user", "create", "--email", email, "--data-dir", dir, "--database-url", db); err != nil {
 			t.Fatal(err)
