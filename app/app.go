@@ -301,6 +301,11 @@ func (a *App) Serve(ctx context.Context) error {
 	if local, ok := provider.(*sandbox.Local); ok {
 		locate = local.Workspace
 	}
+	proxies, err := api.ParseProxies(a.cfg.TrustedProxies)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	handler := api.New(api.Deps{
 		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas, Events: bus,
 		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
@@ -311,6 +316,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Dashboard:   dashboard.New(a.Store, nil),
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
+		TrustedProxies: proxies,
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
 		Ready:          a.Store.Ping,

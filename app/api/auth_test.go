@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -399,5 +400,40 @@ func TestHTTPStatusOfUnknownRoutes(t *testing.T) {
 		if r.Header.Get("Allow") != "GET, PATCH" {
 			t.Fatalf("Allow: %q", r.Header.Get("Allow"))
 		}
+	})
+}
+
+// The failure limit counts per email and client address: a stranger who
+// knows the owner's email locks out only themselves. Behind a trusted
+// proxy the address is the one X-Forwarded-For names; from anyone else
+// X-Forwarded-For is ignored, so an attacker cannot dodge the limit by
+// inventing addresses.
+func TestLoginLimitPerClientAddress(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st, envOpts{trustedProxies: []string{"127.0.0.0/8", "::1"}})
+		e.register("owner@example.com", pw)
+		from := func(addr, password string) resp {
+			return e.call("POST", "/auth/email/login", "", map[string]any{"email": "owner@example.com", "password": password},
+				"X-Forwarded-For", addr)
+		}
+		for range 5 {
+			expect(t, from("203.0.113.9", "guess guess"), 401, "invalid_credentials")
+		}
+		expect(t, from("203.0.113.9", pw), 429, "too_many_attempts")
+		// The owner, elsewhere, still gets in.
+		expect(t, from("198.51.100.7", pw), 200, "")
+		// The proxy's chain: the right-most untrusted address counts.
+		expect(t, from("1.2.3.4, 203.0.113.9, 127.0.0.1", pw), 429, "too_many_attempts")
+
+		// Without trusted proxies X-Forwarded-For is the client's own
+		// word and is ignored: every request here comes from 127.0.0.1.
+		e2 := newEnv(t, st, envOpts{})
+		for i := range 5 {
+			r := e2.call("POST", "/auth/email/login", "", map[string]any{"email": "owner@example.com", "password": "guess guess"},
+				"X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i))
+			expect(t, r, 401, "invalid_credentials")
+		}
+		r := e2.call("POST", "/auth/email/login", "", map[string]any{"email": "owner@example.com", "password": pw}, "X-Forwarded-For", "192.0.2.200")
+		expect(t, r, 429, "too_many_attempts")
 	})
 }

@@ -56,6 +56,8 @@ type Options struct {
 	// Ready reports whether the server can take traffic (the database
 	// answers); /ready calls it.
 	Ready func(ctx context.Context) error
+	// TrustedProxies are believed about X-Forwarded-For (nil: none).
+	TrustedProxies *Proxies
 }
 
 // Server routes requests to the handlers.

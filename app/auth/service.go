@@ -271,16 +271,18 @@ func (s *Service) startSession(ctx context.Context, st *store.Store, userID, pro
 	return token, err
 }
 
-// Login checks an email and password and returns a new login token. Past
-// the failure limit it answers 429 with retryAfterSeconds until the oldest
-// failure leaves the window, whatever the password.
-func (s *Service) Login(ctx context.Context, rawEmail, password string) (string, error) {
+// Login checks an email and password from a client address and returns a
+// new login token. Failures count per email and address: past the limit
+// that pair gets 429 with retryAfterSeconds until the oldest failure leaves
+// the window, whatever the password, while the same email from another
+// address is unaffected (a stranger cannot lock out the owner).
+func (s *Service) Login(ctx context.Context, rawEmail, password, client string) (string, error) {
 	if strings.TrimSpace(rawEmail) == "" || password == "" {
 		return "", apperr.Invalid("", "Email and password are required")
 	}
 	email := strings.ToLower(strings.TrimSpace(rawEmail))
 	now := s.now()
-	n, oldest, err := s.st.LoginFailures().Since(ctx, email, now.Add(-s.cfg.LoginFailureWindow))
+	n, oldest, err := s.st.LoginFailures().Since(ctx, email, client, now.Add(-s.cfg.LoginFailureWindow))
 	if err != nil {
 		return "", err
 	}
@@ -288,7 +290,7 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (string,
 		retry := oldest.Add(s.cfg.LoginFailureWindow).Sub(now)
 		secs := max(1, int(math.Ceil(retry.Seconds())))
 		e := apperr.WordHint(apperr.KindTooMany, "too_many_attempts",
-			fmt.Sprintf("Too many failed logins for this email; try again in %d seconds (an admin can clear this with agentops user unlock)", secs))
+			fmt.Sprintf("Too many failed logins for this email from this address; try again in %d seconds (an admin can clear this with agentops user unlock)", secs))
 		e.Extra = map[string]any{"retryAfterSeconds": secs}
 		return "", e
 	}
@@ -313,12 +315,12 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (string,
 		}
 	}
 	if !ok {
-		if err := s.st.LoginFailures().Record(ctx, email, now); err != nil {
+		if err := s.st.LoginFailures().Record(ctx, email, client, now); err != nil {
 			return "", err
 		}
 		return "", errBadCredentials()
 	}
-	if err := s.st.LoginFailures().Clear(ctx, email); err != nil {
+	if err := s.st.LoginFailures().Clear(ctx, email, client); err != nil {
 		return "", err
 	}
 	return s.startSession(ctx, s.st, u.ID, "email")
@@ -388,9 +390,25 @@ func (s *Service) SetPassword(ctx context.Context, rawEmail, password string) er
 		if err := tx.Users().Update(ctx, u, "password_hash"); err != nil {
 			return err
 		}
-		_, err = tx.AuthSessions().DeleteForUser(ctx, u.ID, "")
+		if _, err := tx.AuthSessions().DeleteForUser(ctx, u.ID, ""); err != nil {
+			return err
+		}
+		// A new password is a fresh start: the old failures no longer lock
+		// anyone out.
+		_, err = tx.LoginFailures().ClearEmail(ctx, email)
 		return err
 	})
+}
+
+// Unlock clears the failed-login limit of an email, from every address
+// (`agentops user unlock`), and says how many failures it forgot. The
+// email need not belong to a user: unknown emails are limited too.
+func (s *Service) Unlock(ctx context.Context, rawEmail string) (int, error) {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return 0, err
+	}
+	return s.st.LoginFailures().ClearEmail(ctx, email)
 }
 
 // CreateUser adds an account from the command line. The first account is

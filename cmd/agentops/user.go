@@ -120,6 +120,28 @@ func newUser(cfg *app.Config) *cobra.Command {
 	}
 	setPassword.Flags().StringVar(&pwEmail, "email", "", "email address (required)")
 	_ = setPassword.MarkFlagRequired("email")
-	cmd.AddCommand(create, setPassword)
+
+	var unlockEmail string
+	unlock := &cobra.Command{
+		Use:   "unlock",
+		Short: "Clear the failed-login limit of an email, from every address (set-password does this too)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := openAuth(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			n, err := svc.Unlock(cmd.Context(), unlockEmail)
+			if err != nil {
+				return inDatabase(cfg, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cleared %d failed logins for %s\n", n, strings.ToLower(strings.TrimSpace(unlockEmail)))
+			return nil
+		},
+	}
+	unlock.Flags().StringVar(&unlockEmail, "email", "", "email address (required)")
+	_ = unlock.MarkFlagRequired("email")
+	cmd.AddCommand(create, setPassword, unlock)
 	return cmd
 }
