@@ -47,6 +47,7 @@ type filesOpts struct {
 	maxUpload int64
 	limits    workspace.Limits
 	external  bool // runners are external: no local workspaces
+	body      api.BodyTiming
 }
 
 func newFilesEnv(t *testing.T, st *store.Store, o filesOpts) *filesEnv {
@@ -76,7 +77,7 @@ func newFilesEnv(t *testing.T, st *store.Store, o filesOpts) *filesEnv {
 		Auth: svc, Sessions: mgr,
 		Artifacts: artifacts.New(o.blob, mgr, artifacts.Options{MaxUploadBytes: o.maxUpload, Now: c.Now}),
 		Workspace: workspace.New(mgr, locate, o.limits),
-	}, api.Options{AllowedOrigins: []string{"http://app.example"}, Version: "test", Ready: st.Ping}, log)
+	}, api.Options{AllowedOrigins: []string{"http://app.example"}, Version: "test", Ready: st.Ping, Body: o.body}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &filesEnv{env: &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}, blob: o.blob, wsRoot: wsRoot}

@@ -57,6 +57,8 @@ type envOpts struct {
 	memoryMaxFiles int
 	// trustedProxies are believed about X-Forwarded-For.
 	trustedProxies []string
+	// body bounds request body reads (zero: the defaults).
+	body api.BodyTiming
 }
 
 func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
@@ -69,7 +71,7 @@ func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
 		o.origins = []string{"http://app.example"}
 	}
 	mem := memory.New(st, memory.Config{MaxFiles: o.memoryMaxFiles})
-	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping, TrustedProxies: mustProxies(t, o.trustedProxies)}, log)
+	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping, TrustedProxies: mustProxies(t, o.trustedProxies), Body: o.body}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}

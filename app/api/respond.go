@@ -62,6 +62,7 @@ var kindStatus = map[apperr.Kind]int{
 	apperr.KindInternal:     http.StatusInternalServerError,
 
 	apperr.KindMethodNotAllowed: http.StatusMethodNotAllowed,
+	apperr.KindTimeout:          http.StatusRequestTimeout,
 }
 
 var kindCode = map[apperr.Kind]string{
@@ -76,6 +77,12 @@ var kindCode = map[apperr.Kind]string{
 	apperr.KindInternal:     "INTERNAL_ERROR",
 
 	apperr.KindMethodNotAllowed: "METHOD_NOT_ALLOWED",
+	apperr.KindTimeout:          "REQUEST_TIMEOUT",
+}
+
+// errTooSlow is the 408 for a body that fell behind BodyTiming.
+func errTooSlow() *apperr.Error {
+	return &apperr.Error{Kind: apperr.KindTimeout, Message: "The request body arrived too slowly"}
 }
 
 // writeError renders err as the one error body. Domain errors keep their
@@ -85,6 +92,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := apperr.As(err)
 	if !ok {
 		switch {
+		case errors.Is(err, errBodyTooSlow):
+			e = errTooSlow()
 		case errors.Is(err, store.ErrNotFound):
 			e = apperr.NotFound("Resource")
 		case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
@@ -252,6 +261,8 @@ func jsonError(err error) error {
 		mbe *http.MaxBytesError
 	)
 	switch {
+	case errors.Is(err, errBodyTooSlow):
+		return errTooSlow()
 	case errors.As(err, &mbe):
 		return &apperr.Error{Kind: apperr.KindTooLarge, Message: fmt.Sprintf("Request body is larger than %d bytes", mbe.Limit),
 			Details: map[string]any{"limit": mbe.Limit}}

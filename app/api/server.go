@@ -58,6 +58,8 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// TrustedProxies are believed about X-Forwarded-For (nil: none).
 	TrustedProxies *Proxies
+	// Body bounds how long request bodies may take (zero: defaults).
+	Body BodyTiming
 }
 
 // Server routes requests to the handlers.
@@ -90,6 +92,7 @@ func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
 	s.routes()
 	var h http.Handler = http.HandlerFunc(s.dispatch)
+	h = withBodyTiming(opts.Body, h)
 	h = withoutNUL(h)
 	h = withCORS(opts.AllowedOrigins, h)
 	h = withSecurityHeaders(h)

@@ -101,3 +101,6 @@ func WordHint(kind Kind, word, hint string) *Error {
 // method). It stands apart from the block above so that kinds added there
 // keep their values.
 const KindMethodNotAllowed Kind = 100
+
+// KindTimeout is a 408: the request body arrived too slowly.
+const KindTimeout Kind = 101
