@@ -319,7 +319,7 @@ func (a *App) Serve(ctx context.Context) error {
 		TrustedProxies: proxies,
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
-		Ready:          a.Store.Ping,
+		Ready:          a.ready,
 	}, a.log)
 	// inflight counts running handlers (sockets included): the database
 	// must not close under one.

@@ -71,7 +71,7 @@ func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
 		o.origins = []string{"http://app.example"}
 	}
 	mem := memory.New(st, memory.Config{MaxFiles: o.memoryMaxFiles})
-	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping, TrustedProxies: mustProxies(t, o.trustedProxies), Body: o.body}, log)
+	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping, TrustedProxies: mustProxies(t, o.trustedProxies), Body: o.body, Now: c.Now}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}

@@ -63,6 +63,7 @@ var kindStatus = map[apperr.Kind]int{
 
 	apperr.KindMethodNotAllowed: http.StatusMethodNotAllowed,
 	apperr.KindTimeout:          http.StatusRequestTimeout,
+	apperr.KindStorageFull:      http.StatusInsufficientStorage,
 }
 
 var kindCode = map[apperr.Kind]string{
@@ -78,6 +79,7 @@ var kindCode = map[apperr.Kind]string{
 
 	apperr.KindMethodNotAllowed: "METHOD_NOT_ALLOWED",
 	apperr.KindTimeout:          "REQUEST_TIMEOUT",
+	apperr.KindStorageFull:      "STORAGE_FULL",
 }
 
 // errTooSlow is the 408 for a body that fell behind BodyTiming.
@@ -89,6 +91,12 @@ func errTooSlow() *apperr.Error {
 // message; anything else is logged and answered as a 500 that names the
 // request id, never the internal error.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if store.IsStorageFull(err) {
+		if sw := storageWatchFrom(r.Context()); sw != nil {
+			sw.full(err)
+		}
+		err = errStorageFull
+	}
 	e, ok := apperr.As(err)
 	if !ok {
 		switch {

@@ -104,3 +104,6 @@ const KindMethodNotAllowed Kind = 100
 
 // KindTimeout is a 408: the request body arrived too slowly.
 const KindTimeout Kind = 101
+
+// KindStorageFull is a 507: the database or disk has no room.
+const KindStorageFull Kind = 102
