@@ -125,7 +125,12 @@ func (w *closeIfUnreadWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.wrote = true
 		if code >= 200 && !w.body.finished() {
+			// net/http would first read what is left of the body (to
+			// reuse the connection) and only then send the answer; a
+			// read deadline in the past makes that read fail at once,
+			// which makes it send the answer and close the connection.
 			w.Header().Set("Connection", "close")
+			_ = w.body.rc.SetReadDeadline(time.Now())
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
