@@ -62,23 +62,70 @@ type App struct {
 	Notify *notify.Service
 	// Metrics is the Prometheus registry every part records into.
 	Metrics *metrics.Metrics
+
+	// lock is the data dir's serve lock, held until Close.
+	lock *dirLock
 }
 
-// OpenStore opens the configured database, creating the data directory, and
-// applies pending migrations when migrate is true.
-func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*store.Store, error) {
-	return openStore(ctx, cfg, log, migrate, store.Options{})
+// OpenMode says whether OpenStore may create the database and whether it
+// applies pending migrations.
+type OpenMode int
+
+const (
+	// CreateAndMigrate creates the data dir and database when missing
+	// and applies pending migrations (serve).
+	CreateAndMigrate OpenMode = iota
+	// CreateOnly creates them when missing and applies nothing (migrate
+	// up applies and reports the migrations itself).
+	CreateOnly
+	// Existing needs a database that exists and holds the schema, and
+	// applies pending migrations (user, token, keys).
+	Existing
+	// Inspect needs a database that exists, and changes nothing
+	// (migrate status).
+	Inspect
+)
+
+// Database names the configured database for messages: the SQLite file, or
+// the Postgres URL without its password.
+func (c Config) Database() string { return store.RedactURL(c.DatabaseURL) }
+
+// errNoDatabase explains what to do about a database that is not there.
+func errNoDatabase(cfg Config) error {
+	return fmt.Errorf("no agentops database at %s: run `agentops serve` or `agentops migrate up` with this --data-dir/--database-url first, or point them at the right one", cfg.Database())
 }
 
-func openStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool, opts store.Options) (*store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+// OpenStore opens the configured database as mode says.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger, mode OpenMode) (*store.Store, error) {
+	return openStore(ctx, cfg, log, mode, store.Options{})
+}
+
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, mode OpenMode, opts store.Options) (*store.Store, error) {
+	create := mode == CreateAndMigrate || mode == CreateOnly
+	if create {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+		}
 	}
+	opts.MustExist = !create
 	st, err := store.Open(ctx, cfg.DatabaseURL, opts)
-	if err != nil {
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, errNoDatabase(cfg)
+	} else if err != nil {
 		return nil, err
 	}
-	if migrate {
+	if mode == Existing {
+		states, err := st.MigrationStatus(ctx)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("database %s: %w", cfg.Database(), err)
+		}
+		if store.Pending(states) == len(states) {
+			st.Close()
+			return nil, errNoDatabase(cfg)
+		}
+	}
+	if mode == CreateAndMigrate || mode == Existing {
 		applied, err := st.Migrate(ctx)
 		if err != nil {
 			st.Close()
@@ -94,9 +141,17 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool, 
 // Open prepares everything serve needs: data dir, database (migrated),
 // keyring (checked against the database) and the domain services.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	m := metrics.New(cfg.Version)
-	st, err := openStore(ctx, cfg, log, true, store.Options{WrapSearch: m.Search})
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	m := metrics.New(cfg.Version)
+	st, err := openStore(ctx, cfg, log, CreateAndMigrate, store.Options{WrapSearch: m.Search})
+	if err != nil {
+		lock.release()
 		return nil, err
 	}
 	m.Pools(st.PoolStats)
@@ -104,13 +159,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	kr, err := LoadKeyring(ctx, cfg, st, log)
 	if err != nil {
 		st.Close()
+		lock.release()
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr, Metrics: m}
+	a := &App{cfg: cfg, log: log, Store: st, Keyring: kr, Metrics: m, lock: lock}
 	a.Auth = auth.New(st, auth.Config{OpenSignup: cfg.OpenSignup}, log)
 	a.openCredentials()
 	if err := a.openBlob(ctx); err != nil {
 		st.Close()
+		lock.release()
 		return nil, err
 	}
 	a.Memory = memory.New(st, memory.Config{MaxFiles: cfg.MemoryMaxFiles})
@@ -144,12 +201,14 @@ func (a *App) openBlob(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the object storage and the database.
+// Close releases the object storage, the database and the data dir.
 func (a *App) Close() error {
 	if a.closeBlob != nil {
 		_ = a.closeBlob()
 	}
-	return a.Store.Close()
+	err := a.Store.Close()
+	a.lock.release()
+	return err
 }
 
 // keyringMetaKey holds "<primary key id>:<check value>" in instance_meta.
@@ -255,6 +314,11 @@ func (a *App) Serve(ctx context.Context) error {
 	if local, ok := provider.(*sandbox.Local); ok {
 		locate = local.Workspace
 	}
+	proxies, err := api.ParseProxies(a.cfg.TrustedProxies)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	handler := api.New(api.Deps{
 		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas, Events: bus,
 		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
@@ -265,9 +329,10 @@ func (a *App) Serve(ctx context.Context) error {
 		Dashboard:   dashboard.New(a.Store, nil),
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
+		TrustedProxies: proxies,
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
-		Ready:          a.Store.Ping,
+		Ready:          a.ready,
 		Metrics:        a.Metrics,
 		MetricsToken:   a.cfg.MetricsToken,
 	}, a.log)
@@ -294,7 +359,8 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	maint := &maintenance{st: a.Store, sessions: sessions, events: bus, archiveAfter: a.cfg.ArchiveAfter, log: a.log,
-		now: func() time.Time { return clock.Now().UTC() }}
+		artifacts: artifacts.NewRemover(a.Blob),
+		now:       func() time.Time { return clock.Now().UTC() }}
 	if err := maint.register(sched); err != nil {
 		ln.Close()
 		return fmt.Errorf("schedule maintenance: %w", err)
@@ -314,7 +380,7 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(api.JSONProtocolErrors(ln)) }()
 	// systemd (Type=notify): ready once the listener serves; the watchdog
 	// is petted while the server answers its own /health over loopback.
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
@@ -480,7 +546,7 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 	mgr = session.NewManager(a.Store, bus, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
-		Credentials: a.Credentials, Hook: a.Notify, Metrics: a.Metrics,
+		Credentials: a.Credentials, Hook: a.Notify, Metrics: a.Metrics, Artifacts: artifacts.NewRemover(a.Blob),
 	}, a.log)
 	return mgr, provider, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/agentops/agentops/app/api"
 	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/sdnotify"
 	"github.com/agentops/agentops/app/session"
@@ -23,11 +24,14 @@ import (
 // Config is every setting of the server. Each has a flag and an
 // AGENTOPS_* environment variable (see the README's table).
 type Config struct {
-	Listen          string
-	DataDir         string
-	DatabaseURL     string
-	PublicURL       string
-	AllowedOrigins  []string
+	Listen         string
+	DataDir        string
+	DatabaseURL    string
+	PublicURL      string
+	AllowedOrigins []string
+	// TrustedProxies are the reverse proxies (addresses, CIDR ranges)
+	// whose X-Forwarded-For names the client; none by default.
+	TrustedProxies  []string
 	OpenSignup      bool
 	InstanceKeyFile string
 	InstanceKey     string // the keyring itself, from AGENTOPS_INSTANCE_KEY
@@ -206,6 +210,9 @@ func (c *Config) Resolve() error {
 	}
 	if c.DefaultAgent == "" {
 		c.DefaultAgent = "script"
+	}
+	if _, err := api.ParseProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if err := c.resolveBlob(); err != nil {
 		return err

@@ -29,7 +29,7 @@ func RotateKeys(ctx context.Context, cfg Config, log *slog.Logger, opts keys.Rot
 	if cfg.InstanceKey != "" {
 		return nil, keys.ErrFromEnvironment
 	}
-	st, err := OpenStore(ctx, cfg, log, true)
+	st, err := OpenStore(ctx, cfg, log, Existing)
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,13 @@ func TestArtifactsOnFilesThroughServe(t *testing.T) {
 	if code, body := s.raw("GET", "/api/files/list?sessionId="+sid, nil); code != 409 || !strings.Contains(string(body), "NO_LOCAL_WORKSPACE") {
 		t.Fatalf("workspace of an external session: %d %s", code, body)
 	}
+	// Deleting the session removes its artifacts.
+	if code, body := s.raw("POST", "/api/sessions/bulk-delete", strings.NewReader(`{"sessionIds":["`+sid+`"]}`)); code != 200 {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("artifact of a deleted session: %v", err)
+	}
 }
 
 // --blob s3 stores artifacts in the bucket.

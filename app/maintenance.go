@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/app/events"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/jobs"
@@ -17,6 +18,8 @@ import (
 const (
 	pruneSchedule   = "7 * * * *"
 	archiveSchedule = "37 * * * *"
+	// The artifact sweep runs once a day: it lists every object.
+	artifactSweepSchedule = "47 3 * * *"
 	// archiveLimit bounds the sessions one run archives; a backlog is
 	// worked off hour by hour.
 	archiveLimit = 500
@@ -33,8 +36,11 @@ type maintenance struct {
 	sessions     *session.Manager
 	events       *events.Bus
 	archiveAfter time.Duration
-	log          *slog.Logger
-	now          func() time.Time
+	// artifacts, when set, sweeps the artifacts of deleted sessions and
+	// users that a crash left behind.
+	artifacts *artifacts.Remover
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // register adds the maintenance jobs to the scheduler.
@@ -47,7 +53,21 @@ func (m *maintenance) register(s jobs.Scheduler) error {
 			return err
 		}
 	}
+	if m.artifacts != nil {
+		if err := s.ScheduleCron("maintenance.sweep-artifacts", artifactSweepSchedule, m.sweepArtifacts); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// sweepArtifacts removes the artifacts of sessions and users that are gone.
+func (m *maintenance) sweepArtifacts(ctx context.Context) error {
+	res, err := m.artifacts.Sweep(ctx, m.st)
+	if res.Objects > 0 {
+		m.log.Info("maintenance: removed artifacts of deleted sessions and users", "sessions", res.Sessions, "users", res.Users, "count", res.Objects)
+	}
+	return err
 }
 
 // prune deletes expired logins, expired invites, old login failures,

@@ -96,7 +96,7 @@ func hammer(t *testing.T, ctx context.Context, handles []*store.Store, log *erro
 				var err error
 				switch i % 5 {
 				case 0, 1:
-					err = s.LoginFailures().Record(ctx, email, at(time.Duration(i)*time.Second))
+					err = s.LoginFailures().Record(ctx, email, "", at(time.Duration(i)*time.Second))
 				case 2:
 					err = s.Meta().Set(ctx, fmt.Sprintf("w%02d", w), strconv.Itoa(i))
 				case 3:
@@ -118,7 +118,7 @@ func hammer(t *testing.T, ctx context.Context, handles []*store.Store, log *erro
 			<-start
 			for i := 0; !done.Load() || i == 0; i++ {
 				email := fmt.Sprintf("w%02d@example.com", i%writers)
-				if _, _, err := s.LoginFailures().Since(ctx, email, at(-time.Hour)); err != nil {
+				if _, _, err := s.LoginFailures().Since(ctx, email, "", at(-time.Hour)); err != nil {
 					log.add(fmt.Errorf("reader %d: since: %w", r, err))
 				}
 				if _, err := s.Meta().Get(ctx, fmt.Sprintf("w%02d", i%writers)); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -151,7 +151,7 @@ func checkHammered(t *testing.T, ctx context.Context, s *store.Store) {
 		t.Errorf("login_failures has %d rows, want %d", n, writers*perWriterFailures)
 	}
 	for w := range writers {
-		n, _, err := s.LoginFailures().Since(ctx, fmt.Sprintf("w%02d@example.com", w), at(-time.Hour))
+		n, _, err := s.LoginFailures().Since(ctx, fmt.Sprintf("w%02d@example.com", w), "", at(-time.Hour))
 		noErr(t, "since", err)
 		if n != perWriterFailures {
 			t.Errorf("writer %d: %d failures recorded, want %d", w, n, perWriterFailures)

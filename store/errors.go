@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -17,7 +18,28 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrReferenced means a foreign key refused the change.
 	ErrReferenced = errors.New("referenced row missing or in use")
+	// ErrStorageFull means the database or the disk under it has no room.
+	ErrStorageFull = errors.New("storage is full")
 )
+
+// IsStorageFull reports whether err says the storage is full: SQLite's
+// SQLITE_FULL (a full disk, or max_page_count reached), Postgres'
+// disk_full (53100), or ENOSPC/EDQUOT from a file write (blobs, SQLite's
+// journal).
+func IsStorageFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrStorageFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrFull {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "53100"
+}
 
 // wrap translates driver errors into the store's errors, with context.
 func wrap(op string, err error) error {

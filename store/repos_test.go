@@ -163,7 +163,7 @@ func TestLoginFailures(t *testing.T) {
 		lf := s.LoginFailures()
 		const a, b = "a@example.com", "b@example.com"
 
-		n, oldest, err := lf.Since(ctx, a, at(0))
+		n, oldest, err := lf.Since(ctx, a, "", at(0))
 		noErr(t, "since with none", err)
 		if n != 0 || !oldest.IsZero() {
 			t.Errorf("Since with no failures = %d, %v", n, oldest)
@@ -171,11 +171,11 @@ func TestLoginFailures(t *testing.T) {
 
 		// Recorded out of order.
 		for _, d := range []time.Duration{5 * time.Minute, time.Minute, 3 * time.Minute, 10 * time.Minute} {
-			noErr(t, "record", lf.Record(ctx, a, at(d)))
+			noErr(t, "record", lf.Record(ctx, a, "", at(d)))
 		}
-		noErr(t, "record b", lf.Record(ctx, b, at(2*time.Minute)))
+		noErr(t, "record b", lf.Record(ctx, b, "", at(2*time.Minute)))
 
-		n, oldest, err = lf.Since(ctx, a, at(0))
+		n, oldest, err = lf.Since(ctx, a, "", at(0))
 		noErr(t, "since", err)
 		if n != 4 {
 			t.Errorf("Since(0) = %d failures, want 4", n)
@@ -183,7 +183,7 @@ func TestLoginFailures(t *testing.T) {
 		sameTime(t, "oldest since 0", oldest, at(time.Minute))
 
 		// Strictly after since.
-		n, oldest, err = lf.Since(ctx, a, at(3*time.Minute))
+		n, oldest, err = lf.Since(ctx, a, "", at(3*time.Minute))
 		noErr(t, "since 3m", err)
 		if n != 2 {
 			t.Errorf("Since(3m) = %d failures, want 2 (5m, 10m)", n)
@@ -191,34 +191,52 @@ func TestLoginFailures(t *testing.T) {
 		sameTime(t, "oldest since 3m", oldest, at(5*time.Minute))
 
 		// Clear forgets only that email.
-		noErr(t, "clear", lf.Clear(ctx, a))
-		n, _, err = lf.Since(ctx, a, at(0))
+		noErr(t, "clear", lf.Clear(ctx, a, ""))
+		n, _, err = lf.Since(ctx, a, "", at(0))
 		noErr(t, "since after clear", err)
 		if n != 0 {
 			t.Errorf("after Clear: %d failures", n)
 		}
-		n, _, err = lf.Since(ctx, b, at(0))
+		n, _, err = lf.Since(ctx, b, "", at(0))
 		noErr(t, "since b after clear a", err)
 		if n != 1 {
 			t.Errorf("other email after Clear: %d failures, want 1", n)
 		}
 
+		// Counts are per client address; Clear forgets one address,
+		// ClearEmail every address of the email.
+		noErr(t, "record from x", lf.Record(ctx, b, "192.0.2.1", at(3*time.Minute)))
+		noErr(t, "record from y", lf.Record(ctx, b, "192.0.2.2", at(3*time.Minute)))
+		if n, _, _ := lf.Since(ctx, b, "192.0.2.1", at(0)); n != 1 {
+			t.Errorf("b from x: %d failures, want 1", n)
+		}
+		noErr(t, "clear x", lf.Clear(ctx, b, "192.0.2.1"))
+		if n, _, _ := lf.Since(ctx, b, "192.0.2.2", at(0)); n != 1 {
+			t.Errorf("clearing x forgot y: %d failures", n)
+		}
+		cleared, err := lf.ClearEmail(ctx, b)
+		noErr(t, "clear email", err)
+		if cleared != 2 { // "" and y
+			t.Errorf("ClearEmail cleared %d, want 2", cleared)
+		}
+		noErr(t, "record b again", lf.Record(ctx, b, "", at(2*time.Minute)))
+
 		// DeleteBefore removes failures at or before the cutoff, of every email.
 		for _, d := range []time.Duration{time.Minute, 4 * time.Minute, 6 * time.Minute} {
-			noErr(t, "record", lf.Record(ctx, a, at(d)))
+			noErr(t, "record", lf.Record(ctx, a, "", at(d)))
 		}
 		removed, err := lf.DeleteBefore(ctx, at(4*time.Minute))
 		noErr(t, "delete before", err)
 		if removed != 3 { // a@1m, a@4m, b@2m
 			t.Errorf("DeleteBefore removed %d, want 3", removed)
 		}
-		n, oldest, err = lf.Since(ctx, a, at(0))
+		n, oldest, err = lf.Since(ctx, a, "", at(0))
 		noErr(t, "since after delete", err)
 		if n != 1 {
 			t.Errorf("after DeleteBefore: %d failures of a, want 1", n)
 		}
 		sameTime(t, "oldest after delete", oldest, at(6*time.Minute))
-		n, _, err = lf.Since(ctx, b, at(0))
+		n, _, err = lf.Since(ctx, b, "", at(0))
 		noErr(t, "since b after delete", err)
 		if n != 0 {
 			t.Errorf("after DeleteBefore: %d failures of b, want 0", n)

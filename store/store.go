@@ -40,7 +40,14 @@ type Options struct {
 	// WrapSearch, if set, wraps the dialect's search provider (the
 	// composition root times searches with it).
 	WrapSearch func(search.Provider) search.Provider
+	// MustExist refuses to create a SQLite file (or its directory) that
+	// is not there: the error wraps ErrNoDatabase. Postgres databases are
+	// never created.
+	MustExist bool
 }
+
+// ErrNoDatabase: Options.MustExist and the SQLite file is not there.
+var ErrNoDatabase = errors.New("no database")
 
 // Store is the handle to the database. Reads go to a read pool, writes to
 // the writer (on SQLite a single connection, so concurrent writers queue in
@@ -129,19 +136,33 @@ func openSQLite(ctx context.Context, databaseURL string, opts Options) (*Store, 
 	if path == "" {
 		return nil, errors.New("open sqlite: empty database path")
 	}
-	if dir := filepath.Dir(path); dir != "" {
+	extra := url.Values{}
+	if opts.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s", ErrNoDatabase, path)
+		}
+		// And should it go between the check and the open, SQLite
+		// must not make an empty one.
+		extra.Set("mode", "rw")
+	} else if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("open sqlite: create %s: %w", dir, err)
 		}
 	}
 	// The database holds password hashes and sealed secrets: only its owner
 	// may read it. SQLite creates -wal and -shm with the same mode.
-	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
-		f.Close()
+	if !opts.MustExist {
+		if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		}
 	}
 	// The writer: one connection, and every transaction takes the write lock
 	// at BEGIN, so a read-then-write never fails to upgrade its lock.
-	wsql, err := sql.Open("sqlite3", sqliteDSN(path, url.Values{"_txlock": {"immediate"}}))
+	wextra := url.Values{"_txlock": {"immediate"}}
+	for k, v := range extra {
+		wextra[k] = v
+	}
+	wsql, err := sql.Open("sqlite3", sqliteDSN(path, wextra))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}

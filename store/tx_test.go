@@ -36,7 +36,7 @@ func writeEverything(t *testing.T, ctx context.Context, tx *store.Store, f txFix
 	mkSession(t, tx, nu.ID, "tx-session", at(time.Hour))
 	mkToken(t, tx, nu.ID, "tx-key", at(0), time.Time{})
 	noErr(t, "tx meta", tx.Meta().Set(ctx, "k", "during"))
-	noErr(t, "tx login failure", tx.LoginFailures().Record(ctx, "x@example.com", at(0)))
+	noErr(t, "tx login failure", tx.LoginFailures().Record(ctx, "x@example.com", "", at(0)))
 	mod := *f.user
 	mod.Name = "renamed"
 	mod.UpdatedAt = at(time.Minute)

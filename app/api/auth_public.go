@@ -80,7 +80,7 @@ func (s *Server) authLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	token, err := s.auth.Login(r.Context(), req.Email, req.Password)
+	token, err := s.auth.Login(r.Context(), req.Email, req.Password, s.clientAddr(r))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,11 +84,18 @@ func TestSignupGating(t *testing.T) {
 		// Closed sign-up: nobody gets in without an invite, and nothing is written.
 		r := e.call("POST", "/auth/email/register", "", map[string]any{"email": "eve@example.com", "password": pw})
 		expect(t, r, 400, "not_allowed")
+		// Beside upstream's word, a sentence says what to do.
+		if !strings.Contains(r.str("message"), "invite") {
+			t.Fatalf("not_allowed without a hint: %s", r.Raw)
+		}
 		expect(t, e.login("eve@example.com", pw), 401, "invalid_credentials")
 
 		// Duplicate email, whatever its case.
 		r = e.call("POST", "/auth/email/register", "", map[string]any{"email": "ADMIN@example.com", "password": pw})
 		expect(t, r, 400, "email_already_registered")
+		if r.str("message") == "" {
+			t.Fatalf("email_already_registered without a hint: %s", r.Raw)
+		}
 
 		// An invite code gives its role.
 		r = e.call("POST", "/api/admin/invites", admin, map[string]any{"role": "admin"})
@@ -121,6 +129,9 @@ func TestSignupGating(t *testing.T) {
 		r = e.call("POST", "/api/admin/invites", admin, map[string]any{"email": "dan@example.com"})
 		r = e.call("POST", "/auth/email/register", "", map[string]any{"email": "mallory@example.com", "password": pw, "inviteCode": r.str("code")})
 		expect(t, r, 400, "not_allowed")
+		if !strings.Contains(r.str("message"), "another email") {
+			t.Fatalf("not_allowed for an invite of another email: %s", r.Raw)
+		}
 
 		// Password policy.
 		r = e.call("POST", "/auth/email/register", "", map[string]any{"email": "x@example.com", "password": "short"})
@@ -164,6 +175,9 @@ func TestLoginAttemptLimit(t *testing.T) {
 		// Five failures: now even the right password is refused.
 		r := e.login("ada@example.com", pw)
 		expect(t, r, 429, "too_many_attempts")
+		if !strings.Contains(r.str("message"), "Too many failed logins") {
+			t.Fatalf("too_many_attempts without a hint: %s", r.Raw)
+		}
 		retry, ok := r.Body["retryAfterSeconds"].(float64)
 		if !ok || retry < 1 || retry > 15*60 {
 			t.Fatalf("retryAfterSeconds: %s", r.Raw)
@@ -386,5 +400,40 @@ func TestHTTPStatusOfUnknownRoutes(t *testing.T) {
 		if r.Header.Get("Allow") != "GET, PATCH" {
 			t.Fatalf("Allow: %q", r.Header.Get("Allow"))
 		}
+	})
+}
+
+// The failure limit counts per email and client address: a stranger who
+// knows the owner's email locks out only themselves. Behind a trusted
+// proxy the address is the one X-Forwarded-For names; from anyone else
+// X-Forwarded-For is ignored, so an attacker cannot dodge the limit by
+// inventing addresses.
+func TestLoginLimitPerClientAddress(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st, envOpts{trustedProxies: []string{"127.0.0.0/8", "::1"}})
+		e.register("owner@example.com", pw)
+		from := func(addr, password string) resp {
+			return e.call("POST", "/auth/email/login", "", map[string]any{"email": "owner@example.com", "password": password},
+				"X-Forwarded-For", addr)
+		}
+		for range 5 {
+			expect(t, from("203.0.113.9", "guess guess"), 401, "invalid_credentials")
+		}
+		expect(t, from("203.0.113.9", pw), 429, "too_many_attempts")
+		// The owner, elsewhere, still gets in.
+		expect(t, from("198.51.100.7", pw), 200, "")
+		// The proxy's chain: the right-most untrusted address counts.
+		expect(t, from("1.2.3.4, 203.0.113.9, 127.0.0.1", pw), 429, "too_many_attempts")
+
+		// Without trusted proxies X-Forwarded-For is the client's own
+		// word and is ignored: every request here comes from 127.0.0.1.
+		e2 := newEnv(t, st, envOpts{})
+		for i := range 5 {
+			r := e2.call("POST", "/auth/email/login", "", map[string]any{"email": "owner@example.com", "password": "guess guess"},
+				"X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i))
+			expect(t, r, 401, "invalid_credentials")
+		}
+		r := e2.call("POST", "/auth/email/login", "", map[string]any{"email": "owner@example.com", "password": pw}, "X-Forwarded-For", "192.0.2.200")
+		expect(t, r, 429, "too_many_attempts")
 	})
 }

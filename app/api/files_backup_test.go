@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/agentops/agentops/app/artifacts"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/blob"
 	"github.com/agentops/agentops/store/storetest"
@@ -354,4 +358,63 @@ func testArtifactsBadInput(t *testing.T, e *filesEnv, ada, sid, key string, bin 
 			t.Fatalf("stray object %q", it.Key)
 		}
 	}
+}
+
+// Deleting a session removes its artifacts; deleting a user removes all of
+// theirs; the sweep removes what a crash left behind; nobody else's go.
+func TestArtifactsRemovedWithSessionOrUser(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		e := newFilesEnv(t, st, filesOpts{})
+		ctx := context.Background()
+		admin := e.register("admin@example.com", pw)
+		bob := e.register("bob@example.com", pw)
+		put := func(tok, sid, key string) {
+			t.Helper()
+			expect(t, e.raw("PUT", "/api/files/backup/"+key+"?sessionId="+sid, tok, strings.NewReader("x")), 200, "")
+		}
+		count := func(prefix string) int {
+			t.Helper()
+			p, err := e.blob.List(ctx, prefix, "", blob.MaxListLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(p.Items)
+		}
+		adminID, bobID := e.userOf(admin)["id"].(string), e.userOf(bob)["id"].(string)
+		gone, kept := e.newSession(admin), e.newSession(admin)
+		put(admin, gone, "a.txt")
+		put(admin, gone, "dir/b.txt")
+		put(admin, kept, "c.txt")
+		bobs := e.newSession(bob)
+		put(bob, bobs, "d.txt")
+
+		expect(t, e.call("POST", "/api/sessions/bulk-delete", admin, map[string]any{"sessionIds": []string{gone}}), 200, "")
+		if n := count("backups/" + adminID + "/sessions/" + gone + "/"); n != 0 {
+			t.Fatalf("%d artifacts of a deleted session remain", n)
+		}
+		if count("backups/"+adminID+"/sessions/"+kept+"/") != 1 {
+			t.Fatal("another session's artifact went too")
+		}
+
+		expect(t, e.call("DELETE", "/api/admin/users/"+bobID, admin, nil), 200, "")
+		if n := count("backups/" + bobID + "/"); n != 0 {
+			t.Fatalf("%d artifacts of a deleted user remain", n)
+		}
+
+		// Objects whose session or user went without them (a crash
+		// between the two) are swept; live ones stay.
+		for _, k := range []string{"backups/" + adminID + "/sessions/" + uuid.NewString() + "/artifacts/x",
+			"backups/" + uuid.NewString() + "/sessions/s/artifacts/y"} {
+			if _, err := e.blob.Put(ctx, k, strings.NewReader("z"), blob.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := artifacts.NewRemover(e.blob).Sweep(ctx, st)
+		if err != nil || res.Sessions != 1 || res.Users != 1 || res.Objects != 2 {
+			t.Fatalf("sweep: %+v %v", res, err)
+		}
+		if n := count("backups/"); n != 1 {
+			t.Fatalf("after the sweep %d objects remain, want the live session's one", n)
+		}
+	})
 }

@@ -47,6 +47,7 @@ type filesOpts struct {
 	maxUpload int64
 	limits    workspace.Limits
 	external  bool // runners are external: no local workspaces
+	body      api.BodyTiming
 }
 
 func newFilesEnv(t *testing.T, st *store.Store, o filesOpts) *filesEnv {
@@ -71,12 +72,12 @@ func newFilesEnv(t *testing.T, st *store.Store, o filesOpts) *filesEnv {
 	}
 	pub := realtime.NewMemory()
 	t.Cleanup(func() { pub.Close() })
-	mgr := session.NewManager(st, events.New(st, pub, events.Config{}, log), provider, session.Config{}, log)
+	mgr := session.NewManager(st, events.New(st, pub, events.Config{}, log), provider, session.Config{Artifacts: artifacts.NewRemover(o.blob)}, log)
 	h := api.New(api.Deps{
 		Auth: svc, Sessions: mgr,
 		Artifacts: artifacts.New(o.blob, mgr, artifacts.Options{MaxUploadBytes: o.maxUpload, Now: c.Now}),
 		Workspace: workspace.New(mgr, locate, o.limits),
-	}, api.Options{AllowedOrigins: []string{"http://app.example"}, Version: "test", Ready: st.Ping}, log)
+	}, api.Options{AllowedOrigins: []string{"http://app.example"}, Version: "test", Ready: st.Ping, Body: o.body}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &filesEnv{env: &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}, blob: o.blob, wsRoot: wsRoot}

@@ -55,6 +55,10 @@ type envOpts struct {
 	origins    []string
 	// memoryMaxFiles caps memory files (0: the default).
 	memoryMaxFiles int
+	// trustedProxies are believed about X-Forwarded-For.
+	trustedProxies []string
+	// body bounds request body reads (zero: the defaults).
+	body api.BodyTiming
 }
 
 func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
@@ -67,7 +71,7 @@ func newEnv(t *testing.T, st *store.Store, o envOpts) *env {
 		o.origins = []string{"http://app.example"}
 	}
 	mem := memory.New(st, memory.Config{MaxFiles: o.memoryMaxFiles})
-	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping}, log)
+	h := api.New(api.Deps{Auth: svc, Memory: mem, Personas: persona.New(st)}, api.Options{AllowedOrigins: o.origins, Version: "test", Ready: st.Ping, TrustedProxies: mustProxies(t, o.trustedProxies), Body: o.body, Now: c.Now}, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, st: st, clock: c, logs: logs}
@@ -183,3 +187,12 @@ func (e *env) userOf(token string) map[string]any {
 }
 
 const pw = "correct horse battery"
+
+func mustProxies(t *testing.T, list []string) *api.Proxies {
+	t.Helper()
+	p, err := api.ParseProxies(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

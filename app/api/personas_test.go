@@ -121,6 +121,13 @@ func TestPersonasAccess(t *testing.T) {
 			t.Fatalf("an edit took the default flag away: %v", p)
 		}
 
+		// Slugs are unique per owner: another user's private persona does
+		// not take a slug away (nor does a 409 reveal it), the owner's own
+		// slugs still conflict.
+		mk(member, map[string]any{"name": "My own", "slug": "mine", "visibility": "private"})
+		expect(t, e.call("POST", "/api/personas", admin, map[string]any{"name": "Again", "slug": "mine"}), 409, "CONFLICT")
+		expect(t, e.call("PUT", "/api/personas/"+shared, admin, map[string]any{"slug": "mine"}), 409, "CONFLICT")
+
 		// A file id of another persona is not this persona's (upstream
 		// deleted any file by id).
 		files := personaOf(e.call("GET", "/api/personas/"+private, admin, nil))["files"].([]any)

@@ -62,6 +62,8 @@ var kindStatus = map[apperr.Kind]int{
 	apperr.KindInternal:     http.StatusInternalServerError,
 
 	apperr.KindMethodNotAllowed: http.StatusMethodNotAllowed,
+	apperr.KindTimeout:          http.StatusRequestTimeout,
+	apperr.KindStorageFull:      http.StatusInsufficientStorage,
 }
 
 var kindCode = map[apperr.Kind]string{
@@ -76,15 +78,30 @@ var kindCode = map[apperr.Kind]string{
 	apperr.KindInternal:     "INTERNAL_ERROR",
 
 	apperr.KindMethodNotAllowed: "METHOD_NOT_ALLOWED",
+	apperr.KindTimeout:          "REQUEST_TIMEOUT",
+	apperr.KindStorageFull:      "STORAGE_FULL",
+}
+
+// errTooSlow is the 408 for a body that fell behind BodyTiming.
+func errTooSlow() *apperr.Error {
+	return &apperr.Error{Kind: apperr.KindTimeout, Message: "The request body arrived too slowly"}
 }
 
 // writeError renders err as the one error body. Domain errors keep their
 // message; anything else is logged and answered as a 500 that names the
 // request id, never the internal error.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if store.IsStorageFull(err) {
+		if sw := storageWatchFrom(r.Context()); sw != nil {
+			sw.full(err)
+		}
+		err = errStorageFull
+	}
 	e, ok := apperr.As(err)
 	if !ok {
 		switch {
+		case errors.Is(err, errBodyTooSlow):
+			e = errTooSlow()
 		case errors.Is(err, store.ErrNotFound):
 			e = apperr.NotFound("Resource")
 		case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
@@ -105,6 +122,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body["error"] = e.Message
 	if e.Word != "" {
 		body["error"] = e.Word
+		if e.Message != "" {
+			body["message"] = e.Message
+		}
 	}
 	code := e.Code
 	if code == "" {
@@ -249,6 +269,8 @@ func jsonError(err error) error {
 		mbe *http.MaxBytesError
 	)
 	switch {
+	case errors.Is(err, errBodyTooSlow):
+		return errTooSlow()
 	case errors.As(err, &mbe):
 		return &apperr.Error{Kind: apperr.KindTooLarge, Message: fmt.Sprintf("Request body is larger than %d bytes", mbe.Limit),
 			Details: map[string]any{"limit": mbe.Limit}}

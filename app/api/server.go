@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/artifacts"
@@ -61,6 +62,12 @@ type Options struct {
 	// scrapers that present MetricsToken; with no token /metrics is a 404.
 	Metrics      *metrics.Metrics
 	MetricsToken string
+	// TrustedProxies are believed about X-Forwarded-For (nil: none).
+	TrustedProxies *Proxies
+	// Body bounds how long request bodies may take (zero: defaults).
+	Body BodyTiming
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 // Server routes requests to the handlers.
@@ -73,6 +80,9 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	mux      *http.ServeMux
+
+	// storage remembers writes that found the storage full.
+	storage *storageWatch
 
 	// artifacts and workspace serve /api/files/*.
 	artifacts *artifacts.Service
@@ -91,8 +101,14 @@ func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.workflows = deps.Workflows
 	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
+	if s.opts.Now == nil {
+		s.opts.Now = time.Now
+	}
+	s.storage = &storageWatch{log: log, now: s.opts.Now}
 	s.routes()
 	var h http.Handler = withMetrics(opts.Metrics, http.HandlerFunc(s.dispatch))
+	h = withBodyTiming(opts.Body, h)
+	h = withStorageWatch(s.storage, h)
 	h = withoutNUL(h)
 	h = withCORS(opts.AllowedOrigins, h)
 	h = withSecurityHeaders(h)

@@ -19,13 +19,26 @@ func bindWebhooks(s *Server, m *http.ServeMux) {
 // HMAC secret when it has one. Replies keep upstream's shapes.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	limit := s.workflows.WebhookMaxBodyBytes()
+	tooLarge := func() {
+		msg := fmt.Sprintf("Request body is larger than %d bytes", limit)
+		writeError(w, r, &apperr.Error{Kind: apperr.KindTooLarge, Message: msg,
+			Extra: map[string]any{"received": true, "message": msg}, Details: map[string]any{"limit": limit}})
+	}
+	// A webhook is signed over its body, so it is read before anything is
+	// checked: within the size cap, and the body deadline of every route.
+	if r.ContentLength > limit {
+		tooLarge()
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			msg := fmt.Sprintf("Request body is larger than %d bytes", limit)
-			writeError(w, r, &apperr.Error{Kind: apperr.KindTooLarge, Message: msg,
-				Extra: map[string]any{"received": true, "message": msg}, Details: map[string]any{"limit": limit}})
+			tooLarge()
+			return
+		}
+		if errors.Is(err, errBodyTooSlow) {
+			writeError(w, r, err)
 			return
 		}
 		writeError(w, r, apperr.Invalid("", "Could not read the request body"))

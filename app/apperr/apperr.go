@@ -41,8 +41,11 @@ type Error struct {
 
 func (e *Error) Error() string {
 	msg := e.Message
-	if msg == "" {
+	switch {
+	case msg == "":
 		msg = e.Word
+	case e.Word != "":
+		msg += " (" + e.Word + ")"
 	}
 	if e.Err != nil {
 		return msg + ": " + e.Err.Error()
@@ -88,7 +91,19 @@ func Word(kind Kind, word string) *Error {
 	return &Error{Kind: kind, Word: word}
 }
 
+// WordHint is Word with a sentence for a person, rendered as "message"
+// beside the word, where the word alone puzzles ("not_allowed").
+func WordHint(kind Kind, word, hint string) *Error {
+	return &Error{Kind: kind, Word: word, Message: hint}
+}
+
 // KindMethodNotAllowed is a 405 (a webhook whose trigger takes another
 // method). It stands apart from the block above so that kinds added there
 // keep their values.
 const KindMethodNotAllowed Kind = 100
+
+// KindTimeout is a 408: the request body arrived too slowly.
+const KindTimeout Kind = 101
+
+// KindStorageFull is a 507: the database or disk has no room.
+const KindStorageFull Kind = 102

@@ -194,7 +194,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 		}
 		now := s.now()
 		if _, err := tx.Users().GetByEmail(ctx, email); err == nil {
-			return apperr.Word(apperr.KindInvalid, "email_already_registered")
+			return errEmailTaken()
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -218,7 +218,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 				return err
 			}
 			if inv.Email != "" && inv.Email != email {
-				return apperr.Word(apperr.KindInvalid, "not_allowed")
+				return apperr.WordHint(apperr.KindInvalid, "not_allowed", "This invite is for another email address: sign up with the address it was sent to")
 			}
 			invite, role = inv, inv.Role
 		default:
@@ -228,13 +228,13 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			} else if !s.cfg.OpenSignup {
-				return apperr.Word(apperr.KindInvalid, "not_allowed")
+				return apperr.WordHint(apperr.KindInvalid, "not_allowed", "Sign-up needs an invite: ask an admin of this server for an invite code")
 			}
 		}
 		user = newUser(email, in.Name, hash, role, now)
 		if err := tx.Users().Create(ctx, user); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return apperr.Word(apperr.KindInvalid, "email_already_registered")
+				return errEmailTaken()
 			}
 			return err
 		}
@@ -271,23 +271,27 @@ func (s *Service) startSession(ctx context.Context, st *store.Store, userID, pro
 	return token, err
 }
 
-// Login checks an email and password and returns a new login token. Past
-// the failure limit it answers 429 with retryAfterSeconds until the oldest
-// failure leaves the window, whatever the password.
-func (s *Service) Login(ctx context.Context, rawEmail, password string) (string, error) {
+// Login checks an email and password from a client address and returns a
+// new login token. Failures count per email and address: past the limit
+// that pair gets 429 with retryAfterSeconds until the oldest failure leaves
+// the window, whatever the password, while the same email from another
+// address is unaffected (a stranger cannot lock out the owner).
+func (s *Service) Login(ctx context.Context, rawEmail, password, client string) (string, error) {
 	if strings.TrimSpace(rawEmail) == "" || password == "" {
 		return "", apperr.Invalid("", "Email and password are required")
 	}
 	email := strings.ToLower(strings.TrimSpace(rawEmail))
 	now := s.now()
-	n, oldest, err := s.st.LoginFailures().Since(ctx, email, now.Add(-s.cfg.LoginFailureWindow))
+	n, oldest, err := s.st.LoginFailures().Since(ctx, email, client, now.Add(-s.cfg.LoginFailureWindow))
 	if err != nil {
 		return "", err
 	}
 	if n >= s.cfg.MaxLoginFailures {
 		retry := oldest.Add(s.cfg.LoginFailureWindow).Sub(now)
-		e := apperr.Word(apperr.KindTooMany, "too_many_attempts")
-		e.Extra = map[string]any{"retryAfterSeconds": max(1, int(math.Ceil(retry.Seconds())))}
+		secs := max(1, int(math.Ceil(retry.Seconds())))
+		e := apperr.WordHint(apperr.KindTooMany, "too_many_attempts",
+			fmt.Sprintf("Too many failed logins for this email from this address; try again in %d seconds (an admin can clear this with agentops user unlock)", secs))
+		e.Extra = map[string]any{"retryAfterSeconds": secs}
 		return "", e
 	}
 	u, err := s.st.Users().GetByEmail(ctx, email)
@@ -311,12 +315,12 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (string,
 		}
 	}
 	if !ok {
-		if err := s.st.LoginFailures().Record(ctx, email, now); err != nil {
+		if err := s.st.LoginFailures().Record(ctx, email, client, now); err != nil {
 			return "", err
 		}
-		return "", apperr.Word(apperr.KindUnauthorized, "invalid_credentials")
+		return "", errBadCredentials()
 	}
-	if err := s.st.LoginFailures().Clear(ctx, email); err != nil {
+	if err := s.st.LoginFailures().Clear(ctx, email, client); err != nil {
 		return "", err
 	}
 	return s.startSession(ctx, s.st, u.ID, "email")
@@ -340,11 +344,11 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return err
 	}
 	if p.User.PasswordHash == "" {
-		return apperr.Word(apperr.KindUnauthorized, "invalid_credentials")
+		return errBadCredentials()
 	}
 	ok, err := CheckPassword(p.User.PasswordHash, current)
 	if err != nil || !ok {
-		return apperr.Word(apperr.KindUnauthorized, "invalid_credentials")
+		return errBadCredentials()
 	}
 	hash, err := HashPassword(next)
 	if err != nil {
@@ -386,9 +390,25 @@ func (s *Service) SetPassword(ctx context.Context, rawEmail, password string) er
 		if err := tx.Users().Update(ctx, u, "password_hash"); err != nil {
 			return err
 		}
-		_, err = tx.AuthSessions().DeleteForUser(ctx, u.ID, "")
+		if _, err := tx.AuthSessions().DeleteForUser(ctx, u.ID, ""); err != nil {
+			return err
+		}
+		// A new password is a fresh start: the old failures no longer lock
+		// anyone out.
+		_, err = tx.LoginFailures().ClearEmail(ctx, email)
 		return err
 	})
+}
+
+// Unlock clears the failed-login limit of an email, from every address
+// (`agentops user unlock`), and says how many failures it forgot. The
+// email need not belong to a user: unknown emails are limited too.
+func (s *Service) Unlock(ctx context.Context, rawEmail string) (int, error) {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return 0, err
+	}
+	return s.st.LoginFailures().ClearEmail(ctx, email)
 }
 
 // CreateUser adds an account from the command line. The first account is
@@ -422,11 +442,19 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, name, password strin
 		}
 		u = newUser(email, name, hash, role, s.now())
 		if err := tx.Users().Create(ctx, u); errors.Is(err, store.ErrConflict) {
-			return apperr.Word(apperr.KindInvalid, "email_already_registered")
+			return errEmailTaken()
 		} else if err != nil {
 			return err
 		}
 		return nil
 	})
 	return u, err
+}
+
+func errEmailTaken() *apperr.Error {
+	return apperr.WordHint(apperr.KindInvalid, "email_already_registered", "An account with this email exists already: log in instead")
+}
+
+func errBadCredentials() *apperr.Error {
+	return apperr.WordHint(apperr.KindUnauthorized, "invalid_credentials", "Wrong email or password")
 }

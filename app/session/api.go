@@ -283,6 +283,12 @@ func (m *Manager) BulkDelete(ctx context.Context, userID string, ids []string) (
 				m.log.Warn("remove workspace", "session_id", id, "err", err)
 			}
 		}
+		if m.cfg.Artifacts != nil {
+			// A failure leaves objects that the maintenance sweep removes.
+			if err := m.cfg.Artifacts.RemoveSession(ctx, userID, id); err != nil {
+				m.log.Warn("remove artifacts", "session_id", id, "err", err)
+			}
+		}
 		res.Deleted++
 	}
 	return res, nil

@@ -74,8 +74,8 @@ func (m *Manager) ArchiveEnded(ctx context.Context, cutoff time.Time, limit int)
 
 // EndUserSessions ends every session of a user who is about to be deleted:
 // live ones are terminated (their runners stopped, so no process keeps the
-// user's credentials), and every workspace is removed. The rows go with
-// the user.
+// user's credentials), and every workspace and artifact is removed. The
+// rows go with the user.
 func (m *Manager) EndUserSessions(ctx context.Context, userID string) error {
 	ids, err := m.st.Sessions().IDsForUser(ctx, userID)
 	if err != nil {
@@ -90,6 +90,11 @@ func (m *Manager) EndUserSessions(ctx context.Context, userID string) error {
 			if err := m.sandbox.RemoveWorkspace(ctx, id); err != nil {
 				m.log.Warn("remove workspace of a deleted user's session", "session_id", id, "err", err)
 			}
+		}
+	}
+	if m.cfg.Artifacts != nil {
+		if err := m.cfg.Artifacts.RemoveUser(ctx, userID); err != nil {
+			m.log.Warn("remove artifacts of a deleted user", "user_id", userID, "err", err)
 		}
 	}
 	return nil

@@ -44,6 +44,16 @@ type Config struct {
 	Hook EventHook
 	// Metrics, when set, is told what the actors do (metrics.go).
 	Metrics Metrics
+	// Artifacts, when set, removes the stored artifacts of deleted
+	// sessions and users.
+	Artifacts ArtifactRemover
+}
+
+// ArtifactRemover deletes the artifacts (blob objects) of a session or of
+// all of a user's sessions (artifacts.Remover is one).
+type ArtifactRemover interface {
+	RemoveSession(ctx context.Context, userID, sessionID string) error
+	RemoveUser(ctx context.Context, userID string) error
 }
 
 // EventHook sees every event the sessions publish, after it is published

@@ -62,6 +62,14 @@ type cliEnv struct {
 
 func newEnv(t *testing.T, d store.Dialect) *cliEnv {
 	t.Helper()
+	e := newBareEnv(t, d)
+	e.mustRun("", "migrate", "up") // as serve would have
+	return e
+}
+
+// newBareEnv is an instance whose database is not set up yet.
+func newBareEnv(t *testing.T, d store.Dialect) *cliEnv {
+	t.Helper()
 	isolateEnv(t)
 	return &cliEnv{t: t, dialect: d, dataDir: t.TempDir(), dbURL: storetest.URL(t, d)}
 }
@@ -165,10 +173,10 @@ func TestUserCreate(t *testing.T) {
 			t.Errorf("name = %q, want Ada", u.Name)
 		}
 		// The piped password (newline stripped) is the one that logs in.
-		if _, err := svc.Login(ctx, "ada@example.com", "first-password"); err != nil {
+		if _, err := svc.Login(ctx, "ada@example.com", "first-password", ""); err != nil {
 			t.Errorf("login with the piped password: %v", err)
 		}
-		if _, err := svc.Login(ctx, "bob@example.com", "second-password"); err != nil {
+		if _, err := svc.Login(ctx, "bob@example.com", "second-password", ""); err != nil {
 			t.Errorf("login with a password piped without a newline: %v", err)
 		}
 
@@ -203,7 +211,7 @@ func TestUserSetPassword(t *testing.T) {
 		ctx := context.Background()
 		e.mustRun("old-password\n", "user", "create", "--email", "ada@example.com")
 		_, svc := e.open()
-		loginToken, err := svc.Login(ctx, "ada@example.com", "old-password")
+		loginToken, err := svc.Login(ctx, "ada@example.com", "old-password", "")
 		if err != nil {
 			t.Fatalf("login before set-password: %v", err)
 		}
@@ -212,10 +220,10 @@ func TestUserSetPassword(t *testing.T) {
 		if strings.TrimSpace(out) != "password set for ada@example.com" {
 			t.Errorf("stdout %q", out)
 		}
-		if _, err := svc.Login(ctx, "ada@example.com", "new-password"); err != nil {
+		if _, err := svc.Login(ctx, "ada@example.com", "new-password", ""); err != nil {
 			t.Errorf("login with the new password: %v", err)
 		}
-		_, err = svc.Login(ctx, "ada@example.com", "old-password")
+		_, err = svc.Login(ctx, "ada@example.com", "old-password", "")
 		wantInvalidCredentials(t, err)
 		// Setting the password ends the user's existing logins.
 		if _, err := svc.Authenticate(ctx, loginToken); err == nil {
@@ -226,9 +234,46 @@ func TestUserSetPassword(t *testing.T) {
 		wantErrContains(t, err, "not found")
 		_, _, err = e.run("short\n", "user", "set-password", "--email", "ada@example.com")
 		wantErrContains(t, err, "at least 8")
-		if _, err := svc.Login(ctx, "ada@example.com", "new-password"); err != nil {
+		if _, err := svc.Login(ctx, "ada@example.com", "new-password", ""); err != nil {
 			t.Errorf("a refused set-password changed the password: %v", err)
 		}
+	})
+}
+
+// Five failures lock an email out from that address; set-password and
+// user unlock lift the lock for every address.
+func TestUserUnlock(t *testing.T) {
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		e.mustRun("the-password\n", "user", "create", "--email", "ada@example.com")
+		_, svc := e.open()
+		lockOut := func() {
+			t.Helper()
+			for range 5 {
+				_, err := svc.Login(ctx, "ada@example.com", "wrong-password", "203.0.113.9")
+				wantInvalidCredentials(t, err)
+			}
+			_, err := svc.Login(ctx, "ada@example.com", "the-password", "203.0.113.9")
+			if e, ok := apperr.As(err); !ok || e.Word != "too_many_attempts" {
+				t.Fatalf("after five failures: %v", err)
+			}
+		}
+		lockOut()
+		e.mustRun("the-password\n", "user", "set-password", "--email", "ada@example.com")
+		if _, err := svc.Login(ctx, "ada@example.com", "the-password", "203.0.113.9"); err != nil {
+			t.Fatalf("set-password did not lift the limit: %v", err)
+		}
+		lockOut()
+		out := e.mustRun("", "user", "unlock", "--email", "ADA@example.com")
+		if !strings.Contains(out, "cleared 5 failed logins for ada@example.com") {
+			t.Errorf("unlock said %q", out)
+		}
+		if _, err := svc.Login(ctx, "ada@example.com", "the-password", "203.0.113.9"); err != nil {
+			t.Fatalf("unlock did not lift the limit: %v", err)
+		}
+		_, _, err := e.run("", "user", "unlock")
+		wantErrContains(t, err, "email")
 	})
 }
 
@@ -403,7 +448,7 @@ func TestEnvInvalidValue(t *testing.T) {
 			t.Errorf("the database was opened despite the invalid setting (stat err %v)", err)
 		}
 		// The flag beats the bad variable.
-		if _, _, err := execute(t, "", "migrate", "status", "--data-dir", dir, "--log-level", "error"); err != nil {
+		if _, _, err := execute(t, "", "migrate", "up", "--data-dir", dir, "--log-level", "error"); err != nil {
 			t.Errorf("--log-level error with AGENTOPS_LOG_LEVEL=loud: %v", err)
 		}
 	})
@@ -436,12 +481,27 @@ var (
 
 func TestMigrate(t *testing.T) {
 	eachDialect(t, func(t *testing.T, d store.Dialect) {
-		e := newEnv(t, d)
+		e := newBareEnv(t, d)
 		all, err := store.LoadMigrations(d)
 		if err != nil {
 			t.Fatal(err)
 		}
 
+		if d == store.SQLite {
+			// status creates nothing: a missing file is an error.
+			_, _, err := e.run("", "migrate", "status")
+			wantErrContains(t, err, e.dbURL)
+			if _, err := os.Stat(e.dbURL); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("migrate status created %s (stat err %v)", e.dbURL, err)
+			}
+			// A new SQLite file created empty, as a Postgres database
+			// is: status lists every migration pending.
+			st, err := store.Open(context.Background(), e.dbURL, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+		}
 		out := e.mustRun("", "migrate", "status")
 		if !pendingLine.MatchString(out) {
 			t.Errorf("status on a fresh database does not list 0001 as pending:\n%s", out)
@@ -493,6 +553,9 @@ func TestEnvDoesNotSetCommandArguments(t *testing.T) {
 	t.Setenv("AGENTOPS_EMAIL", "env@example.com")
 	_, _, err := execute(t, "a long passphrase\n", "user", "create", "--data-dir", dir, "--database-url", db)
 	wantErrContains(t, err, "email")
+	if _, _, err := execute(t, "", "migrate", "up", "--data-dir", dir, "--database-url", db); err != nil {
+		t.Fatal(err)
+	}
 	for _, email := range []string{"first@example.com", "second@example.com"} {
 		if _, _, err := execute(t, "a long passphrase\n", "user", "create", "--email", email, "--data-dir", dir, "--database-url", db); err != nil {
 			t.Fatal(err)

@@ -28,7 +28,10 @@ it again: it completes the interrupted rotation instead of starting another.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := app.RotateKeys(cmd.Context(), *cfg, cfg.NewLogger(), keys.RotateOptions{})
 			if err != nil {
-				return err
+				if strings.Contains(err.Error(), cfg.Database()) {
+					return err // it names the database already
+				}
+				return inDatabase(cfg, err)
 			}
 			out := cmd.OutOrStdout()
 			if res.Resumed {

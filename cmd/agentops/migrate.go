@@ -17,7 +17,7 @@ func newMigrate(cfg *app.Config) *cobra.Command {
 		Short: "Apply every pending migration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := app.OpenStore(cmd.Context(), *cfg, cfg.NewLogger(), false)
+			st, err := app.OpenStore(cmd.Context(), *cfg, cfg.NewLogger(), app.CreateOnly)
 			if err != nil {
 				return err
 			}
@@ -39,7 +39,7 @@ func newMigrate(cfg *app.Config) *cobra.Command {
 		Short: "List migrations and whether each is applied",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := app.OpenStore(cmd.Context(), *cfg, cfg.NewLogger(), false)
+			st, err := app.OpenStore(cmd.Context(), *cfg, cfg.NewLogger(), app.Inspect)
 			if err != nil {
 				return err
 			}

@@ -78,6 +78,7 @@ func NewRoot(version string) *cobra.Command {
 	fromEnv(pf, "data-dir", "database-url", "instance-key-file", "log-level", "log-format")
 
 	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newDoctor(cfg), newRunner(), newVersion(version))
+	setUsage(root)
 	return root
 }
 

@@ -53,7 +53,7 @@ func newToken(cfg *app.Config) *cobra.Command {
 			defer done()
 			key, t, err := svc.CreateAPIKeyForEmail(cmd.Context(), email, name, ttl)
 			if err != nil {
-				return err
+				return inDatabase(cfg, err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), key)
 			exp := "never"

@@ -49,11 +49,20 @@ func readPassword(cmd *cobra.Command) (string, error) {
 
 func openAuth(cmd *cobra.Command, cfg *app.Config) (*auth.Service, func(), error) {
 	log := cfg.NewLogger()
-	st, err := app.OpenStore(cmd.Context(), *cfg, log, true)
+	st, err := app.OpenStore(cmd.Context(), *cfg, log, app.Existing)
 	if err != nil {
 		return nil, nil, err
 	}
 	return auth.New(st, auth.Config{}, log), func() { st.Close() }, nil
+}
+
+// inDatabase names the database in a command's error, so that a wrong
+// --data-dir or --database-url shows ("User not found (database …)").
+func inDatabase(cfg *app.Config, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (database %s)", err, cfg.Database())
 }
 
 func newUser(cfg *app.Config) *cobra.Command {
@@ -76,7 +85,7 @@ func newUser(cfg *app.Config) *cobra.Command {
 			defer done()
 			u, err := svc.CreateUser(cmd.Context(), email, name, pw, admin)
 			if err != nil {
-				return err
+				return inDatabase(cfg, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s user %s (%s)\n", u.Role, u.Email, u.ID)
 			return nil
@@ -103,7 +112,7 @@ func newUser(cfg *app.Config) *cobra.Command {
 			}
 			defer done()
 			if err := svc.SetPassword(cmd.Context(), pwEmail, pw); err != nil {
-				return err
+				return inDatabase(cfg, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "password set for %s\n", strings.ToLower(strings.TrimSpace(pwEmail)))
 			return nil
@@ -111,6 +120,28 @@ func newUser(cfg *app.Config) *cobra.Command {
 	}
 	setPassword.Flags().StringVar(&pwEmail, "email", "", "email address (required)")
 	_ = setPassword.MarkFlagRequired("email")
-	cmd.AddCommand(create, setPassword)
+
+	var unlockEmail string
+	unlock := &cobra.Command{
+		Use:   "unlock",
+		Short: "Clear the failed-login limit of an email, from every address (set-password does this too)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := openAuth(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			n, err := svc.Unlock(cmd.Context(), unlockEmail)
+			if err != nil {
+				return inDatabase(cfg, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cleared %d failed logins for %s\n", n, strings.ToLower(strings.TrimSpace(unlockEmail)))
+			return nil
+		},
+	}
+	unlock.Flags().StringVar(&unlockEmail, "email", "", "email address (required)")
+	_ = unlock.MarkFlagRequired("email")
+	cmd.AddCommand(create, setPassword, unlock)
 	return cmd
 }
