@@ -41,6 +41,10 @@ type State struct {
 	DirtyFiles  int    `json:"dirtyFiles"`
 }
 
+// ErrNotRepository is Prepare's answer for a workspace that holds files
+// but no repository when no source was asked for: it is left alone.
+var ErrNotRepository = errors.New("gitws: the workspace is not empty and not a git repository")
+
 // baseFile, in the workspace's git directory (per worktree), records the
 // base commit and branch: "<sha> <base branch>".
 const baseFile = "agentops-base"
@@ -62,17 +66,19 @@ func Prepare(ctx context.Context, dir string, spec Spec, progress Progress) (Sta
 	if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
 		return Status(ctx, dir) // set up before: keep it as it is
 	}
-	if spec.RepoURL != "" || spec.RepoPath != "" {
-		empty, err := isEmptyDir(dir)
-		if err != nil {
-			return State{}, fmt.Errorf("gitws: workspace: %w", err)
-		}
-		if !empty {
-			return State{}, fmt.Errorf("gitws: the workspace %s is not empty", dir)
-		}
+	empty, err := isEmptyDir(dir)
+	if err != nil {
+		return State{}, fmt.Errorf("gitws: workspace: %w", err)
+	}
+	switch {
+	case !empty && spec.RepoURL == "" && spec.RepoPath == "":
+		// An external runner started in a folder of the user's: not ours
+		// to turn into a repository.
+		return State{}, ErrNotRepository
+	case !empty:
+		return State{}, fmt.Errorf("gitws: the workspace %s is not empty", dir)
 	}
 	var base, baseBranch string
-	var err error
 	switch {
 	case spec.RepoURL != "":
 		base, baseBranch, err = clone(ctx, dir, spec, progress)
