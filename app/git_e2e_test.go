@@ -72,12 +72,22 @@ func (s *server) filesChanged(id string) map[string]fileView {
 // waitGitReady waits until the runner reported the workspace's git state.
 func (s *server) waitGitReady(id string) *gitStateView {
 	s.t.Helper()
-	var g *gitStateView
-	eventually.True(s.t, 30*time.Second, "the runner's git state", func() bool {
-		g = s.gitState(id)
-		return g != nil && g.ReportedAt != nil
-	})
-	return g
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		g := s.gitState(id)
+		if g != nil && g.ReportedAt != nil {
+			return g
+		}
+		var got struct {
+			Session struct{ Status, ErrorMessage string }
+		}
+		s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
+		if got.Session.Status == "error" || time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(s.cfg.DataDir, "runner-logs", id+".log"))
+			s.t.Fatalf("session %s: no git state (status %s %s); runner log:\n%s", id, got.Session.Status, got.Session.ErrorMessage, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // prompt sends a prompt over REST and waits for its turn to end.

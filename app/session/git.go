@@ -105,16 +105,25 @@ func (m *Manager) checkRepo(ctx context.Context, in RepoInput) (*store.SessionGi
 	return g, nil
 }
 
+// repoConfigFrame is repo-config as upstream sends it (token null when
+// there is none) with agentops' fields.
+type repoConfigFrame struct {
+	Type      string          `json:"type"`
+	Token     *string         `json:"token"`
+	GitConfig json.RawMessage `json:"gitConfig"`
+	*protocol.RepoConfig
+}
+
 // repoConfig is the repo-config frame for the session's runner: it goes
 // before init, so the runner sets the workspace up before it is ready.
-func (a *actor) repoConfig(ctx context.Context) protocol.ServerFrame {
-	f := protocol.ServerFrame{Type: protocol.SRepoConfig, GitConfig: json.RawMessage(`{}`)}
+func (a *actor) repoConfig(ctx context.Context) (repoConfigFrame, error) {
+	f := repoConfigFrame{Type: protocol.SRepoConfig, GitConfig: json.RawMessage(`{}`)}
 	g, err := a.m.st.GitStates().Get(ctx, a.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return f, nil // a session from before git workspaces, or a workflow's
+	}
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			a.log.Error("load git state", "err", err)
-		}
-		return f // a session from before git workspaces, or a workflow's
+		return f, err
 	}
 	f.RepoConfig = &protocol.RepoConfig{RepoURL: g.SourceRepoURL, RepoPath: g.RepoPath, Branch: g.Ref,
 		SessionBranch: gitws.SessionBranch(a.id)}
@@ -129,7 +138,7 @@ func (a *actor) repoConfig(ctx context.Context) protocol.ServerFrame {
 	if g.SourceRepoURL != "" && g.HeadCommit == "" {
 		a.git.phase, a.git.progress = "cloning", 0
 	}
-	return f
+	return f, nil
 }
 
 // onGitFrame applies the runner's workspace frames; it returns the write

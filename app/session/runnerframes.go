@@ -23,6 +23,16 @@ func (a *actor) attachRunner(c Conn) {
 		c.Close(protocol.CloseGoingAway, "server error; reconnect")
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	repo, err := a.repoConfig(ctx)
+	cancel()
+	if err != nil {
+		// Without it the runner would not set its workspace up: let it
+		// come back and ask again.
+		a.log.Error("load the workspace's repo-config", "err", err)
+		c.Close(protocol.CloseGoingAway, "server error; reconnect")
+		return
+	}
 	if old := a.runner.attach(c, a.now()); old != nil {
 		old.Close(protocol.CloseReplaced, protocol.CloseReasonReplace)
 	}
@@ -30,9 +40,7 @@ func (a *actor) attachRunner(c Conn) {
 	a.timers.clear(timerLost)
 	a.pendingSeq = a.sess.RunnerSeq
 	last := a.sess.RunnerSeq
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	c.Send(frame(a.repoConfig(ctx))) // before init: the runner sets its workspace up before it is ready
-	cancel()
+	c.Send(frame(repo)) // before init: the runner sets its workspace up before it is ready
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent, PluginContent: a.pluginContent()}))
