@@ -53,3 +53,56 @@ func TestGitStatesRepository(t *testing.T) {
 		}
 	})
 }
+
+// TestGitWorkspacesMigrationMovesTheJSONColumns: 0013 moves what sessions
+// held in git_state and files_changed into the new tables.
+func TestGitWorkspacesMigrationMovesTheJSONColumns(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			all := loadMigrations(t, d)
+			s := openRaw(t, storetest.URL(t, d))
+			var move string
+			for _, m := range all {
+				if m.Version == "0013" {
+					move = m.SQL
+					break
+				}
+				if _, err := s.DB().ExecContext(ctx, m.SQL); err != nil {
+					t.Fatalf("migration %s: %v", m.Version, err)
+				}
+			}
+			u := mkUser(t, s, "m@example.com", store.RoleMember, base)
+			with := mkAgentSession(t, s, u.ID, "running", base)
+			without := mkAgentSession(t, s, u.ID, "running", base)
+			odd := mkAgentSession(t, s, u.ID, "running", base)
+			_, err := s.DB().ExecContext(ctx, "UPDATE sessions SET git_state = ?, files_changed = ? WHERE id = ?",
+				`{"branch":"feature","baseBranch":"main","commitCount":3}`,
+				`[{"path":"a.go","status":"modified","additions":2,"deletions":1},{"path":"b.go","status":"added"},{"status":"added"}]`, with.ID)
+			noErr(t, "set json", err)
+			_, err = s.DB().ExecContext(ctx, "UPDATE sessions SET git_state = ?, files_changed = ? WHERE id = ?", `[1]`, `{"x":1}`, odd.ID)
+			noErr(t, "set odd json", err)
+			if _, err := s.DB().ExecContext(ctx, move); err != nil {
+				t.Fatalf("migration 0013: %v", err)
+			}
+			g, err := s.GitStates().Get(ctx, with.ID)
+			noErr(t, "moved git state", err)
+			if g.Branch != "feature" || g.BaseBranch != "main" || g.CommitCount != 3 {
+				t.Fatalf("moved git state %+v", g)
+			}
+			files, err := s.GitStates().Files(ctx, with.ID)
+			noErr(t, "moved files", err)
+			if len(files) != 2 || files[0].FilePath != "a.go" || files[0].Additions != 2 || files[0].Deletions != 1 || files[1].Status != "added" {
+				t.Fatalf("moved files %+v", files)
+			}
+			for _, id := range []string{without.ID, odd.ID} {
+				if _, err := s.GitStates().Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("%s: a git state from nothing: %v", id, err)
+				}
+				if files, _ := s.GitStates().Files(ctx, id); len(files) != 0 {
+					t.Errorf("%s: files from nothing: %+v", id, files)
+				}
+			}
+		})
+	}
+}
