@@ -194,6 +194,14 @@ func TestSessionOnRepoURLWithToken(t *testing.T) {
 		t.Fatalf("one file's diff %+v", one)
 	}
 
+	// A browser asks over its socket; every browser gets the answer.
+	bc := s.dial(id, s.token)
+	bc.send(map[string]any{"type": "diff"})
+	f := bc.waitFor("a diff frame", typ("diff"))
+	if d, _ := f["data"].(map[string]any); d == nil || len(d["files"].([]any)) != 5 || f["requestId"] == "" {
+		t.Fatalf("diff frame %v", f)
+	}
+
 	// A commit by the agent counts; the branch is the session's.
 	s.promptAndWait(id, "/commit agent work\ncommit")
 	eventually.True(t, 20*time.Second, "the commit in the git state", func() bool {
