@@ -156,7 +156,7 @@ func run(bin string, nfiles, runs int) error {
 	}
 
 	var plain, session, empty []time.Duration
-	for i := range runs {
+	clonePlain := func(i int) error {
 		// A plain clone, as a person would make it (checkout included).
 		dst := filepath.Join(tmp, fmt.Sprintf("plain%d", i))
 		c := exec.Command("git", "-c", "http.extraHeader=Authorization: Basic "+basic(), "clone", "--quiet", repoURL, dst)
@@ -165,13 +165,25 @@ func run(bin string, nfiles, runs int) error {
 			return fmt.Errorf("plain clone: %v: %s", err, out)
 		}
 		plain = append(plain, time.Since(t0))
-		os.RemoveAll(dst)
-
+		return os.RemoveAll(dst)
+	}
+	for i := range runs {
+		// Alternate which goes first, so neither always meets a cold cache.
+		if i%2 == 0 {
+			if err := clonePlain(i); err != nil {
+				return err
+			}
+		}
 		d, err := timeSession(base, tok, map[string]any{"workspace": "bench", "repoUrl": repoURL})
 		if err != nil {
 			return err
 		}
 		session = append(session, d)
+		if i%2 == 1 {
+			if err := clonePlain(i); err != nil {
+				return err
+			}
+		}
 		d, err = timeSession(base, tok, map[string]any{"workspace": "bench"})
 		if err != nil {
 			return err
