@@ -223,7 +223,9 @@ func timeSession(base, tok string, body map[string]any) (time.Duration, error) {
 			d := time.Since(t0)
 			return d, call(base, "DELETE", "/api/sessions/"+id, tok, nil, nil)
 		}
-		var s struct{ Session struct{ Status, ErrorMessage string } }
+		var s struct {
+			Session struct{ Status, ErrorMessage string }
+		}
 		if err := call(base, "GET", "/api/sessions/"+id, tok, nil, &s); err == nil && s.Session.Status == "error" {
 			return 0, fmt.Errorf("session failed: %s", s.Session.ErrorMessage)
 		}
