@@ -465,3 +465,37 @@ func TestNewWorkspaceIsAnEmptyRepository(t *testing.T) {
 		t.Fatalf("%+v %v", files, err)
 	}
 }
+
+// TestPrepareStartsAnUnfinishedSetUpAgain: a runner stopped in the middle
+// of a clone or a worktree leaves a .git behind; the next Prepare starts
+// over instead of taking it for a finished workspace.
+func TestPrepareStartsAnUnfinishedSetUpAgain(t *testing.T) {
+	ctx := context.Background()
+	srv := gitserver.Start(t, "")
+	url := srv.NewRepo(t, "r", map[string]string{"a.txt": "a\n"})
+	ws := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ws, ".git", "objects"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, ws, "partial", "x")
+	st, err := gitws.Prepare(ctx, ws, gitws.Spec{RepoURL: url, Branch: "agentops/again"}, nil)
+	if err != nil || st.Branch != "agentops/again" {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "partial")); !os.IsNotExist(err) {
+		t.Fatalf("leftover kept: %v", err)
+	}
+
+	root := t.TempDir()
+	repo := personRepo(t, root)
+	wt := t.TempDir()
+	if _, err := gitws.Prepare(ctx, wt, gitws.Spec{RepoPath: repo, Branch: "agentops/wt"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	gd := git(t, wt, "rev-parse", "--absolute-git-dir")
+	os.Remove(filepath.Join(gd, "agentops-base")) // as if cut short before the end
+	st, err = gitws.Prepare(ctx, wt, gitws.Spec{RepoPath: repo, Branch: "agentops/wt"}, nil)
+	if err != nil || st.Branch != "agentops/wt" || st.BaseCommit != git(t, repo, "rev-parse", "HEAD") {
+		t.Fatalf("worktree again: %+v %v", st, err)
+	}
+}

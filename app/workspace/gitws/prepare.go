@@ -64,7 +64,17 @@ func Prepare(ctx context.Context, dir string, spec Spec, progress Progress) (Sta
 		return State{}, errors.New("gitws: no session branch")
 	}
 	if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
-		return Status(ctx, dir) // set up before: keep it as it is
+		if hasBase(ctx, dir) || (spec.RepoURL == "" && spec.RepoPath == "") {
+			return Status(ctx, dir) // set up before: keep it as it is
+		}
+		// A set-up cut short (the runner stopped in the middle of a
+		// clone): the folder was empty before it began, so start again.
+		if err := clearDir(dir); err != nil {
+			return State{}, fmt.Errorf("gitws: clearing an unfinished workspace: %w", err)
+		}
+		if spec.RepoPath != "" {
+			_, _ = run(ctx, cmd{dir: spec.RepoPath, args: []string{"worktree", "prune"}})
+		}
 	}
 	empty, err := isEmptyDir(dir)
 	if err != nil {
@@ -170,6 +180,13 @@ func scrubURL(err error, spec Spec) error {
 }
 
 func addWorktree(ctx context.Context, dir string, spec Spec) (base, baseBranch string, err error) {
+	if head, err := resolveCommit(ctx, spec.RepoPath, "refs/heads/"+spec.Branch); err == nil {
+		// The branch is there from a set-up cut short: take it up again.
+		if _, err := run(ctx, cmd{dir: spec.RepoPath, args: []string{"worktree", "add", "--quiet", "--", dir, spec.Branch}}); err != nil {
+			return "", "", err
+		}
+		return head, spec.Base, nil
+	}
 	ref := spec.Base
 	if ref == "" {
 		out, err := run(ctx, cmd{dir: spec.RepoPath, args: []string{"symbolic-ref", "--quiet", "--short", "HEAD"}})
@@ -226,6 +243,31 @@ func writeBase(ctx context.Context, dir, base, baseBranch string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(gd, baseFile), []byte(base+" "+baseBranch+"\n"), 0o600)
+}
+
+// hasBase reports whether Prepare finished on dir (it records the base
+// last).
+func hasBase(ctx context.Context, dir string) bool {
+	gd, err := gitDir(ctx, dir)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(gd, baseFile))
+	return err == nil
+}
+
+// clearDir removes everything in dir, keeping dir.
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readBase returns the recorded base commit and branch; a workspace that
