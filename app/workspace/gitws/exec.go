@@ -66,6 +66,10 @@ func gitEnv(extra []string) []string {
 		"GIT_ASKPASS=true", // answers any credential prompt with nothing
 		"GIT_ALLOW_PROTOCOL=https:http:file",
 		"GIT_CONFIG_NOSYSTEM=1",
+		// Reports may run while the agent uses git: never take the
+		// index lock just to refresh it (git-status(1), "BACKGROUND
+		// REFRESH"), or the agent's own git commands could fail.
+		"GIT_OPTIONAL_LOCKS=0",
 		"LC_ALL=C",
 	)
 	return append(env, extra...)
