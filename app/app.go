@@ -395,9 +395,9 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 			Root:    filepath.Join(a.cfg.DataDir, "workspaces"),
 			Command: a.cfg.RunnerCommand,
 			LogDir:  filepath.Join(a.cfg.DataDir, "runner-logs"),
-			OnExit: func(sessionID string, err error) {
+			OnExit: func(sessionID, sandboxID string, err error) {
 				if mgr != nil {
-					mgr.RunnerExited(sessionID, err)
+					mgr.RunnerExited(sessionID, sandboxID, err)
 				}
 			},
 			Logger: a.log,

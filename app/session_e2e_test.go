@@ -488,23 +488,37 @@ func TestSessionBadInput(t *testing.T) {
 	if code != 400 {
 		t.Fatalf("simple prompt to a terminated session: %d (upstream answers 400)", code)
 	}
-	select {
-	case <-b.closed:
-		if b.status != 4004 {
-			t.Fatalf("browser socket of a terminated session: close %d", b.status)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("terminating must close browser sockets")
-	}
-	// A socket to a terminated session is closed at once with 4004.
+	// Browser sockets stay open when the session ends, as upstream's do
+	// (its client reconnected about once a second to a socket closed with
+	// 4004), and a new one gets an init that says the session ended.
+	b.waitFor("status terminated", func(f map[string]any) bool {
+		return f["type"] == "status" && statusData(f)["status"] == "terminated"
+	})
 	late := s.dial(id, s.token)
+	init := late.waitFor("init", typ("init"))
+	if sess, _ := init["session"].(map[string]any); sess["status"] != "terminated" {
+		t.Fatalf("init of a terminated session: %v", init)
+	}
+	for _, w := range []*wsClient{b, late} {
+		w.send(map[string]any{"type": "ping"})
+		w.waitFor("pong after the end", typ("pong"))
+	}
+	// A deleted session's socket closes with 4004, and a new one is a 404.
+	s.mustJSON("POST", "/api/sessions/bulk-delete", s.token, map[string]any{"sessionIds": []string{id}}, 200, nil)
 	select {
 	case <-late.closed:
 		if late.status != 4004 {
-			t.Fatalf("socket to a terminated session: close %d", late.status)
+			t.Fatalf("socket of a deleted session: close %d", late.status)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a terminated session takes no new sockets")
+		t.Fatal("deleting a session must close its sockets")
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, res, err = websocket.Dial(ctx, strings.Replace(s.url, "http://", "ws://", 1)+"/api/sessions/"+id+"/ws?role=client",
+		&websocket.DialOptions{Subprotocols: []string{"valet", "bearer." + s.token}})
+	if err == nil || res == nil || res.StatusCode != 404 {
+		t.Fatalf("socket to a deleted session: %v %v", err, res)
 	}
 }
 

@@ -172,6 +172,8 @@ func TestRunnerProtocolBadInput(t *testing.T) {
 	// Frames are acknowledged after they are written, and a replay of an
 	// acknowledged frame changes nothing.
 	r.send(`{"type":"agentStatus","status":"idle","seq":1}`)
+	// An assistant message belongs to a running prompt.
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "go"}, 200, nil)
 	r.send(`{"type":"message.create","turnId":"T1","seq":2}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -192,13 +194,13 @@ func TestRunnerProtocolBadInput(t *testing.T) {
 	r.send(`{"type":"message.finalize","turnId":"T1","reason":"end_turn","seq":4}`)
 	eventually.NoError(t, 10*time.Second, "the replayed turn", func() error {
 		msgs := s.messages(id)
-		if len(msgs) == 1 && len(partsOfType(msgs[0], "finish")) == 1 {
-			if msgs[0].Content != "once" {
-				t.Fatalf("replayed frames must not apply twice: %q", msgs[0].Content)
+		if len(msgs) == 2 && len(partsOfType(msgs[1], "finish")) == 1 {
+			if msgs[1].Content != "once" {
+				t.Fatalf("replayed frames must not apply twice: %q", msgs[1].Content)
 			}
 			return nil
 		}
-		if len(msgs) > 1 {
+		if len(msgs) > 2 {
 			t.Fatalf("transcript: %+v", msgs)
 		}
 		return fmt.Errorf("transcript: %+v", msgs)
@@ -305,10 +307,12 @@ func TestNULInRunnerFramesIsStored(t *testing.T) {
 		for range 4 { // the handshake
 			r.next()
 		}
-		r.send(`{"type":"message.create","turnId":"T1","seq":1}`)
-		r.send(`{"type":"message.part.text-delta","turnId":"T1","delta":"bin\u0000ary","seq":2}`)
-		r.send(`{"type":"message.part.tool-update","turnId":"T1","callId":"c1","toolName":"bash","status":"completed","result":"out\u0000put","seq":3}`)
-		r.send(`{"type":"message.finalize","turnId":"T1","reason":"end_turn","seq":4}`)
+		r.send(`{"type":"agentStatus","status":"idle","seq":1}`)
+		s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "go"}, 200, nil)
+		r.send(`{"type":"message.create","turnId":"T1","seq":2}`)
+		r.send(`{"type":"message.part.text-delta","turnId":"T1","delta":"bin\u0000ary","seq":3}`)
+		r.send(`{"type":"message.part.tool-update","turnId":"T1","callId":"c1","toolName":"bash","status":"completed","result":"out\u0000put","seq":4}`)
+		r.send(`{"type":"message.finalize","turnId":"T1","reason":"end_turn","seq":5}`)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for {
@@ -318,15 +322,15 @@ func TestNULInRunnerFramesIsStored(t *testing.T) {
 			}
 			var f map[string]any
 			_ = json.Unmarshal(data, &f)
-			if f["type"] == "ack" && f["seq"] == 4.0 {
+			if f["type"] == "ack" && f["seq"] == 5.0 {
 				break
 			}
 		}
 		msgs := s.messages(id)
-		if len(msgs) != 1 || msgs[0].Content != "bin\uFFFDary" {
+		if len(msgs) != 2 || msgs[1].Content != "bin\uFFFDary" {
 			t.Fatalf("transcript: %+v", msgs)
 		}
-		if raw, _ := json.Marshal(msgs[0].Parts); !strings.Contains(string(raw), "out\uFFFDput") {
+		if raw, _ := json.Marshal(msgs[1].Parts); !strings.Contains(string(raw), "out\uFFFDput") {
 			t.Fatalf("tool output: %s", raw)
 		}
 	})

@@ -54,7 +54,7 @@ func TestGitStatesRepository(t *testing.T) {
 	})
 }
 
-// TestGitWorkspacesMigrationMovesTheJSONColumns: 0013 moves what sessions
+// TestGitWorkspacesMigrationMovesTheJSONColumns: 0014 moves what sessions
 // held in git_state and files_changed into the new tables.
 func TestGitWorkspacesMigrationMovesTheJSONColumns(t *testing.T) {
 	for _, d := range storetest.Dialects {
@@ -64,7 +64,7 @@ func TestGitWorkspacesMigrationMovesTheJSONColumns(t *testing.T) {
 			s := openRaw(t, storetest.URL(t, d))
 			var move string
 			for _, m := range all {
-				if m.Version == "0013" {
+				if m.Version == "0014" {
 					move = m.SQL
 					break
 				}
@@ -83,7 +83,7 @@ func TestGitWorkspacesMigrationMovesTheJSONColumns(t *testing.T) {
 			_, err = s.DB().ExecContext(ctx, "UPDATE sessions SET git_state = ?, files_changed = ? WHERE id = ?", `[1]`, `{"x":1}`, odd.ID)
 			noErr(t, "set odd json", err)
 			if _, err := s.DB().ExecContext(ctx, move); err != nil {
-				t.Fatalf("migration 0013: %v", err)
+				t.Fatalf("migration 0014: %v", err)
 			}
 			g, err := s.GitStates().Get(ctx, with.ID)
 			noErr(t, "moved git state", err)

@@ -47,8 +47,12 @@ type Session struct {
 	RunnerRespawns   int             `bun:"runner_respawns,notnull"`
 	LastDispatchedAt time.Time       `bun:"last_dispatched_at,nullzero"`
 	LastActiveAt     time.Time       `bun:"last_active_at,notnull"`
-	RunningStartedAt time.Time       `bun:"running_started_at,nullzero"`
-	EndedAt          time.Time       `bun:"ended_at,nullzero"`
+	// RunningStartedAt is the start of the current running period (zero
+	// when the session is not running); ActiveSeconds sums the periods
+	// that ended.
+	RunningStartedAt time.Time `bun:"running_started_at,nullzero"`
+	ActiveSeconds    int64     `bun:"active_seconds,notnull"`
+	EndedAt          time.Time `bun:"ended_at,nullzero"`
 	// MessageCount (user and assistant messages) and ToolCallCount are
 	// kept by the Messages repository; the session actor never writes
 	// them. Scan-only: read where a query selects them (the dashboard's).

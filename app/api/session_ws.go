@@ -75,7 +75,10 @@ func (s *Server) clientSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{protocol.Subprotocol},
+		// The first of these that the browser offers is answered:
+		// agentops.v2 for clients that take part-level updates, else
+		// upstream's valet.
+		Subprotocols:   []string{protocol.SubprotocolV2, protocol.Subprotocol},
 		OriginPatterns: s.originPatterns(),
 	})
 	if err != nil {
@@ -83,6 +86,7 @@ func (s *Server) clientSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(protocol.MaxFrameBytes)
 	conn := newWSConn(c, p.User.ID, clientQueue, queueBytes)
+	conn.parts = c.Subprotocol() == protocol.SubprotocolV2
 	sock, err := s.sessions.AttachClient(r.Context(), p.User, id, conn)
 	if err != nil {
 		conn.Close(protocol.CloseSessionEnded, closeReason(err))

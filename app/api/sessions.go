@@ -49,14 +49,30 @@ type sessionJSON struct {
 	CreatedAt    string  `json:"createdAt"`
 	LastActiveAt string  `json:"lastActiveAt"`
 	EndedAt      *string `json:"endedAt,omitempty"`
-	IsOwner      bool    `json:"isOwner"`
+	// ActiveSeconds sums the running periods that ended; the current one
+	// started at doStatus.runningStartedAt.
+	ActiveSeconds int64 `json:"activeSeconds"`
+	IsOwner       bool  `json:"isOwner"`
 }
 
 func toSessionJSON(s *store.Session) sessionJSON {
 	return sessionJSON{ID: s.ID, UserID: s.UserID, Workspace: s.Workspace, Status: s.Status, Purpose: s.Purpose,
 		Title: strPtr(s.Title), Agent: s.Agent, PersonaID: strPtr(s.PersonaID), SandboxID: strPtr(s.SandboxID),
 		ErrorMessage: strPtr(s.ErrorMessage), CreatedAt: isoTime(s.CreatedAt), LastActiveAt: isoTime(s.LastActiveAt),
-		EndedAt: isoTimePtr(s.EndedAt), IsOwner: true}
+		EndedAt: isoTimePtr(s.EndedAt), ActiveSeconds: s.ActiveSeconds, IsOwner: true}
+}
+
+// sessionListItem is a session in GET /api/sessions: upstream's list adds
+// the owner's name, email and avatar (its client shows them) and the
+// participants. A user lists only their own sessions, and agentops has no
+// sharing yet: the owner is the caller and there are no participants.
+type sessionListItem struct {
+	sessionJSON
+	OwnerName        *string `json:"ownerName,omitempty"`
+	OwnerEmail       *string `json:"ownerEmail,omitempty"`
+	OwnerAvatarURL   *string `json:"ownerAvatarUrl,omitempty"`
+	ParticipantCount int     `json:"participantCount"`
+	Participants     []any   `json:"participants"`
 }
 
 // Session list cursors are opaque: base64 of "<created_at unix nanos>:<id>".
@@ -108,9 +124,12 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := make([]sessionJSON, 0, len(page.Sessions))
+	owner := principal(r).User
+	out := make([]sessionListItem, 0, len(page.Sessions))
 	for i := range page.Sessions {
-		out = append(out, toSessionJSON(&page.Sessions[i]))
+		out = append(out, sessionListItem{sessionJSON: toSessionJSON(&page.Sessions[i]),
+			OwnerName: strPtr(owner.Name), OwnerEmail: strPtr(owner.Email), OwnerAvatarURL: strPtr(owner.AvatarURL),
+			Participants: []any{}})
 	}
 	body := map[string]any{"sessions": out, "hasMore": page.Next != nil}
 	if page.Next != nil {

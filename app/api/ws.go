@@ -29,6 +29,7 @@ type wsConn struct {
 	id     string
 	userID string
 	c      *websocket.Conn
+	parts  bool // the browser negotiated agentops.v2: part-level updates
 
 	mu       sync.Mutex
 	queue    []outFrame // waiting to be written, oldest first
@@ -78,8 +79,9 @@ func newWSConn(c *websocket.Conn, userID string, frames, maxBytes int) *wsConn {
 	return w
 }
 
-func (w *wsConn) ID() string     { return w.id }
-func (w *wsConn) UserID() string { return w.userID }
+func (w *wsConn) ID() string        { return w.id }
+func (w *wsConn) UserID() string    { return w.userID }
+func (w *wsConn) PartUpdates() bool { return w.parts }
 
 func (w *wsConn) isClosed() bool {
 	select {

@@ -25,8 +25,13 @@ const (
 )
 
 // WebSocket subprotocols: browsers send "valet" and "bearer.<token>"; the
-// server answers "valet".
-const Subprotocol = "valet"
+// server answers "valet". A browser that also offers SubprotocolV2 is
+// answered with it and gets message.part.updated frames (see
+// CMessagePartUpdated).
+const (
+	Subprotocol   = "valet"
+	SubprotocolV2 = "agentops.v2"
+)
 
 // WebSocket close codes the server uses (4000–4999 are application codes).
 const (
@@ -170,18 +175,24 @@ const (
 	CStatus         = "status"
 	CMessage        = "message"
 	CMessageUpdated = "message.updated"
-	CChunk          = "chunk"
-	CAgentStatus    = "agentStatus"
-	CError          = "error"
-	CUserJoined     = "user.joined"
-	CUserLeft       = "user.left"
-	CModels         = "models"
-	CPong           = "pong"
-	CGitState       = "git-state"
-	CFilesChanged   = "files-changed"
-	CDiff           = "diff"
-	CQueueState     = "queue.state"
-	CQueueWithdrawn = "queue.withdrawn"
+	// CMessagePartUpdated {messageId, index, part} (agentops.v2 sockets
+	// only) replaces one part of a message that is still being written;
+	// index is its position in parts, and may be the next one (a new
+	// part). Such sockets get message.updated only when the message is
+	// finished.
+	CMessagePartUpdated = "message.part.updated"
+	CChunk              = "chunk"
+	CAgentStatus        = "agentStatus"
+	CError              = "error"
+	CUserJoined         = "user.joined"
+	CUserLeft           = "user.left"
+	CModels             = "models"
+	CPong               = "pong"
+	CGitState           = "git-state"
+	CFilesChanged       = "files-changed"
+	CDiff               = "diff"
+	CQueueState         = "queue.state"
+	CQueueWithdrawn     = "queue.withdrawn"
 )
 
 // Browser → server frame types.
@@ -249,6 +260,9 @@ type Model struct {
 type RunnerFrame struct {
 	Type string `json:"type"`
 	Seq  int64  `json:"seq,omitempty"`
+	// SeqGiven reports whether a decoded frame had a "seq" (Seq alone
+	// cannot tell an explicit 0 from none).
+	SeqGiven bool `json:"-"`
 
 	TurnID    string          `json:"turnId,omitempty"`
 	MessageID string          `json:"messageId,omitempty"`
@@ -299,6 +313,23 @@ type RunnerFrame struct {
 	// workflow-execution-result (see workflow.go)
 	ExecutionID string            `json:"executionId,omitempty"`
 	Envelope    *WorkflowEnvelope `json:"envelope,omitempty"`
+}
+
+// UnmarshalJSON decodes a frame and records whether it had a "seq".
+func (f *RunnerFrame) UnmarshalJSON(b []byte) error {
+	type plain RunnerFrame // no methods: no recursion
+	aux := struct {
+		*plain
+		Seq *int64 `json:"seq"` // shallower than plain's: this one is decoded
+	}{plain: (*plain)(f)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	f.Seq, f.SeqGiven = 0, aux.Seq != nil
+	if aux.Seq != nil {
+		f.Seq = *aux.Seq
+	}
+	return nil
 }
 
 // ServerFrame is any frame the server sends to a runner.

@@ -35,13 +35,15 @@ type LocalOptions struct {
 	// with the name for $0 so the flags become "$@".
 	Command []string
 	// OnExit, if set, is called when a runner exits on its own (not when
-	// Hibernate, Terminate, Spawn, Restore or Close stopped it), with Wait's
-	// error: nil for exit status 0, an *exec.ExitError otherwise. It runs on
+	// Hibernate, Terminate, Spawn, Restore or Close stopped it), with the
+	// Sandbox.ID that Spawn or Restore returned for it (so that a report
+	// about an older runner can be told apart) and Wait's error: nil for
+	// exit status 0, an *exec.ExitError otherwise. It runs on
 	// the goroutine that waited for the process and must return quickly,
 	// for instance by sending to the session actor's mailbox; Close waits
 	// for it, so it must not wait for Close. It may call the provider's
 	// other methods (say Restore), which by then no longer know the runner.
-	OnExit func(sessionID string, err error)
+	OnExit func(sessionID, sandboxID string, err error)
 	// Logger receives start and exit records. Default: discard.
 	Logger *slog.Logger
 	// StopGrace is the wait between SIGTERM and SIGKILL. Default
@@ -68,7 +70,7 @@ type LocalOptions struct {
 type Local struct {
 	root, logDir string
 	command      []string
-	onExit       func(string, error)
+	onExit       func(sessionID, sandboxID string, err error)
 	log          *slog.Logger
 	grace        time.Duration
 	keep         bool
@@ -315,8 +317,10 @@ func (l *Local) start(ctx context.Context, req SpawnRequest, create bool) (Sandb
 	go l.supervise(r)
 
 	l.log.Info("sandbox: runner started", "session_id", id, "user_id", req.UserID, "pid", r.pid, "workspace", dir)
-	return Sandbox{ID: fmt.Sprintf("local:%d", r.pid), Workspace: dir}, nil
+	return Sandbox{ID: r.sandboxID(), Workspace: dir}, nil
 }
+
+func (r *localRunner) sandboxID() string { return fmt.Sprintf("local:%d", r.pid) }
 
 func (l *Local) supervise(r *localRunner) {
 	defer l.wg.Done()
@@ -334,7 +338,7 @@ func (l *Local) supervise(r *localRunner) {
 	}
 	l.log.Warn("sandbox: runner exited", "session_id", r.sessionID, "pid", r.pid, "status", exitStatus(err))
 	if l.onExit != nil {
-		l.onExit(r.sessionID, err)
+		l.onExit(r.sessionID, r.sandboxID(), err)
 	}
 }
 

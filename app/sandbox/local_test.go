@@ -61,6 +61,7 @@ func shCommand(script string) []string { return []string{"/bin/sh", "-c", script
 
 type exitRecord struct {
 	sessionID string
+	sandboxID string
 	err       error
 }
 
@@ -84,7 +85,7 @@ func mustLocal(t *testing.T, script string, mod func(*sandbox.LocalOptions)) *ha
 		Root:      h.root,
 		LogDir:    h.logDir,
 		Command:   shCommand(script),
-		OnExit:    func(id string, err error) { h.exits <- exitRecord{id, err} },
+		OnExit:    func(id, sandboxID string, err error) { h.exits <- exitRecord{id, sandboxID, err} },
 		Logger:    slog.New(slog.NewTextHandler(h.logs, nil)),
 		StopGrace: 2 * time.Second,
 	}
@@ -272,13 +273,17 @@ func TestLocalOnExit(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(ws, "code"), []byte(strconv.Itoa(code)+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.p.Spawn(ctx, sandboxtest.Request(id)); err != nil {
+		sb, err := h.p.Spawn(ctx, sandboxtest.Request(id))
+		if err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case e := <-h.exits:
 			if e.sessionID != id {
 				t.Fatalf("OnExit for %q, want %q", e.sessionID, id)
+			}
+			if e.sandboxID != sb.ID {
+				t.Fatalf("OnExit names sandbox %q, want %q (what Spawn returned)", e.sandboxID, sb.ID)
 			}
 			var ee *exec.ExitError
 			switch {

@@ -225,9 +225,9 @@ func (a *actor) fillStatus(rs *RuntimeStatus) {
 	rs.QueuedPrompts = a.queuedCount()
 	rs.ConnectedClients = a.hub.count()
 	rs.ConnectedUsers = a.hub.users()
-	if !a.sess.RunningStartedAt.IsZero() {
-		s := a.sess.RunningStartedAt.UTC().Format("2006-01-02T15:04:05.000Z")
-		rs.RunningStartedAt = &s
+	if !a.sess.RunningStartedAt.IsZero() && a.sess.Status == store.StatusRunning {
+		ms := a.sess.RunningStartedAt.UnixMilli() // a copy: rs leaves the actor
+		rs.RunningStartedAt = &ms
 	}
 	rs.MessageCount = int(a.tr.lastSeq)
 }

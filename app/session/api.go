@@ -163,7 +163,10 @@ type RuntimeStatus struct {
 	QueuedPrompts    int      `json:"queuedPrompts"`
 	ConnectedClients int      `json:"connectedClients"`
 	ConnectedUsers   []string `json:"connectedUsers"`
-	RunningStartedAt *string  `json:"runningStartedAt"`
+	// RunningStartedAt is in epoch milliseconds, as upstream sends it (an
+	// exception to ISO-8601 in REST): the start of the current running
+	// period, null when the session is not running.
+	RunningStartedAt *int64 `json:"runningStartedAt"`
 }
 
 // Status returns the live status of a session the user owns.
@@ -284,6 +287,7 @@ func (m *Manager) BulkDelete(ctx context.Context, userID string, ids []string) (
 			res.Errors = append(res.Errors, BulkDeleteError{SessionID: id, Error: "could not delete the session; try again"})
 			continue
 		}
+		m.ended.closeSession(id)
 		if m.sandbox != nil {
 			if err := m.sandbox.RemoveWorkspace(ctx, id); err != nil {
 				m.log.Warn("remove workspace", "session_id", id, "err", err)

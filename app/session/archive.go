@@ -85,6 +85,7 @@ func (m *Manager) EndUserSessions(ctx context.Context, userID string) error {
 		if err := m.Terminate(ctx, userID, id, "user_deleted"); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("end session %s: %w", id, err)
 		}
+		m.ended.closeSession(id) // the user's sockets end with the user
 		if m.sandbox != nil {
 			if err := m.sandbox.RemoveWorkspace(ctx, id); err != nil {
 				m.log.Warn("remove workspace of a deleted user's session", "session_id", id, "err", err)

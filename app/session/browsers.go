@@ -27,17 +27,12 @@ func (a *actor) attachClient(c Client, u *store.User) {
 			break
 		}
 	}
-	c.Send(frame(map[string]any{
-		"type": protocol.CInit,
-		"session": map[string]any{"id": a.id, "status": a.sess.Status, "workspace": a.sess.Workspace,
-			"title": nullable(a.sess.Title)},
-		"data": map[string]any{
-			"sandboxRunning": a.sess.Status == store.StatusRunning, "runnerConnected": a.runner.connected(),
-			"runnerReady": a.runner.ready,
-			"runnerBusy":  a.sess.RunnerBusy, "promptsQueued": a.queuedCount(), "connectedClients": a.hub.count(),
-			"connectedUsers": a.hub.users(), "pendingPrompt": pending,
-			"phase": nullable(a.git.phase), "progress": a.git.progress,
-		},
+	c.Send(initFrame(a.sess, map[string]any{
+		"sandboxRunning": a.sess.Status == store.StatusRunning, "runnerConnected": a.runner.connected(),
+		"runnerReady": a.runner.ready,
+		"runnerBusy":  a.sess.RunnerBusy, "promptsQueued": a.queuedCount(), "connectedClients": a.hub.count(),
+		"connectedUsers": a.hub.users(), "pendingPrompt": pending,
+		"phase": nullable(a.git.phase), "progress": a.git.progress,
 	}))
 	c.Send(a.modelsFrame())
 	for _, q := range a.sortedQuestions(false) {
@@ -49,6 +44,16 @@ func (a *actor) attachClient(c Client, u *store.User) {
 			"connectedUsers": a.connectedUsers()}))
 		a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: a.sess.Status}})
 	}
+}
+
+// initFrame is the first frame a browser socket gets.
+func initFrame(sess *store.Session, data map[string]any) []byte {
+	return frame(map[string]any{
+		"type": protocol.CInit,
+		"session": map[string]any{"id": sess.ID, "status": sess.Status, "workspace": sess.Workspace,
+			"title": nullable(sess.Title)},
+		"data": data,
+	})
 }
 
 func (a *actor) connectedUsers() []map[string]any {

@@ -171,20 +171,27 @@ func (a *actor) onRevertDeadline() error {
 	if a.processingCount() == 0 && !a.sess.RunnerBusy {
 		return nil
 	}
-	if err := a.commit(a.revertProcessing()); err != nil {
+	write, cut := a.revertProcessing()
+	if err := a.commit(write); err != nil {
 		return err
 	}
+	cut()
 	a.broadcast(statusFrame(map[string]any{"runnerBusy": false, "queuedPrompts": a.queuedCount(), "watchdogRecovery": true}))
 	return nil
 }
 
-// onRunnerLost: no runner for RunnerLost. A local sandbox gets one new
-// runner; if that one does not come either, the session ends as
-// sandbox_lost (as upstream).
+// onRunnerLost: no runner for RunnerLost.
 func (a *actor) onRunnerLost() error {
 	if a.runner.connected() || (a.sess.Status != store.StatusRunning && a.sess.Status != store.StatusRestoring) {
 		return nil
 	}
+	return a.replaceRunner()
+}
+
+// replaceRunner starts a new runner for a session whose runner is gone: a
+// local sandbox gets one new runner until a runner reports ready; if that
+// one does not come either, the session ends as sandbox_lost (as upstream).
+func (a *actor) replaceRunner() error {
 	if a.m.sandbox != nil && a.m.sandbox.Name() == "local" && a.sess.RunnerRespawns == 0 {
 		a.log.Warn("runner lost: starting a new one")
 		a.sess.RunnerRespawns++
@@ -220,9 +227,11 @@ func (a *actor) onStuck() error {
 	if !a.sess.RunnerBusy || a.processingCount() == 0 || a.runner.connected() {
 		return nil
 	}
-	if err := a.commit(a.revertProcessing()); err != nil {
+	write, cut := a.revertProcessing()
+	if err := a.commit(write); err != nil {
 		return err
 	}
+	cut()
 	a.broadcast(statusFrame(map[string]any{"runnerBusy": false, "watchdogRecovery": true}))
 	a.drain()
 	return nil

@@ -58,6 +58,22 @@ func statusFrame(data map[string]any) []byte {
 	return frame(dataFrame{Type: protocol.CStatus, Data: data})
 }
 
+type partFrame struct {
+	Type      string        `json:"type"`
+	MessageID string        `json:"messageId"`
+	Index     int           `json:"index"`
+	Part      protocol.Part `json:"part"`
+}
+
+// partFrames renders message.part.updated frames for the given parts.
+func partFrames(messageID string, parts []protocol.Part, indexes []int) [][]byte {
+	out := make([][]byte, 0, len(indexes))
+	for _, i := range indexes {
+		out = append(out, frame(partFrame{Type: protocol.CMessagePartUpdated, MessageID: messageID, Index: i, Part: parts[i]}))
+	}
+	return out
+}
+
 type chunkFrame struct {
 	Type      string `json:"type"`
 	MessageID string `json:"messageId"`

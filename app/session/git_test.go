@@ -156,8 +156,13 @@ func TestFailedCloneEndsTheSessionInError(t *testing.T) {
 		if err != nil || sess.Status != store.StatusError || sess.ErrorMessage != "The workspace could not be set up: git clone: fatal: repository not found" {
 			t.Fatalf("session %+v %v", sess, err)
 		}
-		if h.sb.count("terminate") != 1 || b.closed == 0 {
-			t.Fatalf("sandbox calls %v, browser closed %d", h.sb.calls, b.closed)
+		var ended bool
+		for _, f := range ofType(b.take(), "status") {
+			d := f["data"].(map[string]any)
+			ended = ended || d["status"] == "error" && d["error"] == sess.ErrorMessage
+		}
+		if h.sb.count("terminate") != 1 || !ended {
+			t.Fatalf("sandbox calls %v, browser told of the error: %v", h.sb.calls, ended)
 		}
 		if _, err := h.m.Diff(ctx, h.user.ID, id, ""); !errors.Is(err, session.ErrNotActive) {
 			t.Fatalf("diff of an ended session: %v", err)

@@ -28,6 +28,21 @@ type Client interface {
 	UserID() string
 }
 
+// PartClient is a Client that may take part-level updates: when
+// PartUpdates is true (a browser that negotiated protocol.SubprotocolV2) it
+// gets message.part.updated for each changed part of a message being
+// written instead of the whole message again, and message.updated only
+// when the message is finished.
+type PartClient interface {
+	Client
+	PartUpdates() bool
+}
+
+func takesParts(c Client) bool {
+	pc, ok := c.(PartClient)
+	return ok && pc.PartUpdates()
+}
+
 // hub is the set of browser sockets of one session, with presence per
 // user. Broadcasting never blocks: a socket whose queue is full is returned
 // as slow, for the actor to close.
@@ -85,6 +100,36 @@ func (h *hub) broadcast(frame []byte) []Client {
 	var slow []Client
 	for _, c := range h.clients {
 		if !c.Send(frame) {
+			slow = append(slow, c)
+		}
+	}
+	return slow
+}
+
+// broadcastUpdate sends a change to a message being written: parts (the
+// message.part.updated frames) to sockets that take parts, whole (the
+// message.updated frame, made at most once) to the others; nil whole
+// sends them nothing. It returns the sockets too slow to take it.
+func (h *hub) broadcastUpdate(whole func() []byte, parts [][]byte) []Client {
+	var slow []Client
+	var b []byte
+	for _, c := range h.clients {
+		if takesParts(c) {
+			for _, p := range parts {
+				if !c.Send(p) {
+					slow = append(slow, c)
+					break
+				}
+			}
+			continue
+		}
+		if whole == nil {
+			continue
+		}
+		if b == nil {
+			b = whole()
+		}
+		if !c.Send(b) {
 			slow = append(slow, c)
 		}
 	}

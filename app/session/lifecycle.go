@@ -45,6 +45,9 @@ func (a *actor) spawn(token string, restore bool) (sandbox.Sandbox, error) {
 			a.log.Error("record sandbox failure", "err", serr)
 		}
 		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Error: a.sess.ErrorMessage}})
+		if a.sess.Status == store.StatusError {
+			a.endSockets()
+		}
 		a.stopped = true
 		return sb, &apperr.Error{Kind: apperr.KindUnavailable, Message: a.sess.ErrorMessage, Err: err}
 	}
@@ -90,9 +93,11 @@ func (a *actor) completeHibernate() error {
 			a.log.Error("hibernate sandbox", "err", err)
 		}
 	}
-	if err := a.commit(a.revertProcessing()); err != nil {
+	write, cut := a.revertProcessing()
+	if err := a.commit(write); err != nil {
 		return err
 	}
+	cut()
 	a.sess.SandboxID = ""
 	if err := a.setStatus(store.StatusHibernated, "sandbox_id"); err != nil {
 		return err
@@ -175,6 +180,7 @@ func (a *actor) end(status, reason string) error {
 	// is stored: if the write fails the session goes on as it was, its
 	// deadlines armed.
 	prev := *a.sess
+	cols := append([]string{"status", "runner_busy", "ended_at", "sandbox_id"}, a.endRunningPeriod()...)
 	a.sess.RunnerBusy = false
 	a.sess.EndedAt = a.now()
 	a.sess.SandboxID = ""
@@ -186,7 +192,7 @@ func (a *actor) end(status, reason string) error {
 		if err := tx.InteractivePrompts().DeleteAll(ctx, a.id); err != nil {
 			return err
 		}
-		return a.saveSession("status", "runner_busy", "ended_at", "sandbox_id", "error_message")(ctx, tx)
+		return a.saveSession(append(cols, "error_message")...)(ctx, tx)
 	})
 	if err != nil {
 		*a.sess = prev
@@ -200,9 +206,7 @@ func (a *actor) end(status, reason string) error {
 		data["error"] = a.sess.ErrorMessage
 	}
 	a.broadcast(statusFrame(data))
-	for _, c := range a.hub.all() {
-		c.Close(protocol.CloseSessionEnded, "Session "+status)
-	}
+	a.endSockets() // browsers stay, as upstream's
 	if status == store.StatusError {
 		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: status, Reason: reason, Error: a.sess.ErrorMessage}})
 	} else {

@@ -42,6 +42,7 @@ type Manager struct {
 	cancel context.CancelFunc
 
 	actors *registry
+	ended  *endedSockets // browser sockets of sessions that ended
 
 	workflows WorkflowHooks // set before Start; nil: no workflow support
 }
@@ -55,6 +56,7 @@ func NewManager(st *store.Store, ev EventPublisher, sb sandbox.Provider, cfg Con
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{st: st, events: ev, sandbox: sb, cfg: cfg, log: log, ctx: ctx, cancel: cancel}
 	m.actors = newRegistry(m)
+	m.ended = newEndedSockets()
 	return m
 }
 
@@ -104,6 +106,7 @@ func (m *Manager) Shutdown(ctx context.Context) {
 	m.actors.close()
 	m.cancel()
 	m.actors.wait(ctx)
+	m.ended.shutdown()
 }
 
 // FireDue makes every live actor run the deadlines that are due by the

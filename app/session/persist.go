@@ -84,13 +84,31 @@ func (a *actor) setStatus(to string, extra ...string) error {
 	if !CanTransition(a.sess.Status, to) {
 		return fmt.Errorf("session %s: %s → %s is not allowed", a.id, a.sess.Status, to)
 	}
-	prev := a.sess.Status
+	prev, started, active := a.sess.Status, a.sess.RunningStartedAt, a.sess.ActiveSeconds
+	if prev == store.StatusRunning {
+		extra = append(extra, a.endRunningPeriod()...)
+	}
 	a.sess.Status = to
 	if err := a.commit(a.saveSession(append([]string{"status"}, extra...)...)); err != nil {
-		a.sess.Status = prev
+		a.sess.Status, a.sess.RunningStartedAt, a.sess.ActiveSeconds = prev, started, active
 		return err
 	}
 	a.broadcast(statusFrame(map[string]any{"status": to}))
 	a.m.publish(Event{Type: "session.update", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: to}})
 	return nil
+}
+
+// endRunningPeriod adds the running period that ends now to the session's
+// active seconds (upstream's active_seconds, which its client adds to the
+// current period's runningStartedAt to show how long the sandbox ran) and
+// returns the columns to save.
+func (a *actor) endRunningPeriod() []string {
+	if a.sess.RunningStartedAt.IsZero() {
+		return nil
+	}
+	if d := a.now().Sub(a.sess.RunningStartedAt); d > 0 {
+		a.sess.ActiveSeconds += int64(d / time.Second)
+	}
+	a.sess.RunningStartedAt = time.Time{}
+	return []string{"active_seconds", "running_started_at"}
 }

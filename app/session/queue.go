@@ -20,13 +20,33 @@ func (a *actor) sortQueue() {
 	})
 }
 
-// revertProcessing puts prompts the runner was processing back in the queue.
-func (a *actor) revertProcessing() func(ctx context.Context, tx *store.Store) error {
+// Notes on turns a runner left unfinished (see revertProcessing).
+const (
+	noteCutRequeued = "The runner stopped before this reply was finished; the prompt was put back in the queue and runs again."
+	noteCut         = "The runner stopped before this reply was finished."
+)
+
+// revertProcessing puts prompts the runner was processing back in the
+// queue, and ends the turns it left unfinished (finish reason error, with
+// a note): they would otherwise stay streaming for good beside the reply
+// of the retried prompt. The cut messages are written by the commit that
+// takes write (they are dirty); after tells browsers, once it is stored.
+func (a *actor) revertProcessing() (write func(ctx context.Context, tx *store.Store) error, after func()) {
 	reverted := false
 	for _, q := range a.queue {
 		if q.Status == store.PromptProcessing {
 			q.Status = store.PromptQueued
 			reverted = true
+		}
+	}
+	note := noteCut
+	if reverted {
+		note = noteCutRequeued
+	}
+	cut := a.tr.cut(note, a.now())
+	after = func() {
+		for _, tr := range cut {
+			a.broadcast(messageFrame(protocol.CMessageUpdated, tr.msg))
 		}
 	}
 	busy := a.sess.RunnerBusy
@@ -41,7 +61,7 @@ func (a *actor) revertProcessing() func(ctx context.Context, tx *store.Store) er
 			return a.saveSession("runner_busy")(ctx, tx)
 		}
 		return nil
-	}
+	}, after
 }
 
 // completePrompt ends the prompt the runner finished (every processing
@@ -267,7 +287,10 @@ func (a *actor) dispatch(q *store.QueuedPrompt, isNew bool, also ...func(ctx con
 	}
 	if !a.runner.send(frame(pf)) {
 		// No runner after all: back to the queue; the next ready drains it.
-		_ = a.commit(a.revertProcessing())
+		write, after := a.revertProcessing()
+		if a.commit(write) == nil {
+			after()
+		}
 	}
 	return nil
 }

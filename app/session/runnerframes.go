@@ -65,9 +65,38 @@ func (a *actor) runnerClosed(c Conn) {
 	a.broadcast(statusFrame(map[string]any{"runnerConnected": false, "runnerDisconnected": true, "queuedPrompts": a.queuedCount()}))
 }
 
-func (a *actor) runnerExited(err error) {
-	a.log.Warn("runner process exited", "err", err)
+// runnerExited handles the sandbox's report that the session's runner
+// process ended on its own (a crash, kill -9): nothing will reconnect, so
+// there is no point waiting for the runner-lost deadline. What it was
+// processing goes back to the queue, the turn it was streaming is ended,
+// and a new runner starts at once (or the session ends as sandbox_lost, as
+// onRunnerLost decides).
+func (a *actor) runnerExited(sandboxID string, err error) {
+	if sandboxID != a.sess.SandboxID {
+		a.log.Info("an earlier runner process exited", "sandbox_id", sandboxID, "err", err)
+		return
+	}
+	a.log.Warn("runner process exited", "sandbox_id", sandboxID, "err", err)
 	a.broadcast(statusFrame(map[string]any{"sandboxRunning": false}))
+	if a.sess.Status != store.StatusRunning && a.sess.Status != store.StatusRestoring {
+		return
+	}
+	if c := a.runner.conn; c != nil { // its socket may not have noticed yet
+		c.Close(protocol.CloseGoingAway, "runner process exited")
+		a.runner.detach(c)
+		a.broadcast(statusFrame(map[string]any{"runnerConnected": false, "runnerDisconnected": true}))
+	}
+	write, cut := a.revertProcessing()
+	a.sess.RunnerLostAt = a.now()
+	if err := a.commit(write, a.saveSession("runner_lost_at")); err != nil {
+		a.fail("record runner exit", err)
+		return
+	}
+	cut()
+	a.broadcast(statusFrame(map[string]any{"runnerBusy": false, "queuedPrompts": a.queuedCount()}))
+	if err := a.replaceRunner(); err != nil {
+		a.log.Error("replace exited runner", "err", err)
+	}
 }
 
 // ---- runner frames ----
@@ -106,7 +135,9 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			// runner that went away go back to the queue.
 			a.runner.ready = true
 			persist = true
-			writes = append(writes, a.revertProcessing())
+			write, cut := a.revertProcessing()
+			writes = append(writes, write)
+			after = append(after, cut)
 			if !a.sess.RunnerLostAt.IsZero() || a.sess.RunnerRespawns != 0 {
 				a.sess.RunnerLostAt, a.sess.RunnerRespawns = time.Time{}, 0
 				writes = append(writes, a.saveSession("runner_lost_at", "runner_respawns"))
@@ -127,6 +158,12 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "message.create needs turnId"})
 			return
 		}
+		if !a.tr.hasTurn(f.TurnID) && !a.sess.RunnerBusy {
+			// No prompt (or workflow) is running: nothing would ever
+			// finish this message, which would stay streaming for good.
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "message.create while no prompt is running; frame ignored"})
+			break
+		}
 		tr, created := a.tr.startTurn(f.TurnID, now)
 		if created {
 			msg := tr.msg
@@ -134,20 +171,37 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			after = append(after, func() { a.broadcast(messageFrame(protocol.CMessage, msg)) })
 		}
 	case protocol.RTextDelta:
+		before := -1
+		if tr, ok := a.tr.turns[f.TurnID]; ok {
+			before = len(tr.parts)
+		}
 		tr, offset, ok := a.tr.appendText(f.TurnID, f.Delta, now)
 		if !ok {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "text-delta for an unknown turn"})
 			break
 		}
-		a.closeSlow(a.hub.broadcastChunk(tr.msg.ID, offset, f.Delta))
-	case protocol.RToolUpdate, protocol.RMessageFinalize:
-		var tr *turn
-		var ok bool
-		if f.Type == protocol.RToolUpdate {
-			tr, ok = a.tr.toolUpdate(f, now)
-		} else {
-			tr, ok = a.tr.finalize(f, now)
+		if n := len(tr.parts); n > before {
+			// A new text part: agentops.v2 sockets get it (empty and
+			// streaming) before its first chunk, so that part indexes
+			// never skip ahead; upstream's client needs nothing.
+			a.closeSlow(a.hub.broadcastUpdate(nil, partFrames(tr.msg.ID, tr.parts, []int{n - 1})))
 		}
+		a.closeSlow(a.hub.broadcastChunk(tr.msg.ID, offset, f.Delta))
+	case protocol.RToolUpdate:
+		tr, changed, ok := a.tr.toolUpdate(f, now)
+		if !ok {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: f.Type + " for an unknown turn"})
+			break
+		}
+		// The whole message for upstream's client; the changed parts for
+		// agentops.v2 sockets (a turn with many tool calls otherwise
+		// sends the whole message again for every update).
+		msg, parts := tr.msg, partFrames(tr.msg.ID, tr.parts, changed)
+		after = append(after, func() {
+			a.closeSlow(a.hub.broadcastUpdate(func() []byte { return messageFrame(protocol.CMessageUpdated, msg) }, parts))
+		})
+	case protocol.RMessageFinalize:
+		tr, ok := a.tr.finalize(f, now)
 		if !ok {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: f.Type + " for an unknown turn"})
 			break
@@ -165,10 +219,15 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		if text == "" {
 			text = "The agent reported an error"
 		}
-		msg := a.tr.newMessage("", "system", text, []protocol.Part{{Type: "error", Message: text}}, Author{}, now)
+		// Stored with upstream's "Error: " prefix, and announced under its
+		// own id: upstream's client adds a message with the error frame's
+		// messageId, which must not be the prompt's (that message exists)
+		// and must match the stored one (so the message frame after it is
+		// a duplicate the client drops, and a reload shows the same).
+		msg := a.tr.newMessage("", "system", "Error: "+text, []protocol.Part{{Type: "error", Message: text}}, Author{}, now)
 		writes = append(writes, func(ctx context.Context, tx *store.Store) error { return tx.Messages().Insert(ctx, msg) })
 		after = append(after, func() {
-			a.broadcast(frame(errorFrame{Type: protocol.CError, MessageID: f.MessageID, Error: text}))
+			a.broadcast(frame(errorFrame{Type: protocol.CError, MessageID: msg.ID, Error: text}))
 			a.broadcast(messageFrame(protocol.CMessage, msg))
 			a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Error: text}})
 		})
@@ -251,10 +310,11 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 	}
 }
 
-func (a *actor) modelsFrame() []byte {
-	models := json.RawMessage("[]")
-	if len(a.sess.Models) > 0 {
-		models = a.sess.Models
+func (a *actor) modelsFrame() []byte { return modelsFrame(a.sess.Models) }
+
+func modelsFrame(models json.RawMessage) []byte {
+	if len(models) == 0 {
+		models = json.RawMessage("[]")
 	}
 	return frame(map[string]any{"type": protocol.CModels, "models": models, "defaultModel": nil})
 }

@@ -15,9 +15,9 @@ import (
 )
 
 // RunnerExited is the sandbox provider's report that a session's runner
-// process ended on its own.
-func (m *Manager) RunnerExited(sessionID string, err error) {
-	m.actors.postIfLive(sessionID, func(a *actor) { a.runnerExited(err) })
+// process (its sandbox sandboxID) ended on its own.
+func (m *Manager) RunnerExited(sessionID, sandboxID string, err error) {
+	m.actors.post(m.ctx, sessionID, func(a *actor) { a.runnerExited(sandboxID, err) })
 }
 
 // CheckRunnerToken verifies a runner's token for a session, in constant
@@ -72,6 +72,13 @@ func (r *RunnerSocket) Frame(raw []byte) {
 		r.conn.Send(frame(errorFrame{Type: protocol.SError, Message: "Invalid JSON"}))
 		return
 	}
+	if f.SeqGiven && f.Seq <= 0 {
+		// Sequence numbers start at 1; a frame at 0 or below would slip
+		// past duplicate detection. (A frame without seq is upstream's
+		// runner's, and accepted.)
+		r.conn.Send(frame(errorFrame{Type: protocol.SError, Message: "seq must be a positive integer; frame ignored"}))
+		return
+	}
 	r.m.actors.post(r.m.ctx, r.id, func(a *actor) { a.onRunnerFrame(r.conn, f) })
 }
 
@@ -88,15 +95,14 @@ type ClientSocket struct {
 	user *store.User
 }
 
-// AttachClient joins a browser socket to a session the user owns.
+// AttachClient joins a browser socket to a session the user owns. The
+// socket of a session that ended stays open (see endedSockets).
 func (m *Manager) AttachClient(ctx context.Context, user *store.User, id string, conn Client) (*ClientSocket, error) {
-	if _, err := m.Get(ctx, user.ID, id); err != nil {
+	sess, err := m.Get(ctx, user.ID, id)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.actors.withActor(ctx, id, func(a *actor) error { a.attachClient(conn, user); return nil }); err != nil {
-		if errors.Is(err, errGone) {
-			return nil, ErrNotActive
-		}
+	if err := m.attachClientOrEnded(ctx, sess, user, conn); err != nil {
 		return nil, err
 	}
 	return &ClientSocket{m: m, id: id, conn: conn, user: user}, nil
@@ -108,6 +114,10 @@ func (c *ClientSocket) Frame(raw []byte) {
 	f := new(clientFrame)
 	if err := json.Unmarshal(jsonnul.Replace(raw), f); err != nil || f.Type == "" {
 		c.conn.Send(frame(errorFrame{Type: protocol.CError, Message: "Invalid JSON"}))
+		return
+	}
+	if c.m.ended.has(c.conn.ID()) {
+		c.m.endedFrame(c.conn, f)
 		return
 	}
 	user := c.user
@@ -127,5 +137,8 @@ type clientFrame struct {
 
 // Closed tells the actor the socket is gone.
 func (c *ClientSocket) Closed() {
+	if c.m.ended.remove(c.conn.ID()) {
+		return
+	}
 	c.m.actors.post(c.m.ctx, c.id, func(a *actor) { a.clientClosed(c.conn) })
 }

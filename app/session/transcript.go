@@ -82,6 +82,12 @@ func (t *transcript) startTurn(turnID string, now time.Time) (tr *turn, created 
 	return tr, true
 }
 
+// hasTurn reports whether a turn is being assembled.
+func (t *transcript) hasTurn(turnID string) bool {
+	_, ok := t.turns[turnID]
+	return ok
+}
+
 // resume registers an unfinished assistant message loaded from the
 // database, so that frames replayed after a restart continue it.
 func (t *transcript) resume(m *store.Message) {
@@ -118,19 +124,21 @@ func (t *transcript) appendText(turnID, delta string, now time.Time) (tr *turn, 
 }
 
 // toolUpdate creates or replaces the turn's part for a tool call; the
-// trailing text part stops streaming.
-func (t *transcript) toolUpdate(f *protocol.RunnerFrame, now time.Time) (*turn, bool) {
-	tr, ok := t.turns[f.TurnID]
+// trailing text part stops streaming. changed lists the positions of the
+// parts that changed (text parts that stopped streaming, the tool part).
+func (t *transcript) toolUpdate(f *protocol.RunnerFrame, now time.Time) (tr *turn, changed []int, ok bool) {
+	tr, ok = t.turns[f.TurnID]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	tr.sync()
 	tr.tail = nil
 	p := protocol.Part{Type: "tool-call", CallID: f.CallID, ToolName: f.ToolName, Status: f.Status,
 		Args: f.Args, Result: f.Result, Error: f.Error}
 	for i := range tr.parts {
-		if tr.parts[i].Type == "text" {
+		if tr.parts[i].Type == "text" && tr.parts[i].Streaming {
 			tr.parts[i].Streaming = false
+			changed = append(changed, i)
 		}
 	}
 	replaced := false
@@ -140,15 +148,17 @@ func (t *transcript) toolUpdate(f *protocol.RunnerFrame, now time.Time) (*turn, 
 				p.Args = tr.parts[i].Args
 			}
 			tr.parts[i] = p
+			changed = append(changed, i)
 			replaced = true
 			break
 		}
 	}
 	if !replaced {
 		tr.parts = append(tr.parts, p)
+		changed = append(changed, len(tr.parts)-1)
 	}
 	t.touch(tr, now)
-	return tr, true
+	return tr, changed, true
 }
 
 // finalize ends a turn: finalText replaces the text of a lone text part,
@@ -199,6 +209,26 @@ func (t *transcript) finalize(f *protocol.RunnerFrame, now time.Time) (*turn, bo
 	t.touch(tr, now)
 	delete(t.turns, f.TurnID)
 	return tr, true
+}
+
+// cut ends every turn still being assembled, as finalize does with reason
+// error and note as the error part's message: their runner is gone and
+// nothing else would end them. The text they have stays.
+func (t *transcript) cut(note string, now time.Time) []*turn {
+	var out []*turn
+	for id, tr := range t.turns {
+		tr.sync()
+		tr.tail = nil
+		for i := range tr.parts {
+			tr.parts[i].Streaming = false
+		}
+		tr.parts = append(tr.parts, protocol.Part{Type: "error", Message: note},
+			protocol.Part{Type: "finish", Reason: protocol.FinishError})
+		t.touch(tr, now)
+		delete(t.turns, id)
+		out = append(out, tr)
+	}
+	return out
 }
 
 // touch rebuilds the message body from its parts and marks it dirty.
