@@ -547,6 +547,7 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 		Credentials: a.Credentials, Hook: a.Notify, Metrics: a.Metrics, Artifacts: artifacts.NewRemover(a.Blob),
+		RepoRoots: a.cfg.RepoRoots, RepoTokens: a.Credentials,
 	}, a.log)
 	return mgr, provider, nil
 }

@@ -39,7 +39,10 @@ type Config struct {
 	LogFormat       string
 	Sandbox         string // local or external
 	DefaultAgent    string
-	Version         string
+	// RepoRoots are the folders under which sessions may use repositories
+	// on this machine (repoPath, file:// repoUrl); none: off.
+	RepoRoots []string
+	Version   string
 	// RunnerCommand overrides the program local sandboxes start (default:
 	// this executable's "runner" command). Tests point it at themselves.
 	RunnerCommand []string
@@ -213,6 +216,16 @@ func (c *Config) Resolve() error {
 	}
 	if _, err := api.ParseProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	for i, r := range c.RepoRoots {
+		r = strings.TrimSpace(r)
+		if !filepath.IsAbs(r) {
+			return fmt.Errorf("--repo-roots: %q is not an absolute path", r)
+		}
+		if fi, err := os.Stat(r); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--repo-roots: %s is not a folder on this machine", r)
+		}
+		c.RepoRoots[i] = filepath.Clean(r)
 	}
 	if err := c.resolveBlob(); err != nil {
 		return err

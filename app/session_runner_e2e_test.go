@@ -133,8 +133,9 @@ func TestRunnerProtocolBadInput(t *testing.T) {
 	s := startServer(t, store.SQLite, "external")
 	id, token := externalSession(t, s)
 	r := dialRunner(t, s, id, token)
-	// The handshake, in order.
-	for _, want := range []string{"init", "opencode-config", "plugin-content", "repo-config"} {
+	// The handshake, in order: repo-config first, so that the runner sets
+	// its workspace up before it reports ready.
+	for _, want := range []string{"repo-config", "init", "opencode-config", "plugin-content"} {
 		f := r.next()
 		if f["type"] != want {
 			t.Fatalf("handshake: got %v, want %s", f["type"], want)
@@ -143,8 +144,8 @@ func TestRunnerProtocolBadInput(t *testing.T) {
 			t.Fatalf("init: %v", f)
 		}
 		if want == "repo-config" {
-			if v, ok := f["token"]; !ok || v != nil {
-				t.Fatalf("repo-config carries token:null: %v", f)
+			if v, ok := f["token"]; !ok || v != nil || f["sessionBranch"] != "agentops/"+id[:8] {
+				t.Fatalf("repo-config carries token:null and the session branch: %v", f)
 			}
 		}
 	}

@@ -41,8 +41,6 @@ type Session struct {
 	RunnerSeq        int64           `bun:"runner_seq,notnull"`
 	RunnerBusy       bool            `bun:"runner_busy,notnull"`
 	Models           json.RawMessage `bun:"models,type:jsonb,nullzero"`
-	GitState         json.RawMessage `bun:"git_state,type:jsonb,nullzero"`
-	FilesChanged     json.RawMessage `bun:"files_changed,type:jsonb,nullzero"`
 	ErrorMessage     string          `bun:"error_message,nullzero"`
 	QueueMode        string          `bun:"queue_mode,notnull"`
 	RunnerLostAt     time.Time       `bun:"runner_lost_at,nullzero"`

@@ -28,6 +28,9 @@ func bindSessions(s *Server, m *http.ServeMux) {
 	m.HandleFunc("POST /api/sessions/{id}/hibernate", s.requireUser(s.hibernateSession))
 	m.HandleFunc("POST /api/sessions/{id}/wake", s.requireUser(s.wakeSession))
 	m.HandleFunc("POST /api/sessions/{id}/clear-queue", s.requireUser(s.clearQueue))
+	m.HandleFunc("GET /api/sessions/{id}/git-state", s.requireUser(s.sessionGitState))
+	m.HandleFunc("GET /api/sessions/{id}/files-changed", s.requireUser(s.sessionFilesChanged))
+	m.HandleFunc("GET /api/sessions/{id}/diff", s.requireUser(s.sessionDiff))
 	m.HandleFunc("GET /api/sessions/{id}/ws", s.sessionSocket)
 }
 
@@ -142,6 +145,15 @@ type createSessionRequest struct {
 	InitialPrompt string  `json:"initialPrompt"`
 	InitialModel  string  `json:"initialModel"`
 	PersonaID     string  `json:"personaId"`
+
+	RepoURL            string `json:"repoUrl"`
+	RepoPath           string `json:"repoPath"`
+	Branch             string `json:"branch"`
+	Ref                string `json:"ref"`
+	SourceType         string `json:"sourceType"`
+	SourcePRNumber     int    `json:"sourcePrNumber"`
+	SourceIssueNumber  int    `json:"sourceIssueNumber"`
+	SourceRepoFullName string `json:"sourceRepoFullName"`
 }
 
 func wsURL(publicURL, id, userID string) string {
@@ -169,6 +181,9 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	created, err := s.sessions.Create(r.Context(), p.User, session.CreateInput{
 		Workspace: *req.Workspace, Title: req.Title, Agent: req.Agent, InitialPrompt: req.InitialPrompt,
 		InitialModel: req.InitialModel, PersonaID: req.PersonaID,
+		Repo: session.RepoInput{RepoURL: req.RepoURL, RepoPath: req.RepoPath, Branch: req.Branch, Ref: req.Ref,
+			SourceType: req.SourceType, SourcePRNumber: req.SourcePRNumber, SourceIssueNumber: req.SourceIssueNumber,
+			SourceRepoFullName: req.SourceRepoFullName},
 	})
 	if err != nil {
 		writeError(w, r, err)

@@ -47,30 +47,35 @@ const (
 
 // Runner → server frame types.
 const (
-	RMessageCreate    = "message.create"
-	RTextDelta        = "message.part.text-delta"
-	RToolUpdate       = "message.part.tool-update"
-	RMessageFinalize  = "message.finalize"
-	RAgentStatus      = "agentStatus"
-	RComplete         = "complete"
-	RAborted          = "aborted"
-	RError            = "error"
-	RModels           = "models"
-	RGitState         = "git-state"
-	RFilesChanged     = "files-changed"
-	RPing             = "ping"
-	RQuestion         = "question"
-	RConfigApplied    = "opencode-config-applied"
-	RSelfTerminate    = "self-terminate"
-	RRunnerHealth     = "runner-health"
-	RUsageReport      = "usage-report"
-	RAnalyticsEmit    = "analytics:emit"
-	RReverted         = "reverted"
-	RTitle            = "title"
-	RTunnels          = "tunnels"
-	RScreenshot       = "screenshot"
-	RModelSwitched    = "model-switched"
-	RRepoCloneDone    = "repo:clone-complete"
+	RMessageCreate   = "message.create"
+	RTextDelta       = "message.part.text-delta"
+	RToolUpdate      = "message.part.tool-update"
+	RMessageFinalize = "message.finalize"
+	RAgentStatus     = "agentStatus"
+	RComplete        = "complete"
+	RAborted         = "aborted"
+	RError           = "error"
+	RModels          = "models"
+	RGitState        = "git-state"
+	RFilesChanged    = "files-changed"
+	RPing            = "ping"
+	RQuestion        = "question"
+	RConfigApplied   = "opencode-config-applied"
+	RSelfTerminate   = "self-terminate"
+	RRunnerHealth    = "runner-health"
+	RUsageReport     = "usage-report"
+	RAnalyticsEmit   = "analytics:emit"
+	RReverted        = "reverted"
+	RTitle           = "title"
+	RTunnels         = "tunnels"
+	RScreenshot      = "screenshot"
+	RModelSwitched   = "model-switched"
+	RRepoCloneDone   = "repo:clone-complete"
+	// RRepoProgress reports the workspace set-up's progress (an agentops
+	// addition): {phase:"cloning", progress: 0–100}.
+	RRepoProgress = "repo:clone-progress"
+	// RDiff answers the server's diff request: {requestId, data: DiffData}.
+	RDiff             = "diff"
 	RAudioTranscript  = "audio-transcript"
 	RChannelSession   = "channel-session-created"
 	RCommandResult    = "command-result"
@@ -102,7 +107,49 @@ const (
 	SError         = "error"
 	SAnswer        = "answer"
 	SRevert        = "revert"
+	// SDiff asks the runner for the workspace's diff against the session's
+	// base commit: {requestId, path?}; answered with RDiff.
+	SDiff = "diff"
 )
+
+// RepoConfig is what the repo-config frame tells a runner about the
+// session's workspace (upstream's frame, with agentops' fields): where the
+// code comes from, the base to start from and the session's own branch.
+// It comes before init, so that the runner sets the workspace up before
+// it reports ready.
+type RepoConfig struct {
+	RepoURL       string `json:"repoUrl,omitempty"`
+	RepoPath      string `json:"repoPath,omitempty"`
+	Branch        string `json:"branch,omitempty"` // the base branch or ref
+	SessionBranch string `json:"sessionBranch,omitempty"`
+}
+
+// ChangedFile is one entry of a files-changed frame.
+type ChangedFile struct {
+	Path      string `json:"path"`
+	OldPath   string `json:"oldPath,omitempty"`
+	Status    string `json:"status"` // added | modified | deleted | renamed
+	Additions int    `json:"additions"`
+	Deletions int    `json:"deletions"`
+	Binary    bool   `json:"binary,omitempty"`
+}
+
+// DiffFile is one file of a diff answer.
+type DiffFile struct {
+	Path      string `json:"path"`
+	OldPath   string `json:"oldPath,omitempty"`
+	Status    string `json:"status"`
+	Binary    bool   `json:"binary,omitempty"`
+	Diff      string `json:"diff,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+// DiffData is the data of a diff answer (and of GET /api/sessions/:id/diff).
+type DiffData struct {
+	Files     []DiffFile `json:"files"`
+	Truncated bool       `json:"truncated"`
+	Error     string     `json:"error,omitempty"`
+}
 
 // PersonaFile is one instruction file of a session's persona, sent in
 // plugin-content's personas (upstream's field), ordered by SortOrder.
@@ -143,6 +190,7 @@ const (
 	CPong               = "pong"
 	CGitState           = "git-state"
 	CFilesChanged       = "files-changed"
+	CDiff               = "diff"
 	CQueueState         = "queue.state"
 	CQueueWithdrawn     = "queue.withdrawn"
 )
@@ -151,6 +199,7 @@ const (
 const (
 	BPrompt = "prompt"
 	BAbort  = "abort"
+	BDiff   = "diff"
 	BPing   = "ping"
 )
 
@@ -247,6 +296,19 @@ type RunnerFrame struct {
 	BaseBranch  string          `json:"baseBranch,omitempty"`
 	CommitCount *int            `json:"commitCount,omitempty"`
 	Files       json.RawMessage `json:"files,omitempty"`
+	// git-state additions: the base commit the session started from, the
+	// commit checked out now, and how many files are not committed.
+	BaseCommit string `json:"baseCommit,omitempty"`
+	HeadCommit string `json:"headCommit,omitempty"`
+	DirtyFiles *int   `json:"dirtyFiles,omitempty"`
+
+	// repo:clone-progress and repo:clone-complete
+	Phase    string `json:"phase,omitempty"`
+	Progress *int   `json:"progress,omitempty"`
+	Success  *bool  `json:"success,omitempty"`
+
+	// diff
+	Data json.RawMessage `json:"data,omitempty"`
 
 	// workflow-execution-result (see workflow.go)
 	ExecutionID string            `json:"executionId,omitempty"`
@@ -297,6 +359,11 @@ type ServerFrame struct {
 	Config        json.RawMessage `json:"config,omitempty"`
 	PluginContent json.RawMessage `json:"pluginContent,omitempty"`
 	Token         *string         `json:"token,omitempty"`
+	GitConfig     json.RawMessage `json:"gitConfig,omitempty"`
+	*RepoConfig
+
+	// diff
+	Path string `json:"path,omitempty"`
 
 	// errors and RPC results
 	RequestID string `json:"requestId,omitempty"`

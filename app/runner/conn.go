@@ -160,6 +160,17 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			}
 			sort.SliceStable(pc.Personas, func(i, j int) bool { return pc.Personas[i].SortOrder < pc.Personas[j].SortOrder })
 			r.persona = pc.Personas
+		case protocol.SRepoConfig:
+			rs := repoSetup{}
+			if f.RepoConfig != nil {
+				rs.cfg = *f.RepoConfig
+			}
+			if f.Token != nil {
+				rs.token = *f.Token
+			}
+			r.inbox.post(command{kind: cmdRepo, repo: rs})
+		case protocol.SDiff:
+			r.inbox.post(command{kind: cmdDiff, requestID: f.RequestID, path: f.Path})
 		case protocol.SAbort:
 			r.inbox.post(command{kind: cmdAbort})
 		case protocol.SWorkflowExecute:
@@ -176,7 +187,7 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			r.log.Warn("error from the server", "error", f.Error, "message", f.Message)
 		case protocol.SPong:
 		default:
-			// opencode-config, repo-config, revert and
+			// opencode-config, revert and
 			// anything newer: nothing for the agents we have yet.
 			r.log.Debug("ignoring a server frame", "type", f.Type)
 		}

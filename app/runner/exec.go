@@ -21,6 +21,9 @@ const (
 	cmdTurnDone                    // the agent returned from a turn
 	cmdWorkflow                    // run (or queue) a workflow-execute
 	cmdWorkflowDone                // a workflow run ended
+	cmdRepo                        // repo-config: set the workspace up (before the ready signal)
+	cmdDiff                        // the server asks for the workspace's diff
+	cmdGitReport                   // report the git state and changed files
 )
 
 type command struct {
@@ -32,6 +35,10 @@ type command struct {
 	workflow *protocol.WorkflowDispatch // cmdWorkflow, cmdWorkflowDone
 	envelope protocol.WorkflowEnvelope  // cmdWorkflowDone
 	persona  []protocol.PersonaFile     // cmdWorkflow: the persona when it arrived
+
+	repo      repoSetup // cmdRepo
+	requestID string    // cmdDiff
+	path      string    // cmdDiff
 }
 
 // mailbox is an unbounded command queue: posting never blocks, so the
@@ -82,6 +89,8 @@ type executor struct {
 	// turn); wfQueue the dispatches waiting for it.
 	wf      *wfState
 	wfQueue []queuedWorkflow
+
+	git gitWorkspace
 }
 
 // queuedWorkflow is a workflow-execute waiting to run, with the persona
@@ -177,8 +186,18 @@ func (e *executor) handle(ctx context.Context, c command) error {
 			return e.emit(ctx, protocol.RunnerFrame{Type: protocol.RModels, Models: models})
 		}
 		return nil
+	case cmdRepo:
+		return e.setUpWorkspace(ctx, c.repo)
+	case cmdDiff:
+		e.diff(ctx, c.requestID, c.path)
+		return nil
+	case cmdGitReport:
+		return e.reportGit(ctx)
 	case cmdTurnDone:
 		err := e.finish(ctx, c.turn, c.err)
+		if err == nil {
+			err = e.reportGit(ctx)
+		}
 		if err == nil && e.readyOwed {
 			e.readyOwed = false
 			err = e.status(ctx, protocol.AgentIdle, "")

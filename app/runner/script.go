@@ -97,6 +97,10 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 		}
 	}
 
+	if err := runFileOps(ctx, p, out, s.files); err != nil {
+		return err
+	}
+
 	for i, m := range s.mems {
 		if err := pace(); err != nil {
 			return err
@@ -230,6 +234,7 @@ type script struct {
 	mems    []protocol.RunnerFrame
 	persona bool
 	env     []string // /env: variables to report
+	files   []scriptFileOp
 }
 
 type scriptTool struct {
@@ -286,6 +291,10 @@ func parseScript(content string) script {
 		case "mem":
 			if f, ok := parseMem(rest); ok {
 				s.mems = append(s.mems, f)
+			}
+		case "write", "write-base64", "delete", "rename", "commit":
+			if op, ok := parseFileOp(name, rest); ok {
+				s.files = append(s.files, op)
 			}
 		case "persona":
 			s.persona = true

@@ -44,6 +44,7 @@ type actor struct {
 	// the newer one along (activity is frequent, so it is not written alone).
 	savedActive time.Time
 	stopped     bool
+	git         gitLink
 }
 
 func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, error) {

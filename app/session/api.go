@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/apperr"
+	"github.com/agentops/agentops/app/workspace/gitws"
 	"github.com/agentops/agentops/store"
 )
 
@@ -20,6 +21,7 @@ type CreateInput struct {
 	InitialPrompt string
 	InitialModel  string
 	PersonaID     string
+	Repo          RepoInput
 }
 
 // Created is a new session and, for external sandboxes, how to start its
@@ -63,6 +65,10 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 		}
 		return nil, apperr.Invalid("agent", "unknown agent %q (known: %s)", in.Agent, strings.Join(known, ", "))
 	}
+	git, err := m.checkRepo(ctx, in.Repo)
+	if err != nil {
+		return nil, err
+	}
 	now := m.now()
 	token := newRunnerToken()
 	sess := &store.Session{
@@ -71,7 +77,8 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 		QueueMode:    queueModeOr(owner.UIQueueMode),
 		LastActiveAt: now, CreatedAt: now, UpdatedAt: now,
 	}
-	err := m.st.InTx(ctx, func(tx *store.Store) error {
+	git.SessionID, git.Branch, git.CreatedAt, git.UpdatedAt = sess.ID, gitws.SessionBranch(sess.ID), now, now
+	err = m.st.InTx(ctx, func(tx *store.Store) error {
 		if err := tx.LockKey(ctx, "sessions.create:"+owner.ID); err != nil {
 			return err
 		}
@@ -85,6 +92,9 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 				Extra:   map[string]any{"activeCount": n, "limit": m.cfg.MaxActiveSessions}}
 		}
 		if err := tx.Sessions().Create(ctx, sess); err != nil {
+			return err
+		}
+		if err := tx.GitStates().Create(ctx, git); err != nil {
 			return err
 		}
 		if in.InitialPrompt != "" {

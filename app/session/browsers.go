@@ -33,6 +33,7 @@ func (a *actor) attachClient(c Client, u *store.User) {
 		"runnerReady": a.runner.ready,
 		"runnerBusy":  a.sess.RunnerBusy, "promptsQueued": a.queuedCount(), "connectedClients": a.hub.count(),
 		"connectedUsers": a.hub.users(), "pendingPrompt": pending,
+		"phase": nullable(a.git.phase), "progress": a.git.progress,
 	}))
 	c.Send(a.modelsFrame())
 	for _, q := range a.sortedQuestions(false) {
@@ -103,6 +104,8 @@ func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
 		if a.sess.RunnerBusy {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SAbort})
 		}
+	case protocol.BDiff:
+		err = a.browserDiff()
 	case "answer":
 		err = a.answerQuestion(f.QuestionID, f.Answer)
 	case "revert":

@@ -42,6 +42,11 @@ type Config struct {
 	Credentials CredentialsEnv
 	// Hook, when set, sees every published event.
 	Hook EventHook
+	// RepoRoots are the folders under which repoPath and file:// repoUrl
+	// may name repositories (--repo-roots); none: local repositories off.
+	RepoRoots []string
+	// RepoTokens gives clones their github token; nil: clones go without.
+	RepoTokens RepoTokens
 	// Metrics, when set, is told what the actors do (metrics.go).
 	Metrics Metrics
 	// Artifacts, when set, removes the stored artifacts of deleted

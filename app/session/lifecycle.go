@@ -149,7 +149,12 @@ func (a *actor) wake() error {
 
 // terminate ends the session: the runner is told to stop, the sandbox is
 // stopped, queued prompts are dropped, sockets close.
-func (a *actor) terminate(reason string) error {
+func (a *actor) terminate(reason string) error { return a.end(store.StatusTerminated, reason) }
+
+// end ends the session with status (terminated, or error with
+// a.sess.ErrorMessage set): see terminate. A repoPath session's worktree
+// is removed once the runner is stopped; its branch stays.
+func (a *actor) end(status, reason string) error {
 	if store.IsTerminal(a.sess.Status) {
 		a.stopped = true
 		return nil
@@ -167,8 +172,10 @@ func (a *actor) terminate(reason string) error {
 		if err := a.m.sandbox.Terminate(ctx, a.id); err != nil {
 			a.log.Error("terminate sandbox", "err", err)
 		}
+		a.removeWorktree(ctx)
 		cancel()
 	}
+	a.failDiffs(ErrNotActive)
 	// The queue, the questions and the deadlines go only once the end
 	// is stored: if the write fails the session goes on as it was, its
 	// deadlines armed.
@@ -177,7 +184,7 @@ func (a *actor) terminate(reason string) error {
 	a.sess.RunnerBusy = false
 	a.sess.EndedAt = a.now()
 	a.sess.SandboxID = ""
-	a.sess.Status = store.StatusTerminated
+	a.sess.Status = status
 	err := a.commit(func(ctx context.Context, tx *store.Store) error {
 		if _, err := tx.PromptQueue().DeleteAll(ctx, a.id); err != nil {
 			return err
@@ -185,7 +192,7 @@ func (a *actor) terminate(reason string) error {
 		if err := tx.InteractivePrompts().DeleteAll(ctx, a.id); err != nil {
 			return err
 		}
-		return a.saveSession(cols...)(ctx, tx)
+		return a.saveSession(append(cols, "error_message")...)(ctx, tx)
 	})
 	if err != nil {
 		*a.sess = prev
@@ -194,9 +201,17 @@ func (a *actor) terminate(reason string) error {
 	a.queue = nil
 	a.questions = map[string]*store.InteractivePrompt{}
 	a.timers = newTimers()
-	a.broadcast(statusFrame(map[string]any{"status": store.StatusTerminated, "reason": reason, "runnerConnected": false}))
+	data := map[string]any{"status": status, "reason": reason, "runnerConnected": false}
+	if status == store.StatusError {
+		data["error"] = a.sess.ErrorMessage
+	}
+	a.broadcast(statusFrame(data))
 	a.endSockets() // browsers stay, as upstream's
-	a.m.publish(Event{Type: "session.completed", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: store.StatusTerminated, Reason: reason}})
+	if status == store.StatusError {
+		a.m.publish(Event{Type: "session.errored", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: status, Reason: reason, Error: a.sess.ErrorMessage}})
+	} else {
+		a.m.publish(Event{Type: "session.completed", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{Status: status, Reason: reason}})
+	}
 	a.stopped = true
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/store"
 )
@@ -22,6 +23,16 @@ func (a *actor) attachRunner(c Conn) {
 		c.Close(protocol.CloseGoingAway, "server error; reconnect")
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	repo, err := a.repoConfig(ctx)
+	cancel()
+	if err != nil {
+		// Without it the runner would not set its workspace up: let it
+		// come back and ask again.
+		a.log.Error("load the workspace's repo-config", "err", err)
+		c.Close(protocol.CloseGoingAway, "server error; reconnect")
+		return
+	}
 	if old := a.runner.attach(c, a.now()); old != nil {
 		old.Close(protocol.CloseReplaced, protocol.CloseReasonReplace)
 	}
@@ -29,10 +40,10 @@ func (a *actor) attachRunner(c Conn) {
 	a.timers.clear(timerLost)
 	a.pendingSeq = a.sess.RunnerSeq
 	last := a.sess.RunnerSeq
+	c.Send(frame(repo)) // before init: the runner sets its workspace up before it is ready
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent, PluginContent: a.pluginContent()}))
-	c.Send([]byte(`{"type":"repo-config","token":null,"gitConfig":{}}`))
 	a.sendAnswers(c)
 	a.broadcast(statusFrame(map[string]any{"runnerConnected": true}))
 }
@@ -41,6 +52,7 @@ func (a *actor) runnerClosed(c Conn) {
 	if !a.runner.detach(c) {
 		return // a replaced socket: its close means nothing
 	}
+	a.failDiffs(&apperr.Error{Kind: apperr.KindUnavailable, Message: "The session's runner went away before it answered"})
 	if a.sess.Status == store.StatusRunning || a.sess.Status == store.StatusRestoring {
 		a.sess.RunnerLostAt = a.now()
 		if err := a.commit(a.saveSession("runner_lost_at")); err != nil {
@@ -229,23 +241,15 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		persist = true
 		writes = append(writes, a.saveSession("models"))
 		after = append(after, func() { a.broadcast(a.modelsFrame()) })
-	case protocol.RGitState:
-		data, _ := json.Marshal(map[string]any{"branch": f.Branch, "baseBranch": f.BaseBranch, "commitCount": f.CommitCount})
-		a.sess.GitState = data
-		persist = true
-		writes = append(writes, a.saveSession("git_state"))
-		after = append(after, func() { a.broadcast(frame(dataFrame{Type: protocol.CGitState, Data: json.RawMessage(data)})) })
-	case protocol.RFilesChanged:
-		files := f.Files
-		if len(files) == 0 {
-			files = json.RawMessage("[]")
+	case protocol.RGitState, protocol.RFilesChanged, protocol.RRepoProgress, protocol.RRepoCloneDone, protocol.RDiff:
+		write, then := a.onGitFrame(f, now)
+		if write != nil {
+			persist = true
+			writes = append(writes, write)
 		}
-		a.sess.FilesChanged = files
-		persist = true
-		writes = append(writes, a.saveSession("files_changed"))
-		after = append(after, func() {
-			a.broadcast(frame(map[string]any{"type": protocol.CFilesChanged, "files": json.RawMessage(files)}))
-		})
+		if then != nil {
+			after = append(after, then)
+		}
 	case protocol.RSelfTerminate:
 		after = append(after, func() {
 			if err := a.terminate("completed"); err != nil {
@@ -271,7 +275,7 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		writes = append(writes, write)
 		after = append(after, then)
 	case protocol.RConfigApplied, protocol.RRunnerHealth, protocol.RUsageReport, protocol.RAnalyticsEmit, protocol.RReverted,
-		protocol.RTitle, protocol.RTunnels, protocol.RScreenshot, protocol.RModelSwitched, protocol.RRepoCloneDone,
+		protocol.RTitle, protocol.RTunnels, protocol.RScreenshot, protocol.RModelSwitched,
 		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:
 		// Accepted and ignored, as upstream's essentials list allows.
 	default:

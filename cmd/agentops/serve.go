@@ -77,7 +77,8 @@ func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
 	f.StringVar(&cfg.DefaultAgent, "default-agent", "script", "agent for sessions that do not name one")
 	f.StringVar(archiveAfter, "archive-after", *archiveAfter, "archive terminated and errored sessions (and remove their workspaces) this long after they end: 7d, 36h; 0 never")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (for the login limit); default none")
-	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after", "trusted-proxies")
+	f.StringSliceVar(&cfg.RepoRoots, "repo-roots", nil, "comma-separated folders under which sessions may use local repositories (repoPath, file:// repoUrl); default none: off")
+	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after", "trusted-proxies", "repo-roots")
 	// Object storage (artifacts).
 	f.StringVar(&cfg.Blob, "blob", "fs", "object storage: fs (files under <data-dir>/blobs) or s3 (any S3-compatible service)")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint URL, e.g. https://s3.us-east-1.amazonaws.com, https://<account>.r2.cloudflarestorage.com, http://localhost:9000")
