@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: build run test test-short lint bench clean deps
+.PHONY: build run test test-short lint bench clean deps web web-check web-e2e
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -32,6 +32,25 @@ lint:
 bench: deps
 	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
+
+# The web client (web/): built by Vite and committed in web/dist, which the
+# binary embeds, so Go alone builds a working UI. npm's cache stays outside
+# the clone.
+NPM_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agentops/npm
+NPM       := npm --prefix web --cache $(NPM_CACHE) --no-audit --no-fund
+
+web:
+	$(NPM) ci
+	$(NPM) run build
+
+# CI: a clean install and build must reproduce the committed tree exactly.
+web-check: web
+	@git add -N web/dist && git diff --exit-code --stat -- web/dist || \
+		(echo "web/dist differs from a clean build: run make web and commit web/dist"; exit 1)
+
+# End-to-end tests in Debian's Chromium against a real agentops serve.
+web-e2e: build
+	AGENTOPS_BIN=$(CURDIR)/$(BIN) $(NPM) run e2e
 
 clean:
 	rm -rf bin

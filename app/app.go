@@ -37,6 +37,7 @@ import (
 	"github.com/agentops/agentops/store/blob"
 	"github.com/agentops/agentops/store/blob/fsblob"
 	"github.com/agentops/agentops/store/blob/s3blob"
+	"github.com/agentops/agentops/web"
 )
 
 // App is a configured server: its store, keyring and services.
@@ -256,6 +257,7 @@ func (a *App) Serve(ctx context.Context) error {
 		PublicURL:      a.cfg.PublicURL,
 		Version:        a.cfg.Version,
 		Ready:          a.Store.Ping,
+		Web:            web.Dist(),
 	}, a.log)
 	// inflight counts running handlers (sockets included): the database
 	// must not close under one.
