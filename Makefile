@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: build run test test-short lint bench clean deps web web-check web-e2e
+.PHONY: build run test test-short lint bench clean deps web web-check web-e2e web-screenshots web-bench
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -40,6 +40,7 @@ NPM_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agentops/npm
 NPM       := npm --prefix web --cache $(NPM_CACHE) --no-audit --no-fund
 
 web:
+	@./scripts/ensure-deps.sh web
 	$(NPM) ci
 	$(NPM) run build
 
@@ -50,7 +51,16 @@ web-check: web
 
 # End-to-end tests in Debian's Chromium against a real agentops serve.
 web-e2e: build
+	@./scripts/ensure-deps.sh web
+	@test -d web/node_modules || $(NPM) ci
 	AGENTOPS_BIN=$(CURDIR)/$(BIN) $(NPM) run e2e
+
+web-screenshots: build
+	AGENTOPS_BIN=$(CURDIR)/$(BIN) node web/e2e/screenshots.mjs
+
+# The figures in docs/benchmarks.md (transcript load, JS heap after streaming).
+web-bench: build
+	AGENTOPS_BIN=$(CURDIR)/$(BIN) node web/e2e/bench.mjs
 
 clean:
 	rm -rf bin
