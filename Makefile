@@ -53,6 +53,7 @@ web-check: web
 web-e2e: build
 	@./scripts/ensure-deps.sh web
 	@test -d web/node_modules || $(NPM) ci
+	$(NPM) test
 	AGENTOPS_BIN=$(CURDIR)/$(BIN) $(NPM) run e2e
 
 web-screenshots: build

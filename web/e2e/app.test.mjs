@@ -2,6 +2,7 @@
 // `agentops serve` with the script agent (docs/script-agent.md).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { gzipSync } from "node:zlib";
 import { apiCall, axe, launch, startServer } from "./harness.mjs";
 
 let srv, browser, ctx, page, token, sessionId;
@@ -53,6 +54,24 @@ test("first run: setup creates the admin", async () => {
   token = await page.evaluate(() => localStorage.getItem("agentops.token"));
   assert.ok(token);
   violations.push(...(await axe(page, "sessions (empty)")));
+});
+
+test("login and setup load at most 250,000 bytes of JavaScript after gzip", async () => {
+  for (const path of ["/login", "/setup"]) {
+    const c = await browser.newContext({ baseURL: srv.proxyBase });
+    const p = await c.newPage();
+    const bodies = [];
+    p.on("response", (r) => {
+      if (r.request().resourceType() === "script") bodies.push(r.body());
+    });
+    await p.goto(path);
+    await p.waitForLoadState("networkidle");
+    const sizes = (await Promise.all(bodies)).map((b) => gzipSync(b, { level: 9 }).length);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    console.log(`# ${path}: ${sizes.length} scripts, ${total} bytes of JavaScript after gzip`);
+    assert.ok(sizes.length > 0 && total <= 250000, `${path} loads ${total} bytes of gzipped JS`);
+    await c.close();
+  }
 });
 
 test("responses carry the CSP; deep links load the app", async () => {
@@ -178,6 +197,14 @@ test("settings screens", async () => {
   await page.getByRole("button", { name: "Create key" }).click();
   await page.locator("code.secret").waitFor();
   assert.match(await page.locator("code.secret").textContent(), /^sk_/);
+  // "Test this key" asks the provider; an unreachable one says so.
+  await page.goto("/settings/credentials");
+  await page.getByLabel("Provider", { exact: true }).fill("custom-local");
+  await page.getByLabel("Key", { exact: true }).fill("sk-local");
+  await page.getByLabel("Base URL (optional)").fill("http://127.0.0.1:9/v1");
+  await page.getByRole("button", { name: "Save key" }).click();
+  await page.getByRole("button", { name: "Test this key" }).click();
+  await page.getByText(/cannot be reached/).waitFor({ timeout: 20000 });
   // A provider key with a bad field shows the server's error by that field.
   await page.goto("/settings/credentials");
   await page.getByLabel("Provider", { exact: true }).fill("nope");

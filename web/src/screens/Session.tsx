@@ -1,5 +1,5 @@
 import { memo } from "preact/compat";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, auth, toLogin, when, type Message, type Part, type Session } from "../api";
 import { renderMarkdown } from "../markdown";
 import { Transcript } from "../transcript";
@@ -21,6 +21,10 @@ type Runner = {
 };
 type Pending = { messageId: string; content: string } | null;
 
+// The transcript shows its newest PAGE messages at first: a long session
+// opens at once, and earlier ones render on request.
+const PAGE = 200;
+
 // "deleted": the session no longer exists (another tab removed it);
 // "ended": it is terminated; the socket is not reopened in either case.
 type Conn = "connecting" | "open" | "reconnecting" | "ended" | "deleted";
@@ -34,14 +38,30 @@ export function SessionView({ id }: { id: string }) {
   const [pending, setPending] = useState<Pending>(null);
   const [notice, setNotice] = useState("");
   const [, setTick] = useState(0);
+  const [shown, setShown] = useState(PAGE);
   const ws = useRef<WebSocket | null>(null);
   const tr = useRef<Transcript>(null as any);
 
   // Re-render at most once a frame however fast chunks arrive.
   const frame = useRef(0);
+  const follow = useRef(true);
   const redraw = () => {
-    if (!frame.current) frame.current = requestAnimationFrame(() => ((frame.current = 0), setTick((t) => t + 1)));
+    if (!frame.current)
+      frame.current = requestAnimationFrame(() => {
+        frame.current = 0;
+        const el = document.scrollingElement!;
+        follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        setTick((t) => t + 1);
+      });
   };
+  // Keep the newest text in view while the reader is at the end; leave
+  // the page where it is when they scrolled up to read.
+  useLayoutEffect(() => {
+    if (follow.current) {
+      const el = document.scrollingElement!;
+      el.scrollTop = el.scrollHeight;
+    }
+  });
 
   useEffect(() => {
     let stopped = false;
@@ -183,6 +203,7 @@ export function SessionView({ id }: { id: string }) {
       }
     };
 
+    reload(); // in parallel with the session and the socket
     loadSession()
       .then((s) => {
         if (s.status === "terminated" || s.status === "archived") {
@@ -227,7 +248,8 @@ export function SessionView({ id }: { id: string }) {
       </section>
     );
 
-  const messages = tr.current ? tr.current.list() : [];
+  const all = tr.current ? tr.current.list() : [];
+  const messages = all.length > shown ? all.slice(all.length - shown) : all;
   const status = session?.status ?? "";
   const live = conn !== "ended" && status !== "terminated";
   return (
@@ -237,7 +259,15 @@ export function SessionView({ id }: { id: string }) {
         {status && <StatusBadge status={status} />}
         <span class="muted small" aria-live="polite">
           {conn === "reconnecting" ? "Reconnecting…" : conn === "connecting" ? "Connecting…" : conn === "ended" ? "Ended" : ""}
-          {conn === "open" && (runner.runnerConnected ? (runner.runnerReady ? "Runner ready" : "Runner starting") : "No runner")}
+          {conn === "open" &&
+            (runner.runnerConnected
+              ? runner.runnerReady
+                ? "Runner ready"
+                : "Runner starting"
+              : status === "hibernated"
+                ? "Sandbox stopped (wake or send a prompt to resume)"
+                : "No runner connected")}
+          {conn === "open" && runner.promptsQueued ? ` · ${runner.promptsQueued} queued` : ""}
           {agentStatus && ` · Agent ${agentStatus}`}
         </span>
         <span class="spacer" />
@@ -267,6 +297,11 @@ export function SessionView({ id }: { id: string }) {
         </p>
       )}
       <div class="log" role="log" aria-label="Transcript" aria-busy={runner.runnerBusy ? "true" : "false"}>
+        {all.length > shown && (
+          <button type="button" class="link" onClick={() => setShown((n) => n + PAGE * 2)}>
+            Show earlier messages ({all.length - shown} more)
+          </button>
+        )}
         {messages.length === 0 && <p class="muted">No messages yet.</p>}
         {messages.map((m) => (
           <MessageView key={m.id} m={m} onRevert={live ? () => send({ type: "revert", messageId: m.id }) : undefined} />
