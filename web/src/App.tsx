@@ -93,7 +93,7 @@ export function App() {
         <ThemeToggle />
         {!isPublic && auth.token() && (
           <button type="button" class="link" onClick={logout}>
-            Log out{user ? ` (${user.email})` : ""}
+            Log out{user && <span class="who"> ({user.email})</span>}
           </button>
         )}
       </header>

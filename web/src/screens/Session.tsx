@@ -459,9 +459,9 @@ const MessageView = memo(function MessageView({ m, onRevert }: { m: Message; onR
           <button
             type="button"
             class="link small"
-            onClick={() => confirm("Remove this message and everything after it?") && onRevert()}
+            onClick={() => confirm("Revert: remove this message and everything after it?") && onRevert()}
           >
-            Revert to before this
+            Revert to here
           </button>
         )}
       </header>
