@@ -1,5 +1,5 @@
 import { memo } from "preact/compat";
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, auth, toLogin, when, type Message, type Part, type Session } from "../api";
 import { renderMarkdown } from "../markdown";
 import { Transcript } from "../transcript";
@@ -228,6 +228,10 @@ export function SessionView({ id }: { id: string }) {
     if (ws.current?.readyState === WebSocket.OPEN) ws.current.send(JSON.stringify(f));
     else setNotice("Not connected; try again in a moment.");
   };
+  // Stable across renders, so that unchanged messages skip re-rendering.
+  const sendRef = useRef(send);
+  sendRef.current = send;
+  const revert = useCallback((messageId: string) => sendRef.current({ type: "revert", messageId }), []);
   const act = async (what: "hibernate" | "wake" | "terminate") => {
     try {
       if (what === "terminate") await api("DELETE", `/api/sessions/${encodeURIComponent(id)}`);
@@ -304,7 +308,7 @@ export function SessionView({ id }: { id: string }) {
         )}
         {messages.length === 0 && <p class="muted">No messages yet.</p>}
         {messages.map((m) => (
-          <MessageView key={m.id} m={m} onRevert={live ? () => send({ type: "revert", messageId: m.id }) : undefined} />
+          <MessageView key={m.id} m={m} onRevert={live ? revert : undefined} />
         ))}
       </div>
       {questions.map((q) => (
@@ -447,7 +451,7 @@ function QuestionCard({ q, onAnswer }: { q: Question; onAnswer: (a: string) => v
   );
 }
 
-const MessageView = memo(function MessageView({ m, onRevert }: { m: Message; onRevert?: () => void }) {
+const MessageView = memo(function MessageView({ m, onRevert }: { m: Message; onRevert?: (id: string) => void }) {
   const author = m.role === "user" ? m.authorName || m.authorEmail || "You" : m.role === "assistant" ? "Agent" : "System";
   return (
     <article class={"msg msg-" + m.role} aria-label={`${author} message`}>
@@ -459,7 +463,7 @@ const MessageView = memo(function MessageView({ m, onRevert }: { m: Message; onR
           <button
             type="button"
             class="link small"
-            onClick={() => confirm("Revert: remove this message and everything after it?") && onRevert()}
+            onClick={() => confirm("Revert: remove this message and everything after it?") && onRevert(m.id)}
           >
             Revert to here
           </button>
