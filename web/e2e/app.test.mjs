@@ -162,6 +162,39 @@ test("a cut socket reconnects without losing or doubling text", async () => {
   assert.equal(count(text, `You said: ${words}`), 1, "no text lost or doubled");
 });
 
+test("queue: a prompt sent while busy waits, and can be withdrawn; Stop aborts the turn", async () => {
+  await prompt(`/slow 200\n/chunks 40\n${longReply("q")}`);
+  await waitText(lastReply(), "q2 ");
+  await prompt("a follow-up that waits");
+  const queued = page.getByRole("region", { name: "Queued prompt" });
+  await queued.waitFor();
+  assert.match(await queued.textContent(), /a follow-up that waits/);
+  violations.push(...(await axe(page, "session with a queued prompt")));
+  await queued.getByRole("button", { name: "Withdraw" }).click();
+  await queued.waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Stop" }).click();
+  await waitText(lastReply(), "Turn stopped.");
+  assert.ok(!(await lastReply().textContent()).includes("q39"), "the turn ended early");
+});
+
+test("revert removes a message and what follows", async () => {
+  await prompt("revert me please");
+  await waitText(lastReply(), "You said: revert me please");
+  const mine = log().locator(".msg-user", { hasText: "revert me please" });
+  page.once("dialog", (d) => d.accept());
+  await mine.getByRole("button", { name: "Revert to here" }).click();
+  await mine.waitFor({ state: "detached" });
+  assert.equal(await log().getByText("You said: revert me please").count(), 0);
+});
+
+test("hibernate and wake from the session screen", async () => {
+  await page.getByRole("button", { name: "Hibernate" }).click();
+  await page.locator(".session-head .badge", { hasText: "hibernated" }).waitFor({ timeout: 30000 });
+  await page.getByRole("button", { name: "Wake" }).click();
+  await page.locator(".session-head .badge", { hasText: "running" }).waitFor({ timeout: 30000 });
+  await page.getByText("Runner ready").waitFor({ timeout: 30000 });
+});
+
 test("agent output cannot run script (sanitizer + CSP)", async () => {
   await page.evaluate(() => (window.__xss = 0));
   await prompt('<img src=x onerror="window.__xss=1"> and [click me](javascript:window.__xss=2) <a href="javascript:window.__xss=3">raw</a> <script>window.__xss=4</script>');
