@@ -68,13 +68,19 @@ export function SessionView({ id }: { id: string }) {
     let retry = 0;
     let timer = 0;
     let reloading: Promise<void> | null = null;
+    let again = false;
     let gapTries = 0;
 
     // Reload the transcript over REST (after a (re)connect, or when a chunk
     // leaves a gap); streamed text may reach the database up to a second
     // after the socket, so a gap is retried a few times.
-    const reload = (): Promise<void> => {
-      if (reloading) return reloading;
+    const reload = (fresh = false): Promise<void> => {
+      if (reloading) {
+        // A load that started before the socket subscribed may miss what
+        // happened in between: load once more after it.
+        again ||= fresh;
+        return reloading;
+      }
       reloading = api<{ messages: Message[] }>("GET", `/api/sessions/${encodeURIComponent(id)}/messages`)
         .then((r) => {
           tr.current.load(r.messages);
@@ -83,13 +89,16 @@ export function SessionView({ id }: { id: string }) {
         .catch(() => {})
         .finally(() => {
           reloading = null;
-          if (tr.current.hasGap() && gapTries++ < 20) timer = window.setTimeout(reload, 500);
+          if (again) {
+            again = false;
+            reload();
+          } else if (tr.current.hasGap() && gapTries++ < 20) timer = window.setTimeout(() => reload(), 500);
           else gapTries = 0;
         });
       return reloading;
     };
     tr.current = new Transcript(() => {
-      if (!reloading) timer = window.setTimeout(reload, 300);
+      if (!reloading) timer = window.setTimeout(() => reload(), 300);
     });
 
     const loadSession = () =>
@@ -155,15 +164,20 @@ export function SessionView({ id }: { id: string }) {
           setRunner(f.data ?? {});
           setPending(f.data?.pendingPrompt ?? null);
           setQuestions([]);
-          reload();
+          reload(true);
           break;
         case "status":
           if (f.data) {
-            setRunner((r) => ({ ...r, ...f.data }));
+            const d = { ...f.data };
+            if (typeof d.queuedPrompts === "number") d.promptsQueued = d.queuedPrompts;
+            if (d.runnerConnected === false) d.runnerReady = false;
+            setRunner((r) => ({ ...r, ...d }));
             if (typeof f.data.status === "string") setSession((s) => (s ? { ...s, status: f.data.status } : s));
           }
           break;
         case "agentStatus":
+          // The server calls a runner ready at its first idle after connecting.
+          if (f.status === "idle") setRunner((r) => ({ ...r, runnerConnected: true, runnerReady: true }));
           setAgentStatus(f.status === "idle" ? "" : f.status + (f.detail ? ` ${f.detail}` : ""));
           break;
         case "message":
