@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: build run test test-short lint bench clean deps web web-check web-e2e web-screenshots web-bench
+.PHONY: build run test test-go test-short lint bench clean deps web web-check web-e2e web-screenshots web-bench
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -20,7 +20,9 @@ deps:
 # One throwaway Postgres for the whole run (internal/testutil/testenv), shared by
 # every package that needs it; both dialects are always tested, and the
 # race detector is on (most packages have concurrency).
-test: deps
+test: test-go web-e2e
+
+test-go: deps
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...
