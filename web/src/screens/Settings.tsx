@@ -145,6 +145,9 @@ function ApiKeys() {
           <code class="secret">{shown}</code>
         </div>
       )}
+      {keys.length === 0 ? (
+        <p class="muted">No API keys yet.</p>
+      ) : (
       <table>
         <caption class="sr-only">Your API keys</caption>
         <thead>
@@ -184,6 +187,7 @@ function ApiKeys() {
           ))}
         </tbody>
       </table>
+      )}
     </>
   );
 }
