@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: build run test test-short lint bench clean deps package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
+.PHONY: build run test test-go test-short lint bench clean deps web web-check web-e2e web-screenshots web-bench package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -20,7 +20,9 @@ deps:
 # One throwaway Postgres for the whole run (internal/testutil/testenv), shared by
 # every package that needs it; both dialects are always tested, and the
 # race detector is on (most packages have concurrency).
-test: deps
+test: test-go web-e2e
+
+test-go: deps
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...
@@ -32,6 +34,36 @@ lint:
 bench: deps
 	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
+
+# The web client (web/): built by Vite and committed in web/dist, which the
+# binary embeds, so Go alone builds a working UI. npm's cache stays outside
+# the clone.
+NPM_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agentops/npm
+NPM       := npm --prefix web --cache $(NPM_CACHE) --no-audit --no-fund
+
+web:
+	@./scripts/ensure-deps.sh web
+	$(NPM) ci
+	$(NPM) run build
+
+# CI: a clean install and build must reproduce the committed tree exactly.
+web-check: web
+	@git add -N web/dist && git diff --exit-code --stat -- web/dist || \
+		(echo "web/dist differs from a clean build: run make web and commit web/dist"; exit 1)
+
+# End-to-end tests in Debian's Chromium against a real agentops serve.
+web-e2e: build
+	@./scripts/ensure-deps.sh web
+	@test -d web/node_modules || $(NPM) ci
+	$(NPM) test
+	AGENTOPS_BIN=$(CURDIR)/$(BIN) $(NPM) run e2e
+
+web-screenshots: build
+	AGENTOPS_BIN=$(CURDIR)/$(BIN) node web/e2e/screenshots.mjs
+
+# The figures in docs/benchmarks.md (transcript load, JS heap after streaming).
+web-bench: build
+	AGENTOPS_BIN=$(CURDIR)/$(BIN) node web/e2e/bench.mjs
 
 clean:
 	rm -rf bin

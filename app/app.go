@@ -38,6 +38,7 @@ import (
 	"github.com/agentops/agentops/store/blob"
 	"github.com/agentops/agentops/store/blob/fsblob"
 	"github.com/agentops/agentops/store/blob/s3blob"
+	"github.com/agentops/agentops/web"
 )
 
 // App is a configured server: its store, keyring and services.
@@ -335,6 +336,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Ready:          a.ready,
 		Metrics:        a.Metrics,
 		MetricsToken:   a.cfg.MetricsToken,
+		Web:            web.Dist(),
 	}, a.log)
 	// inflight counts running handlers (sockets included): the database
 	// must not close under one.

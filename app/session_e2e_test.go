@@ -584,6 +584,18 @@ func TestSessionREST(t *testing.T) {
 		if one.Session["title"] != "renamed" {
 			t.Fatalf("rename: %+v", one)
 		}
+		// Title search (the web client's search box), with the status filter.
+		s.mustJSON("GET", "/api/sessions?q=RENAMED", s.token, nil, 200, &filtered)
+		if len(filtered.Sessions) != 1 || filtered.Sessions[0]["id"] != ids[0] {
+			t.Fatalf("q=RENAMED: %+v", filtered)
+		}
+		s.mustJSON("GET", "/api/sessions?q=s&status=terminated", s.token, nil, 200, &filtered)
+		if len(filtered.Sessions) != 1 || filtered.Sessions[0]["id"] != ids[1] {
+			t.Fatalf("q=s&status=terminated: %+v", filtered)
+		}
+		if code, _ := s.call("GET", "/api/sessions?q="+strings.Repeat("x", 201), s.token, nil); code != 400 {
+			t.Fatalf("a 201-byte q: %d, want 400", code)
+		}
 
 		var bulk struct {
 			Deleted int

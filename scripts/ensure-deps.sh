@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is installed: a C compiler (cgo, for
-# SQLite), the PostgreSQL server binaries and redis-server. As root with apt available it
+# SQLite), the PostgreSQL server binaries and redis-server; with the argument
+# `web`, Node's npm and Debian's Chromium (the web client's build and browser
+# tests) instead. As root with apt available it
 # installs what is missing; otherwise it names it and fails.
 set -euo pipefail
 
 missing=()
+if [ "${1:-}" = web ]; then
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+  command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1 || missing+=(chromium)
+else
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 pg_ok=false
 for d in ${AGENTOPS_PG_BINDIR:-} /usr/lib/postgresql/*/bin; do
@@ -12,6 +18,7 @@ for d in ${AGENTOPS_PG_BINDIR:-} /usr/lib/postgresql/*/bin; do
 done
 $pg_ok || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ -n "${AGENTOPS_REDIS_SERVER:-}" ] || command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -93,10 +94,17 @@ type SessionCursor struct {
 	ID        string
 }
 
+// likeEscaper makes a string match itself literally inside a LIKE pattern
+// with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // SessionFilter narrows a session list.
 type SessionFilter struct {
 	UserID string
 	Status string // empty: any
+	// Title keeps sessions whose title contains it, ignoring case
+	// (LIKE wildcards in it are literal); empty: any.
+	Title string
 }
 
 // List returns a user's sessions, newest first, after the cursor.
@@ -106,6 +114,9 @@ func (r Sessions) List(ctx context.Context, f SessionFilter, after SessionCursor
 		OrderExpr("created_at DESC, id DESC").Limit(int64(limit))
 	if f.Status != "" {
 		q = q.Where("status = ?", f.Status)
+	}
+	if f.Title != "" {
+		q = q.Where(`LOWER(title) LIKE ? ESCAPE '\'`, "%"+likeEscaper.Replace(strings.ToLower(f.Title))+"%")
 	}
 	if after.ID != "" {
 		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", after.CreatedAt, after.CreatedAt, after.ID)

@@ -24,6 +24,47 @@ func mkAgentSession(t *testing.T, s *store.Store, userID, status string, created
 	return sess
 }
 
+// The sessions list's title search (GET /api/sessions?q=) matches a part of
+// the title in any case, takes LIKE's wildcards literally, and sees only the
+// user's sessions.
+func TestSessionsListByTitle(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mkUser(t, s, "a@example.com", store.RoleMember, base)
+		other := mkUser(t, s, "b@example.com", store.RoleMember, base)
+		titles := []string{"Fix the Login bug", "login page", "100% done", "under_score", "underXscore", ""}
+		byTitle := map[string]string{}
+		for i, title := range titles {
+			sess := mkAgentSession(t, s, u.ID, "running", at(time.Duration(i)*time.Second))
+			if title != "" {
+				sess.Title = title
+				noErr(t, "title", s.Sessions().Update(ctx, sess, "title"))
+			}
+			byTitle[sess.ID] = title
+		}
+		o := mkAgentSession(t, s, other.ID, "running", base)
+		o.Title = "login elsewhere"
+		noErr(t, "title", s.Sessions().Update(ctx, o, "title"))
+		for q, want := range map[string][]string{
+			"LOGIN": {"login page", "Fix the Login bug"},
+			"%":     {"100% done"},
+			"_":     {"under_score"},
+			"r_s":   {"under_score"},
+			"zzz":   nil,
+		} {
+			page, err := s.Sessions().List(ctx, store.SessionFilter{UserID: u.ID, Title: q}, store.SessionCursor{}, 10)
+			noErr(t, "list", err)
+			var got []string
+			for _, p := range page {
+				got = append(got, byTitle[p.ID])
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("q=%q: got %q, want %q", q, got, want)
+			}
+		}
+	})
+}
+
 func TestSessionsRepository(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()

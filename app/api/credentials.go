@@ -10,6 +10,7 @@ func bindCredentials(s *Server, m *http.ServeMux) {
 	m.HandleFunc("GET /api/auth/me/credentials", s.requireUser(s.listCredentials))
 	m.HandleFunc("PUT /api/auth/me/credentials/{provider}", s.requireUser(s.putCredential))
 	m.HandleFunc("DELETE /api/auth/me/credentials/{provider}", s.requireUser(s.deleteCredential))
+	m.HandleFunc("POST /api/auth/me/credentials/{provider}/test", s.requireUser(s.testCredential))
 	m.HandleFunc("GET /api/admin/llm-keys", s.requireAdmin(s.listOrgKeys))
 	m.HandleFunc("PUT /api/admin/llm-keys/{provider}", s.requireAdmin(s.putOrgKey))
 	m.HandleFunc("DELETE /api/admin/llm-keys/{provider}", s.requireAdmin(s.deleteOrgKey))
@@ -133,4 +134,19 @@ func (s *Server) deleteOrgKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// testCredential makes one cheap call to the provider with the stored key:
+// {ok:true}, or {ok:false, error} saying why the provider did not accept it.
+func (s *Server) testCredential(w http.ResponseWriter, r *http.Request) {
+	res, err := s.credentials.CheckUser(r.Context(), principal(r).User.ID, r.PathValue("provider"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body := map[string]any{"ok": res.OK}
+	if !res.OK {
+		body["error"] = res.Error
+	}
+	writeJSON(w, http.StatusOK, body)
 }

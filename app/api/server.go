@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -68,6 +69,9 @@ type Options struct {
 	Body BodyTiming
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Web is the built browser client (index.html and assets/); nil
+	// serves a short page that says how to use the API.
+	Web fs.FS
 }
 
 // Server routes requests to the handlers.
@@ -204,32 +208,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 }
 
 func isAPIPath(p string) bool {
-	for _, prefix := range []string{"/api/", "/auth/", "/webhooks/", "/invites/"} {
+	for _, prefix := range []string{"/api/", "/auth/", "/webhooks/", "/invites/", "/metrics/"} {
 		if strings.HasPrefix(p, prefix) || p+"/" == prefix {
 			return true
 		}
 	}
 	return false
-}
-
-// webClient answers GETs outside the API. The browser client is not built
-// into the binary yet; until it is, the root says how to use the API.
-func (s *Server) webClient(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if r.URL.Path != "/" {
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte("<!doctype html><title>Not found</title><p>Not found. <a href=\"/\">agentops</a></p>\n"))
-		return
-	}
-	_, _ = w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>agentops</title>
-<h1>agentops</h1>
-<p>The API server is running (version ` + htmlEscape(s.opts.Version) + `). The web client is not part of this build yet.</p>
-<p>Health: <a href="/health">/health</a>, readiness: <a href="/ready">/ready</a>. First run: <code>GET /auth/setup</code>, then
-<code>POST /auth/email/register</code> creates the first (admin) account.</p>
-`))
-}
-
-func htmlEscape(s string) string {
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
-	return r.Replace(s)
 }

@@ -119,7 +119,12 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	page, err := s.sessions.List(r.Context(), principal(r).User.ID, r.URL.Query().Get("status"), after, limit)
+	q := r.URL.Query().Get("q")
+	if len(q) > 200 {
+		writeError(w, r, apperr.Invalid("q", "q must be at most 200 bytes (a title is)"))
+		return
+	}
+	page, err := s.sessions.List(r.Context(), principal(r).User.ID, r.URL.Query().Get("status"), q, after, limit)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -75,6 +76,15 @@ type Service struct {
 	keys Keys
 	now  func() time.Time
 	log  *slog.Logger
+	// http makes CheckUser's request; nil: a client with checkTimeout.
+	http *http.Client
+}
+
+// WithHTTPClient sets the client that key checks use (tests point it at
+// a local server; nil restores the default).
+func (s *Service) WithHTTPClient(c *http.Client) *Service {
+	s.http = c
+	return s
 }
 
 // New returns the credentials service. now may be nil (time.Now).

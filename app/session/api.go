@@ -192,7 +192,8 @@ type ListPage struct {
 }
 
 // List returns the user's sessions, newest first.
-func (m *Manager) List(ctx context.Context, userID, status string, after store.SessionCursor, limit int) (*ListPage, error) {
+// A non-empty title keeps those whose title contains it (any case).
+func (m *Manager) List(ctx context.Context, userID, status, title string, after store.SessionCursor, limit int) (*ListPage, error) {
 	if status != "" {
 		ok := false
 		for _, s := range Statuses() {
@@ -202,7 +203,7 @@ func (m *Manager) List(ctx context.Context, userID, status string, after store.S
 			return nil, apperr.Invalid("status", "status must be one of %s", strings.Join(Statuses(), ", "))
 		}
 	}
-	rows, err := m.st.Sessions().List(ctx, store.SessionFilter{UserID: userID, Status: status}, after, limit+1)
+	rows, err := m.st.Sessions().List(ctx, store.SessionFilter{UserID: userID, Status: status, Title: title}, after, limit+1)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,53 @@
+import { api } from "./api";
+
+export type BusEvent = { id: string; type: string; sessionId?: string; data?: any };
+
+/**
+ * Follows the user's event bus over SSE. EventSource cannot send headers,
+ * so it authenticates with a ticket; when the ticket has expired (its own
+ * reconnect gets 401 and gives up) a new ticket resumes from the last id.
+ * onReset is called when the server cannot continue from our id: reload.
+ */
+export function followEvents(onEvent: (e: BusEvent) => void, onReset: () => void): () => void {
+  let es: EventSource | null = null;
+  let lastId = "";
+  let stopped = false;
+  let timer = 0;
+  async function open() {
+    if (stopped) return;
+    try {
+      const { ticket } = await api<{ ticket: string }>("POST", "/api/events/ticket");
+      if (stopped) return;
+      const q = new URLSearchParams({ ticket });
+      if (lastId) q.set("lastEventId", lastId);
+      es = new EventSource("/api/events?" + q.toString());
+      es.onmessage = (m) => {
+        lastId = m.lastEventId || lastId;
+        try {
+          onEvent(JSON.parse(m.data));
+        } catch {
+          /* not an event */
+        }
+      };
+      es.addEventListener("ready", (m) => (lastId = (m as MessageEvent).lastEventId || lastId));
+      es.addEventListener("reset", (m) => {
+        lastId = (m as MessageEvent).lastEventId || lastId;
+        onReset();
+      });
+      es.onerror = () => {
+        if (es && es.readyState === EventSource.CLOSED) {
+          es = null;
+          timer = window.setTimeout(open, 2000);
+        }
+      };
+    } catch {
+      timer = window.setTimeout(open, 5000);
+    }
+  }
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    es?.close();
+  };
+}
