@@ -225,10 +225,16 @@ func TestMetricsFollowTraffic(t *testing.T) {
 		s.metricAtLeast("workflow schedules job to run", 1, "agentops_job_runs_total", "job", "workflows.schedules", "outcome", "ok")
 		s.metricAtLeast("job durations observed", 1, "agentops_job_duration_seconds_count", "job", "maintenance.prune")
 
-		// Ending the session: no running session, no runner socket.
+		// Ending the session: no running session, no runner socket. The
+		// browser's socket stays open (it is told the session ended, as
+		// upstream's client expects) until the browser closes it.
 		s.mustJSON("DELETE", "/api/sessions/"+id, s.token, nil, 200, nil)
 		s.metricIs("no running session", 0, "agentops_sessions", "status", "running")
 		s.metricIs("no runner socket", 0, "agentops_session_sockets", "kind", "runner")
+		s.metricIs("the browser socket of the ended session", 1, "agentops_session_sockets", "kind", "browser")
+		b.c.Close(websocket.StatusNormalClosure, "")
+		<-b.closed
+		s.metricIs("no browser socket", 0, "agentops_session_sockets", "kind", "browser")
 		// Sockets are counted as requests when they end, and stay out of
 		// the latency histogram.
 		s.metricAtLeast("socket upgrades counted (the browser and the runner)", 2, "agentops_http_requests_total", "route", "/api/sessions/{id}/ws", "method", "GET", "status", "101")
