@@ -26,7 +26,8 @@ import (
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
-	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/app/runner/agent"
+	"github.com/agentops/agentops/app/runner/agent/builtin"
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
@@ -369,15 +370,16 @@ func (a *App) openPubSub(ctx context.Context) (realtime.PubSub, error) {
 
 func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager, sandbox.Provider, error) {
 	agents := map[string][]protocol.ModelGroup{}
-	for _, name := range runner.AgentNames() {
-		ag, err := runner.NewAgent(name)
+	reg := builtin.Registry()
+	for _, name := range reg.Names() {
+		ag, err := reg.New(name, agent.Options{})
 		if err != nil {
 			return nil, nil, err
 		}
 		agents[name] = ag.Models()
 	}
 	if _, ok := agents[a.cfg.DefaultAgent]; !ok {
-		return nil, nil, fmt.Errorf("--default-agent %q is not a known agent (known: %s)", a.cfg.DefaultAgent, strings.Join(runner.AgentNames(), ", "))
+		return nil, nil, fmt.Errorf("--default-agent %q is not a known agent (known: %s)", a.cfg.DefaultAgent, strings.Join(reg.Names(), ", "))
 	}
 	var mgr *session.Manager
 	var provider sandbox.Provider

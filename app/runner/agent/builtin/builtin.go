@@ -1,0 +1,17 @@
+// Package builtin assembles the registry of the adapters that ship with
+// agentops.
+package builtin
+
+import (
+	"github.com/agentops/agentops/app/runner/agent"
+	"github.com/agentops/agentops/app/runner/agent/script"
+)
+
+// Registry returns a new registry of every built-in adapter, the real
+// CLIs first in the order a default is picked (claude-code, codex,
+// opencode), then script.
+func Registry() *agent.Registry {
+	r := agent.NewRegistry()
+	r.Register(script.Info, script.Factory)
+	return r
+}
