@@ -4,6 +4,7 @@ package builtin
 
 import (
 	"github.com/agentops/agentops/app/runner/agent"
+	"github.com/agentops/agentops/app/runner/agent/claudecode"
 	"github.com/agentops/agentops/app/runner/agent/script"
 )
 
@@ -12,6 +13,7 @@ import (
 // opencode), then script.
 func Registry() *agent.Registry {
 	r := agent.NewRegistry()
+	r.Register(claudecode.Info, claudecode.Factory)
 	r.Register(script.Info, script.Factory)
 	return r
 }
