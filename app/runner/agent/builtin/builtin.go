@@ -5,6 +5,7 @@ package builtin
 import (
 	"github.com/agentops/agentops/app/runner/agent"
 	"github.com/agentops/agentops/app/runner/agent/claudecode"
+	"github.com/agentops/agentops/app/runner/agent/codex"
 	"github.com/agentops/agentops/app/runner/agent/script"
 )
 
@@ -14,6 +15,7 @@ import (
 func Registry() *agent.Registry {
 	r := agent.NewRegistry()
 	r.Register(claudecode.Info, claudecode.Factory)
+	r.Register(codex.Info, codex.Factory)
 	r.Register(script.Info, script.Factory)
 	return r
 }

@@ -234,7 +234,7 @@ type translator struct {
 	out      agent.Turn
 	wd       *agent.Watchdog
 	tools    map[string]agent.ToolCall // tool_use id → the call as it started
-	streamed map[string]bool   // message ids whose text came as deltas
+	streamed map[string]bool           // message ids whose text came as deltas
 	session  string
 }
 
