@@ -378,7 +378,7 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		}
 		agents[name] = ag.Models()
 	}
-	if _, ok := agents[a.cfg.DefaultAgent]; !ok {
+	if _, ok := agents[a.cfg.DefaultAgent]; !ok && a.cfg.DefaultAgent != "" {
 		return nil, nil, fmt.Errorf("--default-agent %q is not a known agent (known: %s)", a.cfg.DefaultAgent, strings.Join(reg.Names(), ", "))
 	}
 	var mgr *session.Manager
@@ -393,10 +393,22 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 			host = "127.0.0.1"
 		}
 		runnerURL = "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+		runnerArgs := []string{"--agents-dir", a.cfg.AgentsDir}
+		if a.cfg.AgentsAllowRoot {
+			runnerArgs = append(runnerArgs, "--agents-allow-root")
+		}
+		if a.cfg.AgentNoProgress > 0 {
+			runnerArgs = append(runnerArgs, "--no-progress-timeout", a.cfg.AgentNoProgress.String())
+		}
+		if a.cfg.AgentTurnTimeout > 0 {
+			runnerArgs = append(runnerArgs, "--turn-timeout", a.cfg.AgentTurnTimeout.String())
+		}
 		local, err := sandbox.NewLocal(sandbox.LocalOptions{
-			Root:    filepath.Join(a.cfg.DataDir, "workspaces"),
-			Command: a.cfg.RunnerCommand,
-			LogDir:  filepath.Join(a.cfg.DataDir, "runner-logs"),
+			Root:       filepath.Join(a.cfg.DataDir, "workspaces"),
+			StateRoot:  filepath.Join(a.cfg.DataDir, "agent-state"),
+			RunnerArgs: runnerArgs,
+			Command:    a.cfg.RunnerCommand,
+			LogDir:     filepath.Join(a.cfg.DataDir, "runner-logs"),
 			OnExit: func(sessionID string, err error) {
 				if mgr != nil {
 					mgr.RunnerExited(sessionID, err)
@@ -414,6 +426,8 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 	}
 	mgr = session.NewManager(a.Store, bus, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
+		Catalog: &agentCatalog{reg: reg, models: agents, dir: a.cfg.AgentsDir, external: a.cfg.Sandbox == "external",
+			creds: a.Credentials, now: time.Now},
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 		Credentials: a.Credentials, Hook: a.Notify,
 	}, a.log)

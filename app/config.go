@@ -33,8 +33,20 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	Sandbox         string // local or external
-	DefaultAgent    string
-	Version         string
+	// DefaultAgent is used when a create names none; empty: the first of
+	// claude-code, codex, opencode installed and usable for the caller,
+	// else script.
+	DefaultAgent string
+	// AgentsDir is where `agentops agents install` puts CLIs and where
+	// the server looks for them (besides PATH); default <data-dir>/agents.
+	AgentsDir string
+	// AgentsAllowRoot tells agent CLIs run as root that they are
+	// sandboxed (Claude Code refuses its bypass mode as root otherwise).
+	AgentsAllowRoot bool
+	// AgentNoProgress and AgentTurnTimeout are the per-turn deadlines
+	// (zero: 2 minutes and 1 hour).
+	AgentNoProgress, AgentTurnTimeout time.Duration
+	Version                           string
 	// RunnerCommand overrides the program local sandboxes start (default:
 	// this executable's "runner" command). Tests point it at themselves.
 	RunnerCommand []string
@@ -197,8 +209,8 @@ func (c *Config) Resolve() error {
 	default:
 		return fmt.Errorf("--sandbox must be local or external, not %q", c.Sandbox)
 	}
-	if c.DefaultAgent == "" {
-		c.DefaultAgent = "script"
+	if c.AgentsDir == "" {
+		c.AgentsDir = filepath.Join(c.DataDir, "agents")
 	}
 	if err := c.resolveBlob(); err != nil {
 		return err

@@ -35,6 +35,9 @@ type Session struct {
 	Status           string          `bun:"status,notnull"`
 	Purpose          string          `bun:"purpose,notnull"`
 	Agent            string          `bun:"agent,notnull"`
+	// AgentSessionID is the agent's own session or thread id (the runner
+	// reports it; init sends it back so a new runner resumes it).
+	AgentSessionID string `bun:"agent_session_id,nullzero"`
 	PersonaID        string          `bun:"persona_id,nullzero"`
 	SandboxID        string          `bun:"sandbox_id,nullzero"`
 	RunnerTokenHash  string          `bun:"runner_token_hash,nullzero"`

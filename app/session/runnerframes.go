@@ -29,7 +29,8 @@ func (a *actor) attachRunner(c Conn) {
 	a.timers.clear(timerLost)
 	a.pendingSeq = a.sess.RunnerSeq
 	last := a.sess.RunnerSeq
-	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent,
+		AgentSessionID: a.sess.AgentSessionID}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent, PluginContent: a.pluginContent()}))
 	c.Send([]byte(`{"type":"repo-config","token":null,"gitConfig":{}}`))
@@ -183,6 +184,13 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		after = append(after, func() {
 			a.broadcast(frame(map[string]any{"type": protocol.CFilesChanged, "files": json.RawMessage(files)}))
 		})
+	case protocol.RAgentSession:
+		if f.AgentSessionID == "" || len(f.AgentSessionID) > 200 {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "agent-session needs agentSessionId (at most 200 bytes)"})
+			break
+		}
+		a.sess.AgentSessionID = f.AgentSessionID
+		writes = append(writes, a.saveSession("agent_session_id"))
 	case protocol.RSelfTerminate:
 		after = append(after, func() {
 			if err := a.terminate("completed"); err != nil {

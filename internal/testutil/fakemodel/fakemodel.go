@@ -250,7 +250,8 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(body, &req)
 	var prompts, tools []string
 	toolDone := false
-	for i, m := range req.Messages {
+	// The tool is done when a tool result came after the latest prompt.
+	for _, m := range req.Messages {
 		if m.Role != "user" {
 			continue
 		}
@@ -261,17 +262,14 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		} else {
 			_ = json.Unmarshal(m.Content, &blocks)
 		}
-		hasResult := false
 		for _, b := range blocks {
 			if b.Type == "tool_result" {
-				hasResult = true
+				toolDone = true
 			}
 			if b.Type == "text" && isPrompt(b.Text) {
 				prompts = append(prompts, b.Text)
+				toolDone = false
 			}
-		}
-		if i == lastUser(req.Messages) {
-			toolDone = hasResult
 		}
 	}
 	for _, t := range req.Tools {
@@ -327,10 +325,6 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 	e.send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil},
 		"usage": map[string]any{"output_tokens": 7}})
 	e.send("message_stop", map[string]any{"type": "message_stop"})
-}
-
-func lastUser[T any](msgs []T) int {
-	return len(msgs) - 1
 }
 
 // split cuts a text into two pieces so that clients see more than one
