@@ -45,13 +45,12 @@ func newServe(cfg *app.Config) *cobra.Command {
 	f.BoolVar(&cfg.OpenSignup, "open-signup", false, "let anyone register (otherwise the first user becomes admin and others need an invite)")
 	f.StringVar(&cfg.Sandbox, "sandbox", "local", "where runners run: local (a process per session under the data dir) or external (you start `agentops runner` elsewhere)")
 	f.StringVar(&cfg.DefaultAgent, "default-agent", "", "agent for sessions that do not name one (default: the first of claude-code, codex, opencode installed and usable for the caller, else script)")
-	f.StringVar(&cfg.AgentsDir, "agents-dir", "", "where `agentops agents install` puts agent CLIs, searched before PATH (default <data-dir>/agents)")
 	f.BoolVar(&cfg.AgentsAllowRoot, "agents-allow-root", false, "let agent CLIs bypass their permission prompts when runners run as root (they are told they are sandboxed)")
 	f.DurationVar(&cfg.AgentNoProgress, "agent-no-progress-timeout", 2*time.Minute, "end a turn when the agent shows no progress (text, tool or step) for this long")
 	f.DurationVar(&cfg.AgentTurnTimeout, "agent-turn-timeout", time.Hour, "end a turn that runs longer than this")
 	f.StringVar(&archiveAfter, "archive-after", archiveAfter, "archive terminated and errored sessions (and remove their workspaces) this long after they end: 7d, 36h; 0 never")
 	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after",
-		"agents-dir", "agents-allow-root", "agent-no-progress-timeout", "agent-turn-timeout")
+		"agents-allow-root", "agent-no-progress-timeout", "agent-turn-timeout")
 	// Object storage (artifacts).
 	f.StringVar(&cfg.Blob, "blob", "fs", "object storage: fs (files under <data-dir>/blobs) or s3 (any S3-compatible service)")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint URL, e.g. https://s3.us-east-1.amazonaws.com, https://<account>.r2.cloudflarestorage.com, http://localhost:9000")
