@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentops/agentops/app/runner/agent"
 	"github.com/agentops/agentops/app/runner/agent/agenttest"
@@ -138,5 +139,26 @@ func TestRootNeedsOptIn(t *testing.T) {
 	s := &agenttest.Session{Agent: a}
 	if _, err := s.Turn(t, "hello"); err == nil || !strings.Contains(err.Error(), "--agents-allow-root") || !strings.Contains(err.Error(), "--runner-user") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A dead endpoint ends the turn after Claude's few retries, well within
+// the deadline.
+func TestDeadEndpoint(t *testing.T) {
+	bin := agenttest.CLI(t, Info)
+	env := map[string]string{"PATH": os.Getenv("PATH"), "ANTHROPIC_BASE_URL": "http://127.0.0.1:1", "ANTHROPIC_API_KEY": "sk-fake"}
+	a, err := New(agent.Options{Workspace: t.TempDir(), StateDir: t.TempDir(), Bin: bin, AllowRoot: true,
+		Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	s := &agenttest.Session{Agent: a}
+	start := time.Now()
+	if _, err := s.Turn(t, "hello"); err == nil || !strings.Contains(err.Error(), "API Error") {
+		t.Fatalf("err %v", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("took %s", d)
 	}
 }
