@@ -7,7 +7,7 @@ import (
 )
 
 func fmtSscan(s string, pid *int) (int, error) { return fmt.Sscan(strings.TrimSpace(s), pid) }
-func itoa(n int) string                         { return strconv.Itoa(n) }
+func itoa(n int) string                        { return strconv.Itoa(n) }
 
 // containsZombie reads /proc/PID/stat's state field.
 func containsZombie(stat string) bool {
