@@ -70,9 +70,16 @@ func TestClaudeCodeSession(t *testing.T) {
 	}
 
 	s.mustJSON("PUT", "/api/auth/me/credentials/anthropic", s.token, map[string]any{"key": "sk-fake", "baseUrl": model.URL}, 200, nil)
-	s.mustJSON("GET", "/api/sessions/available-models", s.token, nil, 200, &avail)
-	if cc := findAgent(t, avail.Agents, "claude-code"); !cc.Usable {
+	var withKey struct {
+		Models []struct{ Provider string }
+		Agents []agentStatus
+	}
+	s.mustJSON("GET", "/api/sessions/available-models", s.token, nil, 200, &withKey)
+	if cc := findAgent(t, withKey.Agents, "claude-code"); !cc.Usable {
 		t.Fatalf("claude-code with a credential: %+v", cc)
+	}
+	if len(withKey.Models) < 2 || withKey.Models[0].Provider != "anthropic" {
+		t.Fatalf("models with an anthropic key: %+v", withKey.Models)
 	}
 
 	// With no agent named and no --default-agent, the first installed and

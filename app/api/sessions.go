@@ -174,7 +174,7 @@ func (s *Server) availableModels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"models": s.sessions.AvailableModels(), "orgModelPreferences": orgPrefs, "agents": agents})
+	writeJSON(w, http.StatusOK, map[string]any{"models": session.UsableModels(agents), "orgModelPreferences": orgPrefs, "agents": agents})
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {

@@ -96,3 +96,23 @@ func (m *Manager) chooseAgent(ctx context.Context, userID, name string) (string,
 	}
 	return "", apperr.Invalid("agent", "%s", fmt.Sprintf("unknown agent %q", name))
 }
+
+// UsableModels is upstream's `models` of available-models: the model
+// groups of the agents the caller can use, each provider once, in the
+// agents' order.
+func UsableModels(agents []AgentStatus) []protocol.ModelGroup {
+	out := []protocol.ModelGroup{}
+	seen := map[string]bool{}
+	for _, a := range agents {
+		if !a.Usable {
+			continue
+		}
+		for _, g := range a.Models {
+			if !seen[g.Provider] {
+				seen[g.Provider] = true
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}
