@@ -113,3 +113,19 @@ func (c *agentCatalog) Agents(ctx context.Context, userID string) ([]session.Age
 	}
 	return out, nil
 }
+
+// warnSharedLocalRunners warns when local runners (and their agents) run
+// with the server's own rights while more than one person can use the
+// server: an agent can then read the data dir, the instance key and so
+// every user's credentials (docs/agents.md, "Whose rights an agent has").
+func (a *App) warnSharedLocalRunners(ctx context.Context) {
+	if a.cfg.Sandbox != "local" {
+		return
+	}
+	n, err := a.Store.Users().Count(ctx)
+	if err != nil || (n <= 1 && !a.cfg.OpenSignup) {
+		return
+	}
+	a.log.Warn("local runners run agents with the server's own rights: any user's agent can read the data dir, the instance key and every stored credential; use local sandboxes only among users who trust each other (docs/agents.md)",
+		"users", n, "open_signup", a.cfg.OpenSignup)
+}

@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,4 +168,54 @@ func sandboxID(t *testing.T, s *server, id string) string {
 	s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
 	v, _ := got.Session["sandboxId"].(string)
 	return v
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// With open sign-up, local runners (which run with the server's rights)
+// get a warning at start.
+func TestServeWarnsAboutSharedLocalRunners(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		cfg := newConfig(t, store.SQLite)
+		cfg.Listen = freeAddr(t)
+		cfg.PublicURL, cfg.AllowedOrigins = "", nil
+		cfg.OpenSignup = open
+		cfg.StopRunnersOnShutdown = true
+		if err := cfg.Resolve(); err != nil {
+			t.Fatal(err)
+		}
+		var logs syncBuffer
+		a, err := app.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Serve(ctx) }()
+		eventually.True(t, 15*time.Second, "the server to listen", func() bool { return strings.Contains(logs.String(), "listening") })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		if warned := strings.Contains(logs.String(), "local runners run agents with the server's own rights"); warned != open {
+			t.Errorf("open sign-up %v: warned %v", open, warned)
+		}
+	}
 }

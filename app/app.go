@@ -218,6 +218,7 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	a.warnSharedLocalRunners(ctx)
 	defer provider.Close()
 	clock := a.cfg.Clock
 	if clock == nil {
