@@ -15,6 +15,7 @@ import (
 	"github.com/agentops/agentops/app"
 	"github.com/agentops/agentops/app/runner/agent/agenttest"
 	"github.com/agentops/agentops/app/runner/agent/claudecode"
+	"github.com/agentops/agentops/app/runner/agent/codex"
 	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/internal/testutil/fakemodel"
 	"github.com/agentops/agentops/store"
@@ -216,6 +217,51 @@ func TestServeWarnsAboutSharedLocalRunners(t *testing.T) {
 		a.Close()
 		if warned := strings.Contains(logs.String(), "local runners run agents with the server's own rights"); warned != open {
 			t.Errorf("open sign-up %v: warned %v", open, warned)
+		}
+	}
+}
+
+// Codex with a custom OpenAI-compatible credential (the scripted model on
+// the Responses API): the file is written through Codex's shell tool, and
+// the thread resumes after a hibernate and wake.
+func TestCodexSession(t *testing.T) {
+	agenttest.CLI(t, codex.Info)
+	model := fakemodel.Start()
+	t.Cleanup(model.Close)
+	s := startServer(t, store.SQLite, "local", func(c *app.Config) { c.AgentsDir = agenttest.CacheDir(t) })
+	s.mustJSON("PUT", "/api/auth/me/credentials/custom-local", s.token,
+		map[string]any{"key": "sk-fake", "baseUrl": model.URL + "/v1", "models": []string{"gpt-5-codex"}}, 200, nil)
+	var avail struct{ Agents []agentStatus }
+	s.mustJSON("GET", "/api/sessions/available-models", s.token, nil, 200, &avail)
+	if cx := findAgent(t, avail.Agents, "codex"); !cx.Usable || cx.Version != codex.Info.Version {
+		t.Fatalf("codex: %+v", cx)
+	}
+	if cc := findAgent(t, avail.Agents, "claude-code"); cc.Usable {
+		t.Fatalf("claude-code usable without an anthropic key: %+v", cc)
+	}
+	id := s.createSession(map[string]any{"workspace": "w", "agent": "codex"}).Session.ID
+	target := filepath.Join(s.cfg.DataDir, "workspaces", id, "hello.txt")
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + target + " hi"}, 200, nil)
+	msgs := waitAgentTurns(t, s, id, 1)
+	if calls := partsOfType(msgs[1], "tool-call"); len(calls) != 1 || calls[0]["toolName"] != "shell" || calls[0]["status"] != "completed" {
+		t.Fatalf("tool calls: %+v", msgs[1].Parts)
+	}
+	if data, err := os.ReadFile(target); err != nil || string(data) != "hi" {
+		t.Fatalf("hello.txt: %q %v", data, err)
+	}
+	before := sandboxID(t, s, id)
+	s.mustJSON("POST", "/api/sessions/"+id+"/hibernate", s.token, nil, 200, nil)
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "RECALL"}, 200, nil)
+	msgs = waitAgentTurns(t, s, id, 2)
+	if !strings.Contains(msgs[3].Content, "WRITE") {
+		t.Fatalf("after hibernate and wake the turn does not see the first: %q", msgs[3].Content)
+	}
+	if sandboxID(t, s, id) == before {
+		t.Fatal("no new runner after wake")
+	}
+	for _, r := range model.Requests() {
+		if r.Header.Get("Authorization") != "Bearer sk-fake" {
+			t.Fatalf("model request authorization %q", r.Header.Get("Authorization"))
 		}
 	}
 }
