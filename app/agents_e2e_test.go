@@ -120,8 +120,12 @@ func TestClaudeCodeSession(t *testing.T) {
 		t.Fatal("the agent's state is in the workspace")
 	}
 
-	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "RECALL one"}, 200, nil)
+	// The prompt's model picks the CLI's model (provider/model accepted).
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "RECALL one", "model": "anthropic/claude-haiku-4-5"}, 200, nil)
 	msgs = waitAgentTurns(t, s, id, 2)
+	if reqs := model.RequestsWith("RECALL one"); len(reqs) == 0 || !strings.Contains(string(reqs[0].Body), `"model":"claude-haiku-4-5"`) {
+		t.Fatalf("the model request does not use the prompt's model")
+	}
 	if !strings.Contains(msgs[3].Content, "WRITE") {
 		t.Fatalf("the second turn does not see the first: %+v", msgs)
 	}
