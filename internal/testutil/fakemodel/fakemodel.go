@@ -8,6 +8,7 @@
 //	WRITE <absolute path> <content>  call the API's file tool (Claude Code's Write,
 //	                                 OpenCode's write, Codex's exec_command with printf),
 //	                                 then, once the tool result comes back, answer "done"
+//	SLEEPTOOL                        call the API's shell tool with `sleep 60` (abort tests)
 //	RECALL                           answer "history: " and every user prompt in the request,
 //	                                 joined by " | " (proves the request carries earlier turns)
 //	SLOW                             stream a word every 100 ms for two minutes
@@ -99,7 +100,7 @@ func (s *Server) record(r Request) {
 
 // plan is what to answer.
 type plan struct {
-	kind    string // text, tool, slow, fail500, garbage, truncated
+	kind    string // text, tool, sleep, slow, fail500, garbage, truncated
 	text    string
 	path    string // tool
 	content string // tool
@@ -122,6 +123,8 @@ func decide(prompts []string, toolDone bool) plan {
 		return plan{kind: "garbage"}
 	case strings.Contains(last, "TRUNCATED"):
 		return plan{kind: "truncated"}
+	case strings.Contains(last, "SLEEPTOOL"):
+		return plan{kind: "sleep"}
 	case strings.Contains(last, "SLOW"):
 		return plan{kind: "slow"}
 	case strings.Contains(last, "RECALL"):
@@ -310,6 +313,13 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
 			"delta": map[string]any{"type": "input_json_delta", "partial_json": string(input)}})
 		stop = "tool_use"
+	case "sleep":
+		input, _ := json.Marshal(map[string]any{"command": "python3 -c \"import time; time.sleep(60)\"", "description": "wait"})
+		e.send("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+			"content_block": map[string]any{"type": "tool_use", "id": fmt.Sprintf("toolu_sleep%d", time.Now().UnixNano()), "name": "Bash", "input": map[string]any{}}})
+		e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+			"delta": map[string]any{"type": "input_json_delta", "partial_json": string(input)}})
+		stop = "tool_use"
 	case "slow":
 		e.send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
 		slowWords(r, func(word string) {
@@ -407,6 +417,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		e.send("", chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "id": fmt.Sprintf("call_fake%d", time.Now().UnixNano()),
 			"type": "function", "function": map[string]any{"name": "write", "arguments": string(args)}}}}, nil))
 		finish = "tool_calls"
+	case "sleep":
+		args, _ := json.Marshal(map[string]any{"command": "sleep 60", "description": "wait"})
+		e.send("", chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "id": fmt.Sprintf("call_sleep%d", time.Now().UnixNano()),
+			"type": "function", "function": map[string]any{"name": "bash", "arguments": string(args)}}}}, nil))
+		finish = "tool_calls"
 	case "slow":
 		slowWords(r, func(word string) { e.send("", chunk(map[string]any{"content": word}, nil)) })
 	default:
@@ -476,6 +491,10 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 	case "tool":
 		cmd := fmt.Sprintf("printf %%s %s > %s", shellQuote(p.content), shellQuote(p.path))
 		args, _ := json.Marshal(map[string]any{"cmd": cmd})
+		item = map[string]any{"type": "function_call", "id": "fc_" + id, "call_id": "call_" + id, "name": "exec_command",
+			"arguments": string(args), "status": "completed"}
+	case "sleep":
+		args, _ := json.Marshal(map[string]any{"cmd": "sleep 60"})
 		item = map[string]any{"type": "function_call", "id": "fc_" + id, "call_id": "call_" + id, "name": "exec_command",
 			"arguments": string(args), "status": "completed"}
 	case "slow":

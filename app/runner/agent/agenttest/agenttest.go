@@ -36,6 +36,9 @@ type Harness struct {
 	AfterTool func(t *testing.T, rec *Recorder)
 	// SlowPrompt keeps the agent busy until it is aborted.
 	SlowPrompt string
+	// ToolAbortPrompt, if set, makes the agent run a tool that takes a
+	// minute; the turn is aborted while the tool runs.
+	ToolAbortPrompt string
 	// FailPrompt makes the model fail.
 	FailPrompt string
 	// RecallPrompt makes the agent answer with what it remembers; the
@@ -106,6 +109,43 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("turn after abort: %v", err)
 		}
 	})
+	if h.ToolAbortPrompt != "" {
+		t.Run("AbortInToolCall", func(t *testing.T) {
+			s := NewSession(t, h)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			rec := NewRecorder()
+			errc := make(chan error, 1)
+			go func() { errc <- s.Agent.Run(ctx, s.prompt(h.ToolAbortPrompt), rec) }()
+			deadline := time.After(h.TurnTimeout)
+			for running := false; !running; {
+				select {
+				case err := <-errc:
+					t.Fatalf("turn ended before its tool ran: %v; events %v; calls %+v", err, rec.Events(), rec.Calls())
+				case <-deadline:
+					t.Fatalf("no running tool call; events %v", rec.Events())
+				case <-time.After(50 * time.Millisecond):
+				}
+				for _, c := range rec.Calls() {
+					running = running || c.Status == protocol.ToolRunning
+				}
+			}
+			start := time.Now()
+			cancel()
+			select {
+			case <-errc:
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("abort took %s", d)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("abort in a tool call did not end the turn within 15s")
+			}
+			rec.end()
+			if _, err := s.Turn(t, h.ToolPrompt); err != nil {
+				t.Fatalf("turn after abort: %v", err)
+			}
+		})
+	}
 	t.Run("FailingModel", func(t *testing.T) {
 		s := NewSession(t, h)
 		rec, err := s.Turn(t, h.FailPrompt)

@@ -48,11 +48,12 @@ func TestContract(t *testing.T) {
 				t.Error("no thread id reported")
 			}
 		},
-		SlowPrompt:   "SLOW",
-		FailPrompt:   "FAIL500",
-		MarkerPrompt: "remember marigold",
-		Marker:       "marigold",
-		RecallPrompt: "RECALL",
+		SlowPrompt:      "SLOW",
+		ToolAbortPrompt: "SLEEPTOOL",
+		FailPrompt:      "FAIL500",
+		MarkerPrompt:    "remember marigold",
+		Marker:          "marigold",
+		RecallPrompt:    "RECALL",
 	})
 	if last != nil && last.Starts() != 1 {
 		t.Errorf("the restarted agent started %d processes, want 1", last.Starts())
