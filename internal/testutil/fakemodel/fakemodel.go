@@ -11,7 +11,7 @@
 //	SLEEPTOOL                        call the API's shell tool with `sleep 60` (abort tests)
 //	RECALL                           answer "history: " and every user prompt in the request,
 //	                                 joined by " | " (proves the request carries earlier turns)
-//	SLOW                             stream a word every 100 ms for two minutes
+//	SLOW                             stream a word every 100 ms for 30 seconds
 //	FAIL500                          answer HTTP 500
 //	GARBAGE                          answer 200 with an event stream of invalid JSON
 //	TRUNCATED                        answer 200 application/json with a cut-off body
@@ -195,11 +195,11 @@ func (s *sse) raw(line string) {
 	}
 }
 
-// slowWords streams words until two minutes pass or the client goes.
+// slowWords streams words until 30 seconds pass or the client goes.
 func slowWords(r *http.Request, emit func(string)) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	end := time.After(2 * time.Minute)
+	end := time.After(30 * time.Second)
 	for i := 0; ; i++ {
 		select {
 		case <-r.Context().Done():

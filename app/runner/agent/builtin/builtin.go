@@ -6,6 +6,7 @@ import (
 	"github.com/agentops/agentops/app/runner/agent"
 	"github.com/agentops/agentops/app/runner/agent/claudecode"
 	"github.com/agentops/agentops/app/runner/agent/codex"
+	"github.com/agentops/agentops/app/runner/agent/opencode"
 	"github.com/agentops/agentops/app/runner/agent/script"
 )
 
@@ -16,6 +17,7 @@ func Registry() *agent.Registry {
 	r := agent.NewRegistry()
 	r.Register(claudecode.Info, claudecode.Factory)
 	r.Register(codex.Info, codex.Factory)
+	r.Register(opencode.Info, opencode.Factory)
 	r.Register(script.Info, script.Factory)
 	return r
 }
