@@ -16,6 +16,7 @@ import (
 	"github.com/agentops/agentops/app/runner/agent/agenttest"
 	"github.com/agentops/agentops/app/runner/agent/claudecode"
 	"github.com/agentops/agentops/app/runner/agent/codex"
+	"github.com/agentops/agentops/app/runner/agent/opencode"
 	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/internal/testutil/fakemodel"
 	"github.com/agentops/agentops/store"
@@ -267,5 +268,37 @@ func TestCodexSession(t *testing.T) {
 		if r.Header.Get("Authorization") != "Bearer sk-fake" {
 			t.Fatalf("model request authorization %q", r.Header.Get("Authorization"))
 		}
+	}
+}
+
+// OpenCode with a custom OpenAI-compatible credential (the scripted model
+// on Chat Completions): the file is written through its write tool, and
+// the session resumes after a hibernate and wake.
+func TestOpenCodeSession(t *testing.T) {
+	agenttest.CLI(t, opencode.Info)
+	model := fakemodel.Start()
+	t.Cleanup(model.Close)
+	s := startServer(t, store.SQLite, "local", func(c *app.Config) { c.AgentsDir = agenttest.CacheDir(t) })
+	s.mustJSON("PUT", "/api/auth/me/credentials/custom-local", s.token,
+		map[string]any{"key": "sk-fake", "baseUrl": model.URL + "/v1", "models": []string{"m"}}, 200, nil)
+	id := s.createSession(map[string]any{"workspace": "w", "agent": "opencode"}).Session.ID
+	target := filepath.Join(s.cfg.DataDir, "workspaces", id, "hello.txt")
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + target + " hi"}, 200, nil)
+	msgs := waitAgentTurns(t, s, id, 1)
+	if calls := partsOfType(msgs[1], "tool-call"); len(calls) != 1 || calls[0]["toolName"] != "write" || calls[0]["status"] != "completed" {
+		t.Fatalf("tool calls: %+v", msgs[1].Parts)
+	}
+	if data, err := os.ReadFile(target); err != nil || string(data) != "hi" {
+		t.Fatalf("hello.txt: %q %v", data, err)
+	}
+	before := sandboxID(t, s, id)
+	s.mustJSON("POST", "/api/sessions/"+id+"/hibernate", s.token, nil, 200, nil)
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "RECALL"}, 200, nil)
+	msgs = waitAgentTurns(t, s, id, 2)
+	if !strings.Contains(msgs[3].Content, "WRITE") {
+		t.Fatalf("after hibernate and wake the turn does not see the first: %q", msgs[3].Content)
+	}
+	if sandboxID(t, s, id) == before {
+		t.Fatal("no new runner after wake")
 	}
 }
