@@ -27,7 +27,8 @@ import (
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
-	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/app/runner/agent"
+	"github.com/agentops/agentops/app/runner/agent/builtin"
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workspace"
@@ -289,6 +290,7 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	a.registerServeMetrics(bus, sessions)
+	a.warnSharedLocalRunners(ctx)
 	defer provider.Close()
 	clock := a.cfg.Clock
 	if clock == nil {
@@ -504,15 +506,16 @@ func (a *App) registerServeMetrics(bus *events.Bus, sessions *session.Manager) {
 
 func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager, sandbox.Provider, error) {
 	agents := map[string][]protocol.ModelGroup{}
-	for _, name := range runner.AgentNames() {
-		ag, err := runner.NewAgent(name)
+	reg := builtin.Registry()
+	for _, name := range reg.Names() {
+		ag, err := reg.New(name, agent.Options{})
 		if err != nil {
 			return nil, nil, err
 		}
 		agents[name] = ag.Models()
 	}
-	if _, ok := agents[a.cfg.DefaultAgent]; !ok {
-		return nil, nil, fmt.Errorf("--default-agent %q is not a known agent (known: %s)", a.cfg.DefaultAgent, strings.Join(runner.AgentNames(), ", "))
+	if _, ok := agents[a.cfg.DefaultAgent]; !ok && a.cfg.DefaultAgent != "" {
+		return nil, nil, fmt.Errorf("--default-agent %q is not a known agent (known: %s)", a.cfg.DefaultAgent, strings.Join(reg.Names(), ", "))
 	}
 	var mgr *session.Manager
 	var provider sandbox.Provider
@@ -526,10 +529,22 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 			host = "127.0.0.1"
 		}
 		runnerURL = "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+		runnerArgs := []string{"--agents-dir", a.cfg.AgentsDir}
+		if a.cfg.AgentsAllowRoot {
+			runnerArgs = append(runnerArgs, "--agents-allow-root")
+		}
+		if a.cfg.AgentNoProgress > 0 {
+			runnerArgs = append(runnerArgs, "--no-progress-timeout", a.cfg.AgentNoProgress.String())
+		}
+		if a.cfg.AgentTurnTimeout > 0 {
+			runnerArgs = append(runnerArgs, "--turn-timeout", a.cfg.AgentTurnTimeout.String())
+		}
 		local, err := sandbox.NewLocal(sandbox.LocalOptions{
-			Root:    filepath.Join(a.cfg.DataDir, "workspaces"),
-			Command: a.cfg.RunnerCommand,
-			LogDir:  filepath.Join(a.cfg.DataDir, "runner-logs"),
+			Root:       filepath.Join(a.cfg.DataDir, "workspaces"),
+			StateRoot:  filepath.Join(a.cfg.DataDir, "agent-state"),
+			RunnerArgs: runnerArgs,
+			Command:    a.cfg.RunnerCommand,
+			LogDir:     filepath.Join(a.cfg.DataDir, "runner-logs"),
 			OnExit: func(sessionID, sandboxID string, err error) {
 				if mgr != nil {
 					mgr.RunnerExited(sessionID, sandboxID, err)
@@ -547,6 +562,8 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 	}
 	mgr = session.NewManager(a.Store, bus, provider, session.Config{
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
+		Catalog: &agentCatalog{reg: reg, models: agents, dir: a.cfg.AgentsDir, external: a.cfg.Sandbox == "external",
+			creds: a.Credentials, now: time.Now},
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 		Credentials: a.Credentials, Hook: a.Notify, Metrics: a.Metrics, Artifacts: artifacts.NewRemover(a.Blob),
 		RepoRoots: a.cfg.RepoRoots, RepoTokens: a.Credentials,

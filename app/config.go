@@ -38,7 +38,19 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	Sandbox         string // local or external
-	DefaultAgent    string
+	// DefaultAgent is used when a create names none; empty: the first of
+	// claude-code, codex, opencode installed and usable for the caller,
+	// else script.
+	DefaultAgent string
+	// AgentsDir is where `agentops agents install` puts CLIs and where
+	// the server looks for them (besides PATH); default <data-dir>/agents.
+	AgentsDir string
+	// AgentsAllowRoot tells agent CLIs run as root that they are
+	// sandboxed (Claude Code refuses its bypass mode as root otherwise).
+	AgentsAllowRoot bool
+	// AgentNoProgress and AgentTurnTimeout are the per-turn deadlines
+	// (zero: 2 minutes and 1 hour).
+	AgentNoProgress, AgentTurnTimeout time.Duration
 	// RepoRoots are the folders under which sessions may use repositories
 	// on this machine (repoPath, file:// repoUrl); none: off.
 	RepoRoots []string
@@ -211,8 +223,8 @@ func (c *Config) Resolve() error {
 	default:
 		return fmt.Errorf("--sandbox must be local or external, not %q", c.Sandbox)
 	}
-	if c.DefaultAgent == "" {
-		c.DefaultAgent = "script"
+	if c.AgentsDir == "" {
+		c.AgentsDir = filepath.Join(c.DataDir, "agents")
 	}
 	if _, err := api.ParseProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/app/runner/agent/builtin"
 	"github.com/agentops/agentops/keyring"
 	"github.com/agentops/agentops/realtime"
 	"github.com/agentops/agentops/store"
@@ -398,7 +398,7 @@ func (d *doctor) pubsub(ctx context.Context) {
 }
 
 func (d *doctor) agents() {
-	known := runner.AgentNames()
+	known := builtin.Registry().Names()
 	if d.cfg.DefaultAgent != "" && !slices.Contains(known, d.cfg.DefaultAgent) {
 		fix := fmt.Sprintf("set --default-agent / AGENTOPS_DEFAULT_AGENT to one of: %s", strings.Join(known, ", "))
 		for _, c := range agentCLIs {

@@ -167,12 +167,22 @@ func TestDoctorPubSub(t *testing.T) {
 func TestDoctorMissingAgent(t *testing.T) {
 	cfg := newConfig(t, store.SQLite)
 	openAndClose(t, cfg)
-	cfg.DefaultAgent = "claude-code"
+	cfg.DefaultAgent = "nope"
 	r := runDoctor(t, cfg)
 	if !r.Broken() {
 		t.Fatalf("an unknown default agent is not broken:\n%s", reportText(r))
 	}
-	wantFix(t, finding(t, r, "agents", app.Fail), "claude-code", "--default-agent", "script")
+	wantFix(t, finding(t, r, "agents", app.Fail), "--default-agent", "script", "claude-code")
+
+	// A known agent whose CLI is not installed.
+	cfg.DefaultAgent = "claude-code"
+	cfg.AgentsDir = t.TempDir()
+	t.Setenv("PATH", t.TempDir())
+	r = runDoctor(t, cfg)
+	if !r.Broken() {
+		t.Fatalf("a default agent that is not installed is not broken:\n%s", reportText(r))
+	}
+	wantFix(t, finding(t, r, "agents", app.Fail), "npm install", "claude")
 }
 
 // TestDoctorAgainstARunningServer runs doctor on the data dir and database

@@ -106,6 +106,7 @@ type createdSession struct {
 	Session struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
+		Agent  string `json:"agent"`
 	} `json:"session"`
 	Runner *struct {
 		Command string `json:"command"`

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/app/runner/agent/script"
 	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/store"
 )
@@ -40,7 +41,7 @@ func startRunner(t *testing.T, s *server, id, token string) (stop func(), done <
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan error, 1)
 	go func() {
-		ch <- runner.Run(ctx, runner.Config{ServerURL: s.url, SessionID: id, Token: token, Agent: runner.NewScriptAgent(),
+		ch <- runner.Run(ctx, runner.Config{ServerURL: s.url, SessionID: id, Token: token, Agent: script.New(),
 			Workspace: t.TempDir(), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
 	}()
 	t.Cleanup(cancel)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"github.com/google/uuid"
 	"testing"
 
 	"github.com/agentops/agentops/store"
@@ -73,9 +74,17 @@ func TestGitWorkspacesMigrationMovesTheJSONColumns(t *testing.T) {
 				}
 			}
 			u := mkUser(t, s, "m@example.com", store.RoleMember, base)
-			with := mkAgentSession(t, s, u.ID, "running", base)
-			without := mkAgentSession(t, s, u.ID, "running", base)
-			odd := mkAgentSession(t, s, u.ID, "running", base)
+			// Sessions as the schema before the move knows them: only the
+			// columns it has (later migrations add others).
+			oldSession := func() *store.Session {
+				sess := &store.Session{ID: uuid.NewString(), UserID: u.ID, Workspace: "w", Status: "running", Purpose: "interactive",
+					Agent: "script", LastActiveAt: base, CreatedAt: base, UpdatedAt: base}
+				_, err := s.DB().NewInsert().Model(sess).
+					Column("id", "user_id", "workspace", "status", "purpose", "agent", "last_active_at", "created_at", "updated_at").Exec(ctx)
+				noErr(t, "create session", err)
+				return sess
+			}
+			with, without, odd := oldSession(), oldSession(), oldSession()
 			_, err := s.DB().ExecContext(ctx, "UPDATE sessions SET git_state = ?, files_changed = ? WHERE id = ?",
 				`{"branch":"feature","baseBranch":"main","commitCount":3}`,
 				`[{"path":"a.go","status":"modified","additions":2,"deletions":1},{"path":"b.go","status":"added"},{"status":"added"}]`, with.ID)

@@ -24,9 +24,13 @@ type Message struct {
 	AuthorEmail string          `bun:"author_email,nullzero"`
 	AuthorName  string          `bun:"author_name,nullzero"`
 	// ToolCalls counts the tool-call parts; Insert and UpdateBody keep it.
-	ToolCalls int       `bun:"tool_call_count,notnull"`
-	CreatedAt time.Time `bun:"created_at,notnull"`
-	UpdatedAt time.Time `bun:"updated_at,notnull"`
+	ToolCalls int `bun:"tool_call_count,notnull"`
+	// Usage is an assistant turn's token usage as the agent reported it
+	// ({inputTokens, outputTokens, cacheReadTokens?, cacheWriteTokens?,
+	// costUsd?}); nil when it reported none.
+	Usage     json.RawMessage `bun:"usage,type:jsonb,nullzero"`
+	CreatedAt time.Time       `bun:"created_at,notnull"`
+	UpdatedAt time.Time       `bun:"updated_at,notnull"`
 }
 
 // Messages is the repository of transcripts.
@@ -83,7 +87,7 @@ func (r Messages) UpdateBody(ctx context.Context, m *Message) error {
 		if err != nil {
 			return wrap("update message", err)
 		}
-		res, err := tx.w.NewUpdate().Model(m).Column("content", "parts", "tool_call_count", "updated_at").WherePK().Exec(ctx)
+		res, err := tx.w.NewUpdate().Model(m).Column("content", "parts", "tool_call_count", "usage", "updated_at").WherePK().Exec(ctx)
 		if err := affectedOne("update message", res, err); err != nil {
 			return err
 		}

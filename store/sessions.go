@@ -29,13 +29,16 @@ var ActiveStatuses = []string{StatusInitializing, StatusRunning, StatusRestoring
 type Session struct {
 	bun.BaseModel `bun:"table:sessions"`
 
-	ID               string          `bun:"id,pk"`
-	UserID           string          `bun:"user_id,notnull"`
-	Workspace        string          `bun:"workspace,notnull"`
-	Title            string          `bun:"title,nullzero"`
-	Status           string          `bun:"status,notnull"`
-	Purpose          string          `bun:"purpose,notnull"`
-	Agent            string          `bun:"agent,notnull"`
+	ID        string `bun:"id,pk"`
+	UserID    string `bun:"user_id,notnull"`
+	Workspace string `bun:"workspace,notnull"`
+	Title     string `bun:"title,nullzero"`
+	Status    string `bun:"status,notnull"`
+	Purpose   string `bun:"purpose,notnull"`
+	Agent     string `bun:"agent,notnull"`
+	// AgentSessionID is the agent's own session or thread id (the runner
+	// reports it; init sends it back so a new runner resumes it).
+	AgentSessionID   string          `bun:"agent_session_id,nullzero"`
 	PersonaID        string          `bun:"persona_id,nullzero"`
 	SandboxID        string          `bun:"sandbox_id,nullzero"`
 	RunnerTokenHash  string          `bun:"runner_token_hash,nullzero"`

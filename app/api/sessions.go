@@ -208,7 +208,12 @@ func (s *Server) availableModels(w http.ResponseWriter, r *http.Request) {
 	if len(prefs) > 0 {
 		orgPrefs = prefs
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"models": s.sessions.AvailableModels(), "orgModelPreferences": orgPrefs})
+	agents, err := s.sessions.Agents(r.Context(), principal(r).User.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"models": session.UsableModels(agents), "orgModelPreferences": orgPrefs, "agents": agents})
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {

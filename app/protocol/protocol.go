@@ -80,6 +80,10 @@ const (
 	RChannelSession   = "channel-session-created"
 	RCommandResult    = "command-result"
 	RWaitSubscription = "wait-subscription"
+	// RAgentSession reports the agent's own session or thread id
+	// (agentSessionId), which the server stores with the session and
+	// sends back in init (agentops addition).
+	RAgentSession = "agent-session"
 
 	// RPCs on the user's memory (upstream-runtime.md §2.3–2.4), each
 	// answered with "<type>-result" and the same requestId.
@@ -313,6 +317,42 @@ type RunnerFrame struct {
 	// workflow-execution-result (see workflow.go)
 	ExecutionID string            `json:"executionId,omitempty"`
 	Envelope    *WorkflowEnvelope `json:"envelope,omitempty"`
+
+	// message.finalize: the turn's token usage (agentops addition)
+	Usage *Usage `json:"usage,omitempty"`
+	// agent-session
+	AgentSessionID string `json:"agentSessionId,omitempty"`
+}
+
+// Usage is a turn's token usage and cost, as the agent reported it; it is
+// stored on the assistant message.
+type Usage struct {
+	InputTokens      int64    `json:"inputTokens"`
+	OutputTokens     int64    `json:"outputTokens"`
+	CacheReadTokens  *int64   `json:"cacheReadTokens,omitempty"`
+	CacheWriteTokens *int64   `json:"cacheWriteTokens,omitempty"`
+	CostUSD          *float64 `json:"costUsd,omitempty"`
+}
+
+// Add sums o into u (optional fields become set when either has them).
+func (u *Usage) Add(o Usage) {
+	u.InputTokens += o.InputTokens
+	u.OutputTokens += o.OutputTokens
+	addPtr(&u.CacheReadTokens, o.CacheReadTokens)
+	addPtr(&u.CacheWriteTokens, o.CacheWriteTokens)
+	addPtr(&u.CostUSD, o.CostUSD)
+}
+
+func addPtr[T int64 | float64](dst **T, v *T) {
+	if v == nil {
+		return
+	}
+	if *dst == nil {
+		x := *v
+		*dst = &x
+		return
+	}
+	**dst += *v
 }
 
 // UnmarshalJSON decodes a frame and records whether it had a "seq".
@@ -340,6 +380,9 @@ type ServerFrame struct {
 	SessionID string `json:"sessionId,omitempty"`
 	LastSeq   *int64 `json:"lastSeq,omitempty"`
 	Agent     string `json:"agent,omitempty"`
+	// AgentSessionID is the agent's own session id the server stored
+	// (agentops addition).
+	AgentSessionID string `json:"agentSessionId,omitempty"`
 
 	// ack
 	Seq int64 `json:"seq,omitempty"`
@@ -386,7 +429,7 @@ type ServerFrame struct {
 // seq and are never acknowledged.
 func Persisted(frameType string) bool {
 	switch frameType {
-	case RMessageCreate, RToolUpdate, RMessageFinalize, RComplete, RAborted, RError:
+	case RMessageCreate, RToolUpdate, RMessageFinalize, RComplete, RAborted, RError, RAgentSession:
 		return true
 	}
 	return false

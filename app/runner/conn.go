@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 // errStop ends a connection when the server says stop.
@@ -129,6 +130,9 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			if f.LastSeq != nil {
 				last = *f.LastSeq
 			}
+			if f.AgentSessionID != "" {
+				r.setAgentSession(f.AgentSessionID)
+			}
 			r.out.resume(last)
 			r.log.Debug("init", "last_seq", last, "unacked", r.out.pending())
 			if !initSeen {
@@ -139,7 +143,7 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 		case protocol.SAck:
 			r.out.ack(f.Seq)
 		case protocol.SPrompt:
-			r.inbox.post(command{kind: cmdPrompt, prompt: Prompt{
+			r.inbox.post(command{kind: cmdPrompt, prompt: agent.Prompt{
 				MessageID:        f.MessageID,
 				Content:          f.Content,
 				Model:            f.Model,

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 // cmdKind is what a command asks the executor to do.
@@ -28,9 +28,9 @@ const (
 
 type command struct {
 	kind   cmdKind
-	prompt Prompt // cmdPrompt
-	turn   *turn  // cmdTurnDone
-	err    error  // cmdTurnDone: what Agent.Run returned
+	prompt agent.Prompt // cmdPrompt
+	turn   *turn        // cmdTurnDone
+	err    error        // cmdTurnDone: what Agent.Run returned
 
 	workflow *protocol.WorkflowDispatch // cmdWorkflow, cmdWorkflowDone
 	envelope protocol.WorkflowEnvelope  // cmdWorkflowDone
@@ -75,7 +75,7 @@ func (m *mailbox) take() []command {
 // connections; only execLoop touches it.
 type executor struct {
 	r          *runner
-	queue      []Prompt
+	queue      []agent.Prompt
 	cur        *turn
 	cancelTurn context.CancelFunc
 	aborts     int // abort frames received during cur
@@ -248,11 +248,12 @@ func (e *executor) startNext(ctx context.Context) error {
 	}
 	p := e.queue[0]
 	e.queue = e.queue[1:]
+	p.AgentSessionID = e.r.currentAgentSession()
 	if err := e.status(ctx, protocol.AgentThinking, p.MessageID); err != nil {
 		return err
 	}
 	tctx, cancel := context.WithCancel(ctx)
-	t := &turn{ctx: ctx, out: e.r.out, rpc: e.r.rpc, prompt: p, status: protocol.AgentThinking}
+	t := &turn{ctx: ctx, r: e.r, out: e.r.out, rpc: e.r.rpc, prompt: p, status: protocol.AgentThinking}
 	e.cur, e.cancelTurn, e.aborts = t, cancel, 0
 	e.wg.Go(func() {
 		err := runAgent(tctx, e.r.cfg.Agent, p, t)
@@ -327,7 +328,7 @@ func (e *executor) finishWorkflow(ctx context.Context, env protocol.WorkflowEnve
 }
 
 // runAgent calls Agent.Run, turning a panic into a failed turn.
-func runAgent(ctx context.Context, a Agent, p Prompt, t *turn) (err error) {
+func runAgent(ctx context.Context, a agent.Agent, p agent.Prompt, t *turn) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("agent %s panicked: %v", a.Name(), v)
@@ -348,16 +349,16 @@ func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
 	e.cur, e.cancelTurn = nil, nil
 	aborts := e.aborts
 	e.aborts = 0
-	created, turnID, finalText := t.end()
+	created, turnID, finalText, usage := t.end()
 	m := t.prompt.MessageID
+	ending := agent.Ending{Canceled: aborts > 0, Err: runErr}
+	_, msg := ending.Outcome()
 
-	finalize := func(reason, errMsg string) error {
+	finalize := func() error {
 		if !created {
 			return nil
 		}
-		f := protocol.RunnerFrame{
-			Type: protocol.RMessageFinalize, TurnID: turnID, Reason: reason, FinalText: finalText, Error: errMsg,
-		}
+		f := agent.FinalizeFrame(turnID, ending, finalText, usage)
 		err := e.emit(ctx, f)
 		if errors.Is(err, ErrFrameTooLarge) {
 			// finalText only repairs what was streamed: without it the
@@ -369,7 +370,7 @@ func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
 	}
 	switch {
 	case aborts > 0:
-		if err := finalize(protocol.FinishCanceled, ""); err != nil {
+		if err := finalize(); err != nil {
 			return err
 		}
 		for range aborts {
@@ -378,9 +379,8 @@ func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
 			}
 		}
 	case runErr != nil:
-		msg := truncate(runErr.Error(), maxErrorBytes)
 		e.r.log.Info("turn failed", "message_id", m, "err", msg)
-		if err := finalize(protocol.FinishError, msg); err != nil {
+		if err := finalize(); err != nil {
 			return err
 		}
 		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RError, MessageID: m, Error: msg}); err != nil {
@@ -390,7 +390,7 @@ func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
 			return err
 		}
 	default:
-		if err := finalize(protocol.FinishEndTurn, ""); err != nil {
+		if err := finalize(); err != nil {
 			return err
 		}
 		if err := e.emit(ctx, protocol.RunnerFrame{Type: protocol.RComplete, MessageID: m}); err != nil {
@@ -398,18 +398,4 @@ func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
 		}
 	}
 	return e.status(ctx, protocol.AgentIdle, m)
-}
-
-// maxErrorBytes bounds an error message on the wire.
-const maxErrorBytes = 8 << 10
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

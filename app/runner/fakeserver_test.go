@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent/script"
 )
 
 const (
@@ -273,7 +274,7 @@ func (s *fakeServer) testConfig(t *testing.T) Config {
 		ServerURL:    s.srv.URL,
 		SessionID:    testSession,
 		Token:        testToken,
-		Agent:        NewScriptAgent(),
+		Agent:        script.New(),
 		Workspace:    t.TempDir(),
 		Logger:       testLogger(t),
 		PingInterval: time.Hour,

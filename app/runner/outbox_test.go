@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 func mustEmit(t *testing.T, o *outbox, n int) {
@@ -143,12 +144,12 @@ func TestOutboxRejectsOversizedFrames(t *testing.T) {
 
 func TestTurnSplitsLargeDeltas(t *testing.T) {
 	o := newOutbox(1000)
-	tr := &turn{ctx: t.Context(), out: o, prompt: Prompt{MessageID: "m"}, status: protocol.AgentThinking}
+	tr := &turn{ctx: t.Context(), out: o, prompt: agent.Prompt{MessageID: "m"}, status: protocol.AgentThinking}
 	text := strings.Repeat("héllo wörld ", 30000) // ~400 KB, multi-byte runes
 	if err := tr.Text(text); err != nil {
 		t.Fatal(err)
 	}
-	_, _, final := tr.end()
+	_, _, final, _ := tr.end()
 	if final == nil || *final != text {
 		t.Fatal("final text differs from the streamed text")
 	}

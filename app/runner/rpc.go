@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 // RPCTimeout bounds one RPC when the caller's context has no deadline
@@ -20,7 +20,7 @@ const RPCTimeout = 30 * time.Second
 
 // ErrRPC is wrapped by the error of an RPC the server answered with an
 // error.
-var ErrRPC = errors.New("runner: the server refused the request")
+var ErrRPC = agent.ErrRPC
 
 // rpcs pairs RPC requests with their results. The request goes through
 // the outbox like any frame (numbered, replayed after a reconnect, so

@@ -23,11 +23,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 // Config is what Run needs. ServerURL, SessionID, Token and Agent are
@@ -39,7 +41,7 @@ type Config struct {
 	ServerURL string
 	SessionID string
 	Token     string
-	Agent     Agent
+	Agent     agent.Agent
 	// Workspace is the agent's working directory (Prompt.Workspace).
 	Workspace string
 	Logger    *slog.Logger // nil: discard
@@ -208,6 +210,23 @@ type runner struct {
 	// plugin-content; only the connection's read loop touches it (one
 	// connection at a time).
 	persona []protocol.PersonaFile
+
+	// agentSession is the agent's own session id: from init, or as the
+	// agent last reported it.
+	sessMu       sync.Mutex
+	agentSession string
+}
+
+func (r *runner) setAgentSession(id string) {
+	r.sessMu.Lock()
+	r.agentSession = id
+	r.sessMu.Unlock()
+}
+
+func (r *runner) currentAgentSession() string {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	return r.agentSession
 }
 
 // connEnd is why a connection ended.

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent/script"
 	"github.com/agentops/agentops/internal/testutil/eventually"
 )
 
@@ -559,9 +560,9 @@ func TestSocketURL(t *testing.T) {
 
 func TestConfigRequiredFields(t *testing.T) {
 	for _, cfg := range []Config{
-		{SessionID: "s", Token: "t", Agent: NewScriptAgent()},
-		{ServerURL: "http://x", Token: "t", Agent: NewScriptAgent()},
-		{ServerURL: "http://x", SessionID: "s", Agent: NewScriptAgent()},
+		{SessionID: "s", Token: "t", Agent: script.New()},
+		{ServerURL: "http://x", Token: "t", Agent: script.New()},
+		{ServerURL: "http://x", SessionID: "s", Agent: script.New()},
 		{ServerURL: "http://x", SessionID: "s", Token: "t"},
 	} {
 		if err := Run(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "required") {

@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -11,10 +10,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 // ErrTurnEnded is returned by Turn methods called after Agent.Run returned.
-var ErrTurnEnded = errors.New("runner: the turn has ended")
+var ErrTurnEnded = agent.ErrTurnEnded
 
 // maxDelta bounds one text-delta frame's text; longer deltas are split so
 // that no frame comes near protocol.MaxFrameBytes.
@@ -25,9 +25,10 @@ const maxDelta = 64 << 10
 // kind.
 type turn struct {
 	ctx    context.Context // Run's: emitting ends only with the runner
+	r      *runner
 	out    *outbox
 	rpc    *rpcs
-	prompt Prompt
+	prompt agent.Prompt
 
 	mu     sync.Mutex
 	id     string // set by Start
@@ -35,10 +36,11 @@ type turn struct {
 	detail string
 	text   strings.Builder
 	final  *string
+	usage  *protocol.Usage
 	ended  bool
 }
 
-var _ Turn = (*turn)(nil)
+var _ agent.Turn = (*turn)(nil)
 
 func (t *turn) emit(f protocol.RunnerFrame) error {
 	_, err := t.out.emit(t.ctx, f)
@@ -118,7 +120,7 @@ func (t *turn) Text(delta string) error {
 	return nil
 }
 
-func (t *turn) Tool(c ToolCall) error {
+func (t *turn) Tool(c agent.ToolCall) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.start(); err != nil {
@@ -133,7 +135,7 @@ func (t *turn) Tool(c ToolCall) error {
 	})
 }
 
-func (t *turn) Ask(q Question) (string, error) {
+func (t *turn) Ask(q agent.Question) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.start(); err != nil {
@@ -168,10 +170,37 @@ func (t *turn) SetFinalText(text string) {
 	t.final = &text
 }
 
+func (t *turn) Usage(u protocol.Usage) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.usage == nil {
+		t.usage = &protocol.Usage{}
+	}
+	t.usage.Add(u)
+}
+
+// SetAgentSession sends agent-session and remembers the id for the next
+// turns of this runner.
+func (t *turn) SetAgentSession(id string) error {
+	t.mu.Lock()
+	ended := t.ended
+	t.mu.Unlock()
+	if ended {
+		return ErrTurnEnded
+	}
+	if t.r != nil {
+		if t.r.currentAgentSession() == id {
+			return nil
+		}
+		t.r.setAgentSession(id)
+	}
+	return t.emit(protocol.RunnerFrame{Type: protocol.RAgentSession, AgentSessionID: id})
+}
+
 // end closes the turn to the agent and returns what finalize needs:
-// whether message.create was sent, the turn id, and the final text (the
-// agent's, else the streamed text; nil when there is none).
-func (t *turn) end() (created bool, id string, finalText *string) {
+// whether message.create was sent, the turn id, the final text (the
+// agent's, else the streamed text; nil when there is none) and usage.
+func (t *turn) end() (created bool, id string, finalText *string, usage *protocol.Usage) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.ended = true
@@ -180,5 +209,5 @@ func (t *turn) end() (created bool, id string, finalText *string) {
 		s := t.text.String()
 		finalText = &s
 	}
-	return t.id != "", t.id, finalText
+	return t.id != "", t.id, finalText, t.usage
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 // Workflow interpreter limits.
@@ -589,7 +590,7 @@ func (w *wfRun) agent(ctx context.Context, s protocol.WorkflowStep) (any, error)
 	if s.Context != "" {
 		content = s.Context + "\n\n" + content
 	}
-	p := Prompt{MessageID: fmt.Sprintf("wf-%s-%d-%s", w.d.ExecutionID, w.attempt, s.ID), Content: content,
+	p := agent.Prompt{MessageID: fmt.Sprintf("wf-%s-%d-%s", w.d.ExecutionID, w.attempt, s.ID), Content: content,
 		Workspace: w.r.cfg.Workspace, Persona: w.persona}
 	out := w.r.out
 	emit := func(f protocol.RunnerFrame) error { _, err := out.emit(ctx, f); return err }
@@ -600,22 +601,18 @@ func (w *wfRun) agent(ctx context.Context, s protocol.WorkflowStep) (any, error)
 	if s.AwaitTimeoutMs > 0 {
 		tctx, cancel = context.WithTimeout(ctx, time.Duration(s.AwaitTimeoutMs)*time.Millisecond)
 	}
-	t := &turn{ctx: ctx, out: out, rpc: w.r.rpc, prompt: p, status: protocol.AgentThinking}
+	t := &turn{ctx: ctx, r: w.r, out: out, rpc: w.r.rpc, prompt: p, status: protocol.AgentThinking}
 	runErr := runAgent(tctx, w.r.cfg.Agent, p, t)
 	timedOut := errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
-	created, turnID, finalText := t.end()
-	reason, errMsg := protocol.FinishEndTurn, ""
-	switch {
-	case timedOut:
-		reason, errMsg = protocol.FinishCanceled, fmt.Sprintf("await_timeout:%d", s.AwaitTimeoutMs)
-	case ctx.Err() != nil:
-		reason = protocol.FinishCanceled
-	case runErr != nil:
-		reason, errMsg = protocol.FinishError, truncate(runErr.Error(), maxErrorBytes)
+	created, turnID, finalText, usage := t.end()
+	ending := agent.Ending{Canceled: timedOut || ctx.Err() != nil, Err: runErr}
+	if timedOut {
+		ending.CancelNote = fmt.Sprintf("await_timeout:%d", s.AwaitTimeoutMs)
 	}
+	_, errMsg := ending.Outcome()
 	if created {
-		f := protocol.RunnerFrame{Type: protocol.RMessageFinalize, TurnID: turnID, Reason: reason, FinalText: finalText, Error: errMsg}
+		f := agent.FinalizeFrame(turnID, ending, finalText, usage)
 		if err := emit(f); errors.Is(err, ErrFrameTooLarge) {
 			f.FinalText = nil
 			_ = emit(f)

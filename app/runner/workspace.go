@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 	"github.com/agentops/agentops/app/workspace/gitws"
 )
 
@@ -67,7 +68,7 @@ func (e *executor) setUpWorkspace(ctx context.Context, rs repoSetup) error {
 	ok := err == nil
 	done := protocol.RunnerFrame{Type: protocol.RRepoCloneDone, Success: &ok}
 	if err != nil {
-		done.Error = truncate(err.Error(), maxErrorBytes)
+		done.Error = agent.Truncate(err.Error(), agent.MaxErrorBytes)
 		e.r.log.Error("workspace set-up failed", "err", done.Error)
 	}
 	if err := e.emit(ctx, done); err != nil || !ok {
@@ -144,7 +145,7 @@ func (e *executor) diff(ctx context.Context, requestID, path string) {
 				data.Files = append(data.Files, protocol.DiffFile(f))
 			}
 			if err != nil {
-				data = protocol.DiffData{Files: []protocol.DiffFile{}, Error: truncate(err.Error(), maxErrorBytes)}
+				data = protocol.DiffData{Files: []protocol.DiffFile{}, Error: agent.Truncate(err.Error(), agent.MaxErrorBytes)}
 			}
 			if e.emitDiff(ctx, requestID, data) || limit < 4<<10 {
 				break

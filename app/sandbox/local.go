@@ -49,6 +49,13 @@ type LocalOptions struct {
 	// StopGrace is the wait between SIGTERM and SIGKILL. Default
 	// DefaultStopGrace.
 	StopGrace time.Duration
+	// StateRoot, if set, holds each session's agent state (the agent's
+	// HOME, XDG and CLI directories) in StateRoot/<sessionID>, outside the
+	// workspace's tree: passed as --state-dir, kept across Hibernate and
+	// Restore, removed by RemoveWorkspace.
+	StateRoot string
+	// RunnerArgs are more flags for every runner (--agents-dir, deadlines).
+	RunnerArgs []string
 	// KeepRunnersOnClose makes Close leave running runners alive (detached:
 	// OnExit is no longer called for them) instead of stopping them, so
 	// that they outlive a server restart and reconnect to the next server.
@@ -69,6 +76,8 @@ type LocalOptions struct {
 // runner first (the newer request wins, as a newer runner connection does).
 type Local struct {
 	root, logDir string
+	stateRoot    string
+	runnerArgs   []string
 	command      []string
 	onExit       func(sessionID, sandboxID string, err error)
 	log          *slog.Logger
@@ -136,8 +145,9 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 		}
 	}
 	l := &Local{
-		root:    root,
-		logDir:  logDir,
+		root:      root,
+		logDir:    logDir,
+		stateRoot: opts.StateRoot, runnerArgs: slices.Clone(opts.RunnerArgs),
 		command: command,
 		onExit:  opts.OnExit,
 		log:     opts.Logger,
@@ -211,6 +221,11 @@ func (l *Local) RemoveWorkspace(ctx context.Context, sessionID string) error {
 	}
 	if err := removeTree(dir); err != nil {
 		return fmt.Errorf("sandbox: remove workspace: %w", err)
+	}
+	if l.stateRoot != "" {
+		if err := removeTree(filepath.Join(l.stateRoot, sessionID)); err != nil {
+			return fmt.Errorf("sandbox: remove agent state: %w", err)
+		}
 	}
 	// The runner's log goes with its workspace: nothing else ever removes it.
 	if err := os.Remove(filepath.Join(l.logDir, sessionID+".log")); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -292,6 +307,14 @@ func (l *Local) start(ctx context.Context, req SpawnRequest, create bool) (Sandb
 
 	args := append(slices.Clone(l.command[1:]), runnerFlags(req)...)
 	args = append(args, "--workspace", dir)
+	if l.stateRoot != "" {
+		state := filepath.Join(l.stateRoot, req.SessionID)
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			return Sandbox{}, fmt.Errorf("sandbox: agent state dir: %w", err)
+		}
+		args = append(args, "--state-dir", state)
+	}
+	args = append(args, l.runnerArgs...)
 	// Not CommandContext: ctx bounds this call, not the runner's life.
 	cmd := exec.Command(l.command[0], args...)
 	cmd.Dir = dir

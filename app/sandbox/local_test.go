@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -580,5 +581,50 @@ func TestLocalRelativeCommand(t *testing.T) {
 	h.mustSpawn(t, sandboxtest.Request(id))
 	if err := h.p.Terminate(context.Background(), id); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The agent's state dir is passed as --state-dir (outside the workspace),
+// kept across a restore and removed with the workspace; RunnerArgs follow.
+func TestLocalAgentStateDir(t *testing.T) {
+	stateRoot := filepath.Join(t.TempDir(), "agent-state")
+	h := mustLocal(t, fakeRunner, func(o *sandbox.LocalOptions) {
+		o.StateRoot = stateRoot
+		o.RunnerArgs = []string{"--agents-dir", "/opt/agents"}
+	})
+	id := uuid.NewString()
+	h.mustSpawn(t, sandboxtest.Request(id))
+	state := filepath.Join(stateRoot, id)
+	args := filepath.Join(h.root, id, "args")
+	eventually.NoError(t, 10*time.Second, "the runner's args", func() error {
+		data, err := os.ReadFile(args)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(data), "--state-dir\n"+state+"\n--agents-dir\n/opt/agents\n") {
+			return fmt.Errorf("args %q", data)
+		}
+		return nil
+	})
+	if err := os.WriteFile(filepath.Join(state, "kept"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.Hibernate(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.p.Restore(t.Context(), sandboxtest.Request(id)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "kept")); err != nil {
+		t.Fatalf("state lost across hibernate and restore: %v", err)
+	}
+	if err := h.p.Terminate(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.RemoveWorkspace(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatalf("state dir after RemoveWorkspace: %v", err)
 	}
 }

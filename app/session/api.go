@@ -55,9 +55,11 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 			return nil, err
 		}
 	}
-	if in.Agent == "" {
-		in.Agent = m.cfg.DefaultAgent
+	agentName, err := m.chooseAgent(ctx, owner.ID, in.Agent)
+	if err != nil {
+		return nil, err
 	}
+	in.Agent = agentName
 	if _, ok := m.cfg.Agents[in.Agent]; !ok {
 		known := make([]string, 0, len(m.cfg.Agents))
 		for k := range m.cfg.Agents {

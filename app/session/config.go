@@ -21,6 +21,10 @@ type Config struct {
 	DefaultAgent string
 	// Agents lists the agents runners can drive, with their models.
 	Agents map[string][]protocol.ModelGroup
+	// Catalog, when set, says which agents a user can run; a create that
+	// names one that is not installed or has no credential is refused,
+	// and an empty DefaultAgent picks the first installed and usable.
+	Catalog AgentCatalog
 	// MaxActiveSessions per user (default 10).
 	MaxActiveSessions int
 	// FlushInterval bounds how long streamed text stays only in memory
@@ -88,7 +92,7 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.DefaultAgent == "" {
+	if c.DefaultAgent == "" && c.Catalog == nil {
 		c.DefaultAgent = "script"
 	}
 	c.Timings.setDefaults()

@@ -17,6 +17,8 @@ type MessageView struct {
 	AuthorID    string          `json:"authorId,omitempty"`
 	AuthorEmail string          `json:"authorEmail,omitempty"`
 	AuthorName  string          `json:"authorName,omitempty"`
+	// Usage is an assistant turn's token usage, when the agent reported it.
+	Usage json.RawMessage `json:"usage,omitempty"`
 	// CreatedAt is ISO-8601 in REST and epoch seconds on the socket.
 	CreatedAt any `json:"createdAt"`
 }
@@ -24,7 +26,7 @@ type MessageView struct {
 // ViewOf renders a message; epochSeconds selects the socket form.
 func ViewOf(m *store.Message, epochSeconds bool) MessageView {
 	v := MessageView{ID: m.ID, SessionID: m.SessionID, Role: m.Role, Content: m.Content, Parts: m.Parts,
-		AuthorID: m.AuthorID, AuthorEmail: m.AuthorEmail, AuthorName: m.AuthorName}
+		AuthorID: m.AuthorID, AuthorEmail: m.AuthorEmail, AuthorName: m.AuthorName, Usage: m.Usage}
 	if len(v.Parts) == 0 {
 		v.Parts = json.RawMessage("[]")
 	}

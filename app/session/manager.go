@@ -24,7 +24,6 @@ import (
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/events"
-	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/sandbox"
 	"github.com/agentops/agentops/store"
 )
@@ -143,16 +142,4 @@ func newRunnerToken() string {
 func hashToken(t string) string {
 	sum := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(sum[:])
-}
-
-// AvailableModels lists the models of every known agent.
-func (m *Manager) AvailableModels() []protocol.ModelGroup {
-	var out []protocol.ModelGroup
-	for _, groups := range m.cfg.Agents {
-		out = append(out, groups...)
-	}
-	if out == nil {
-		out = []protocol.ModelGroup{}
-	}
-	return out
 }

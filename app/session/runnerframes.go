@@ -41,7 +41,8 @@ func (a *actor) attachRunner(c Conn) {
 	a.pendingSeq = a.sess.RunnerSeq
 	last := a.sess.RunnerSeq
 	c.Send(frame(repo)) // before init: the runner sets its workspace up before it is ready
-	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent}))
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent,
+		AgentSessionID: a.sess.AgentSessionID}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent, PluginContent: a.pluginContent()}))
 	a.sendAnswers(c)
@@ -250,6 +251,13 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		if then != nil {
 			after = append(after, then)
 		}
+	case protocol.RAgentSession:
+		if f.AgentSessionID == "" || len(f.AgentSessionID) > 200 {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "agent-session needs agentSessionId (at most 200 bytes)"})
+			break
+		}
+		a.sess.AgentSessionID = f.AgentSessionID
+		writes = append(writes, a.saveSession("agent_session_id"))
 	case protocol.RSelfTerminate:
 		after = append(after, func() {
 			if err := a.terminate("completed"); err != nil {

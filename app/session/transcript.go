@@ -206,6 +206,9 @@ func (t *transcript) finalize(f *protocol.RunnerFrame, now time.Time) (*turn, bo
 		tr.parts = append(tr.parts, protocol.Part{Type: "error", Message: msg})
 	}
 	tr.parts = append(tr.parts, protocol.Part{Type: "finish", Reason: reason})
+	if f.Usage != nil {
+		tr.msg.Usage = mustJSON(f.Usage)
+	}
 	t.touch(tr, now)
 	delete(t.turns, f.TurnID)
 	return tr, true

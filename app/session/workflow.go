@@ -47,8 +47,12 @@ func (m *Manager) SetWorkflowHooks(h WorkflowHooks) { m.workflows = h }
 // execution. It starts when KickWorkflow is called.
 func (m *Manager) NewWorkflowSession(userID, workspace string) *store.Session {
 	now := m.now()
+	agentName, err := m.chooseAgent(context.Background(), userID, "")
+	if err != nil {
+		agentName = "script"
+	}
 	return &store.Session{ID: uuid.NewString(), UserID: userID, Workspace: workspace, Status: store.StatusInitializing,
-		Purpose: store.PurposeWorkflow, Agent: m.cfg.DefaultAgent, QueueMode: ModeFollowup,
+		Purpose: store.PurposeWorkflow, Agent: agentName, QueueMode: ModeFollowup,
 		LastActiveAt: now, CreatedAt: now, UpdatedAt: now}
 }
 

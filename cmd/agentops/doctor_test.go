@@ -22,7 +22,7 @@ func TestDoctorCommand(t *testing.T) {
 
 	t.Setenv("AGENTOPS_DEFAULT_AGENT", "nope")
 	out, _, err := e.run("", "doctor")
-	if err == nil || !strings.Contains(out, "FAIL  agents") || !strings.Contains(out, "fix: set --default-agent / AGENTOPS_DEFAULT_AGENT to one of: script") {
+	if err == nil || !strings.Contains(out, "FAIL  agents") || !strings.Contains(out, "fix: set --default-agent / AGENTOPS_DEFAULT_AGENT to one of:") || !strings.Contains(out, "claude-code") {
 		t.Fatalf("an unknown default agent: err %v\n%s", err, out)
 	}
 	if !strings.Contains(out, "1 problem(s) to fix") {

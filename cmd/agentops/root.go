@@ -75,9 +75,10 @@ func NewRoot(version string) *cobra.Command {
 	pf.StringVar(&cfg.InstanceKeyFile, "instance-key-file", "", "instance keyring file (default instance.key in the data dir; or the key itself in AGENTOPS_INSTANCE_KEY)")
 	pf.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
-	fromEnv(pf, "data-dir", "database-url", "instance-key-file", "log-level", "log-format")
+	pf.StringVar(&cfg.AgentsDir, "agents-dir", "", "where `agentops agents install` puts agent CLIs; serve looks there before PATH (default <data-dir>/agents)")
+	fromEnv(pf, "data-dir", "database-url", "instance-key-file", "log-level", "log-format", "agents-dir")
 
-	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newDoctor(cfg), newRunner(), newVersion(version))
+	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newDoctor(cfg), newRunner(), newAgents(cfg), newVersion(version))
 	setUsage(root)
 	return root
 }

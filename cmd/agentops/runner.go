@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentops/agentops/app/runner"
+	"github.com/agentops/agentops/app/runner/agent"
+	"github.com/agentops/agentops/app/runner/agent/builtin"
 )
 
 // RunnerTokenEnv holds the runner's session token. It is never a flag, so
@@ -26,28 +29,41 @@ const RunnerTokenEnv = "AGENTOPS_RUNNER_TOKEN"
 func newRunner() *cobra.Command {
 	var (
 		serverURL, sessionID, agentName, workspace string
+		stateDir, agentsDir                        string
+		allowRoot                                  bool
+		deadlines                                  agent.Deadlines
 		giveUpAfter                                time.Duration
 	)
+	agents := builtin.Registry()
 	cmd := &cobra.Command{
 		Use:   "runner",
 		Short: "Run a session's agent and connect it to the server",
 		Long: "Run a session's agent and connect it to the server's session socket.\n" +
 			"The session's runner token is read from " + RunnerTokenEnv + ".\n" +
-			"Agents: " + fmt.Sprint(runner.AgentNames()) + ".",
+			"Agents: " + strings.Join(agents.Names(), ", ") + ".",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token := os.Getenv(RunnerTokenEnv)
 			if token == "" {
 				return fmt.Errorf("%s is not set: the runner reads its session token from the environment", RunnerTokenEnv)
 			}
-			agent, err := runner.NewAgent(agentName)
-			if err != nil {
-				return err
-			}
 			if _, err := runner.SocketURL(serverURL, sessionID, token); err != nil {
 				return err
 			}
 			ws, err := resolveWorkspace(workspace)
+			if err != nil {
+				return err
+			}
+			if stateDir != "" {
+				if stateDir, err = filepath.Abs(stateDir); err != nil {
+					return fmt.Errorf("--state-dir: %w", err)
+				}
+			}
+			log := runnerLogger(cmd)
+			ag, err := agents.New(agentName, agent.Options{
+				Workspace: ws, StateDir: stateDir, AgentsDir: agentsDir, Getenv: os.Getenv,
+				AllowRoot: allowRoot, Deadlines: deadlines, Logger: log.With("agent", agentName),
+			})
 			if err != nil {
 				return err
 			}
@@ -58,13 +74,12 @@ func newRunner() *cobra.Command {
 			if err := os.Chdir(ws); err != nil {
 				return fmt.Errorf("--workspace: %w", err)
 			}
-			log := runnerLogger(cmd)
 			log.Info("runner starting", "server", serverURL, "session_id", sessionID, "agent", agentName, "workspace", ws)
 			err = runner.Run(cmd.Context(), runner.Config{
 				ServerURL:   serverURL,
 				SessionID:   sessionID,
 				Token:       token,
-				Agent:       agent,
+				Agent:       ag,
 				Workspace:   ws,
 				Logger:      log,
 				GiveUpAfter: giveUpAfter,
@@ -81,6 +96,11 @@ func newRunner() *cobra.Command {
 	f.StringVar(&sessionID, "session-id", "", "the session to serve (required)")
 	f.StringVar(&agentName, "agent", "script", "the agent to run")
 	f.StringVar(&workspace, "workspace", "", "the agent's working directory (default the current directory)")
+	f.StringVar(&stateDir, "state-dir", "", "the agent's HOME, XDG and CLI state directories, outside the workspace (default: a temporary directory)")
+	f.StringVar(&agentsDir, "agents-dir", "", "where `agentops agents install` put agent CLIs (also searched: PATH)")
+	f.BoolVar(&allowRoot, "agents-allow-root", false, "tell agent CLIs that refuse their bypass mode as root that they run sandboxed")
+	f.DurationVar(&deadlines.NoProgress, "no-progress-timeout", agent.DefaultNoProgress, "end a turn when the agent shows no progress for this long")
+	f.DurationVar(&deadlines.TurnCap, "turn-timeout", agent.DefaultTurnCap, "end a turn that runs longer than this")
 	f.DurationVar(&giveUpAfter, "give-up-after", runner.DefaultGiveUpAfter, "exit with an error after failing to (re)connect for this long")
 	for _, name := range []string{"server-url", "session-id"} {
 		if err := cmd.MarkFlagRequired(name); err != nil {

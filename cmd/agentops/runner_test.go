@@ -29,7 +29,7 @@ func TestRunnerFlagsAndToken(t *testing.T) {
 
 	t.Setenv(agentops.RunnerTokenEnv, "tok")
 	_, _, err = execute(t, "", "runner", "--server-url", "http://127.0.0.1:1", "--session-id", "s1", "--agent", "nope")
-	wantErrContains(t, err, "known agents: script")
+	wantErrContains(t, err, "known agents: claude-code, codex, opencode, script")
 
 	_, _, err = execute(t, "", "runner", "--server-url", "http://127.0.0.1:1", "--session-id", "s1",
 		"--workspace", "/definitely/not/here")

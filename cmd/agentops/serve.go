@@ -3,6 +3,7 @@ package agentops
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -74,11 +75,15 @@ func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
 	f.StringSliceVar(origins, "allowed-origins", nil, "comma-separated origins allowed by CORS (default the public URL; * for any)")
 	f.BoolVar(&cfg.OpenSignup, "open-signup", false, "let anyone register (otherwise the first user becomes admin and others need an invite)")
 	f.StringVar(&cfg.Sandbox, "sandbox", "local", "where runners run: local (a process per session under the data dir) or external (you start `agentops runner` elsewhere)")
-	f.StringVar(&cfg.DefaultAgent, "default-agent", "script", "agent for sessions that do not name one")
+	f.StringVar(&cfg.DefaultAgent, "default-agent", "", "agent for sessions that do not name one (default: the first of claude-code, codex, opencode installed and usable for the caller, else script)")
+	f.BoolVar(&cfg.AgentsAllowRoot, "agents-allow-root", false, "let agent CLIs bypass their permission prompts when runners run as root (they are told they are sandboxed)")
+	f.DurationVar(&cfg.AgentNoProgress, "agent-no-progress-timeout", 2*time.Minute, "end a turn when the agent shows no progress (text, tool or step) for this long")
+	f.DurationVar(&cfg.AgentTurnTimeout, "agent-turn-timeout", time.Hour, "end a turn that runs longer than this")
 	f.StringVar(archiveAfter, "archive-after", *archiveAfter, "archive terminated and errored sessions (and remove their workspaces) this long after they end: 7d, 36h; 0 never")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (for the login limit); default none")
 	f.StringSliceVar(&cfg.RepoRoots, "repo-roots", nil, "comma-separated folders under which sessions may use local repositories (repoPath, file:// repoUrl); default none: off")
-	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after", "trusted-proxies", "repo-roots")
+	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after", "trusted-proxies", "repo-roots",
+		"agents-allow-root", "agent-no-progress-timeout", "agent-turn-timeout")
 	// Object storage (artifacts).
 	f.StringVar(&cfg.Blob, "blob", "fs", "object storage: fs (files under <data-dir>/blobs) or s3 (any S3-compatible service)")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint URL, e.g. https://s3.us-east-1.amazonaws.com, https://<account>.r2.cloudflarestorage.com, http://localhost:9000")

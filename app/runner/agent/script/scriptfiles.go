@@ -1,4 +1,4 @@
-package runner
+package script
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 // scriptFileOp is one of the script agent's workspace directives:
@@ -63,7 +64,7 @@ func cleanRel(p string) (string, error) {
 
 // apply runs the operation in the workspace. Every path goes through
 // os.Root, so neither ".." nor a symbolic link reaches outside it.
-func (o scriptFileOp) apply(ctx context.Context, p Prompt) (json.RawMessage, error) {
+func (o scriptFileOp) apply(ctx context.Context, p agent.Prompt) (json.RawMessage, error) {
 	if p.Workspace == "" {
 		return nil, errors.New("the runner has no workspace")
 	}
@@ -114,7 +115,7 @@ func (o scriptFileOp) apply(ctx context.Context, p Prompt) (json.RawMessage, err
 }
 
 // commit commits everything in the workspace as the prompt's author.
-func (o scriptFileOp) commit(ctx context.Context, p Prompt) (json.RawMessage, error) {
+func (o scriptFileOp) commit(ctx context.Context, p agent.Prompt) (json.RawMessage, error) {
 	name, email := p.GitName, p.GitEmail
 	if name == "" {
 		name = "script agent"
@@ -146,10 +147,10 @@ func (o scriptFileOp) commit(ctx context.Context, p Prompt) (json.RawMessage, er
 
 // runFileOps applies the workspace directives in order, each reported as
 // a tool call named after it (call ids file_1, file_2, …).
-func runFileOps(ctx context.Context, p Prompt, out Turn, ops []scriptFileOp) error {
+func runFileOps(ctx context.Context, p agent.Prompt, out agent.Turn, ops []scriptFileOp) error {
 	for i, o := range ops {
 		args, _ := json.Marshal(map[string]any{"path": o.path, "to": o.to, "message": o.message})
-		call := ToolCall{CallID: fmt.Sprintf("file_%d", i+1), ToolName: o.op, Args: args, Status: protocol.ToolRunning}
+		call := agent.ToolCall{CallID: fmt.Sprintf("file_%d", i+1), ToolName: o.op, Args: args, Status: protocol.ToolRunning}
 		if err := out.Tool(call); err != nil {
 			return err
 		}

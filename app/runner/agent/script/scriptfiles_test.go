@@ -1,6 +1,7 @@
-package runner
+package script
 
 import (
+	"github.com/agentops/agentops/app/runner/agent"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,7 @@ func TestScriptFileDirectives(t *testing.T) {
 	write("old.txt", "old\n")
 	write("gone.txt", "bye\n")
 
-	a := NewScriptAgent()
+	a := New()
 	rt := &recTurn{}
 	prompt := strings.Join([]string{
 		`/write src/new.go package main\n\nfunc main() {}\n`,
@@ -39,7 +40,7 @@ func TestScriptFileDirectives(t *testing.T) {
 		`/commit the script's work`,
 		`done`,
 	}, "\n")
-	if err := a.Run(t.Context(), Prompt{Content: prompt, Workspace: ws, GitName: "Ada", GitEmail: "ada@example.com"}, rt); err != nil {
+	if err := a.Run(t.Context(), agent.Prompt{Content: prompt, Workspace: ws, GitName: "Ada", GitEmail: "ada@example.com"}, rt); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"completed", "completed", "completed", "completed", "error", "error", "error", "error", "completed"}

@@ -1,4 +1,5 @@
-package runner
+// Package script is the deterministic agent for tests and demos.
+package script
 
 import (
 	"context"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,34 +20,42 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
-// ScriptAgent is the deterministic agent for tests and demos: it answers
+// Agent is the deterministic agent for tests and demos: it answers
 // "You said: <prompt>", and lines of the prompt that start with "/" script
 // its behaviour (tool calls, pacing, chunking, questions, failures). The
 // grammar is in docs/script-agent.md.
-type ScriptAgent struct {
+type Agent struct {
+	// stateDir keeps each agent session's prompts (for /recall) across
+	// restarts; empty: memory only.
+	stateDir string
+
 	mu      sync.Mutex
 	waiting map[string]chan any // question id → where its answer goes
+	history map[string][]string // agent session id → its prompts
 }
 
-// NewScriptAgent returns a script agent.
-func NewScriptAgent() *ScriptAgent {
-	return &ScriptAgent{waiting: make(map[string]chan any)}
+// New returns a script agent that remembers its sessions in memory.
+func New() *Agent { return NewWithState("") }
+
+// NewWithState returns a script agent that keeps each session's prompts
+// in files under stateDir, so that /recall works after a restart.
+func NewWithState(stateDir string) *Agent {
+	return &Agent{stateDir: stateDir, waiting: make(map[string]chan any), history: make(map[string][]string)}
 }
 
 // Script agent limits.
 const (
-	ScriptDefaultChunks = 3
-	ScriptMaxChunks     = 100000
-	scriptMaxWait       = 10 * time.Minute // cap on /slow and /sleep
-	// ScriptExpired is the answer the server sends when a question expires.
-	ScriptExpired = "__expired__"
+	DefaultChunks = 3
+	MaxChunks     = 100000
+	scriptMaxWait = 10 * time.Minute // cap on /slow and /sleep
 )
 
-func (a *ScriptAgent) Name() string { return "script" }
+func (a *Agent) Name() string { return "script" }
 
-func (a *ScriptAgent) Models() []protocol.ModelGroup {
+func (a *Agent) Models() []protocol.ModelGroup {
 	return []protocol.ModelGroup{{
 		Provider: "script",
 		Models:   []protocol.Model{{ID: "script/echo", Name: "Script (deterministic)"}},
@@ -53,7 +64,7 @@ func (a *ScriptAgent) Models() []protocol.ModelGroup {
 
 // Answer hands an answer to the turn waiting for it; answers to unknown
 // (or already answered) questions are dropped.
-func (a *ScriptAgent) Answer(questionID string, answer any) {
+func (a *Agent) Answer(questionID string, answer any) {
 	a.mu.Lock()
 	ch := a.waiting[questionID]
 	delete(a.waiting, questionID)
@@ -63,8 +74,23 @@ func (a *ScriptAgent) Answer(questionID string, answer any) {
 	}
 }
 
-func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
+func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 	s := parseScript(p.Content)
+	// Without a state directory the agent keeps one history in memory and
+	// reports no session id (nothing would survive a restart anyway).
+	sess := p.AgentSessionID
+	if a.stateDir != "" && !validSessionID(sess) {
+		sess = "script-" + uuid.NewString()
+		if err := out.SetAgentSession(sess); err != nil {
+			return err
+		}
+	}
+	earlier := a.prompts(sess)
+	if s.quote != "" {
+		if err := a.remember(sess, s.quote); err != nil {
+			return err
+		}
+	}
 	if err := wait(ctx, s.sleep); err != nil {
 		return err
 	}
@@ -78,7 +104,7 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 	}
 
 	for i, tool := range s.tools {
-		call := ToolCall{CallID: fmt.Sprintf("call_%d", i+1), ToolName: tool.name, Args: tool.args}
+		call := agent.ToolCall{CallID: fmt.Sprintf("call_%d", i+1), ToolName: tool.name, Args: tool.args}
 		for _, status := range []string{protocol.ToolPending, protocol.ToolRunning, tool.status} {
 			if err := pace(); err != nil {
 				return err
@@ -122,7 +148,7 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 		if err != nil {
 			return err
 		}
-		if answer == ScriptExpired {
+		if answer == agent.Expired {
 			lines = append(lines, "The question expired.")
 		} else {
 			lines = append(lines, "You answered: "+answer)
@@ -136,7 +162,10 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 		return errors.New(*s.fail)
 	}
 
-	if (len(s.asks) == 0 && !s.persona && len(s.env) == 0) || s.quote != "" {
+	if s.recall {
+		lines = append(lines, "Earlier prompts: "+strings.Join(earlier, " | "))
+	}
+	if (len(s.asks) == 0 && !s.persona && len(s.env) == 0 && !s.recall) || s.quote != "" {
 		lines = append(lines, "You said: "+s.quote)
 	}
 	reply := strings.Join(lines, "\n")
@@ -154,7 +183,7 @@ func (a *ScriptAgent) Run(ctx context.Context, p Prompt, out Turn) error {
 }
 
 // ask sends q and waits for its answer, rendered as text.
-func (a *ScriptAgent) ask(ctx context.Context, out Turn, q Question) (string, error) {
+func (a *Agent) ask(ctx context.Context, out agent.Turn, q agent.Question) (string, error) {
 	q.QuestionID = "q_" + uuid.NewString()
 	ch := make(chan any, 1)
 	a.mu.Lock()
@@ -210,8 +239,8 @@ func wait(ctx context.Context, d time.Duration) error {
 func splitChunks(s string, n int) []string {
 	n = max(n, 1)
 	runes := []rune(s)
-	if len(runes) < min(n, ScriptDefaultChunks) {
-		runes = append(runes, []rune(strings.Repeat(".", min(n, ScriptDefaultChunks)-len(runes)))...)
+	if len(runes) < min(n, DefaultChunks) {
+		runes = append(runes, []rune(strings.Repeat(".", min(n, DefaultChunks)-len(runes)))...)
 	}
 	n = min(n, len(runes))
 	pieces := make([]string, n)
@@ -226,13 +255,14 @@ func splitChunks(s string, n int) []string {
 type script struct {
 	quote   string // the prompt without directive lines, trimmed
 	tools   []scriptTool
-	asks    []Question
+	asks    []agent.Question
 	fail    *string
 	slow    time.Duration
 	sleep   time.Duration
 	chunks  int
 	mems    []protocol.RunnerFrame
 	persona bool
+	recall  bool     // /recall: list the session's earlier prompts
 	env     []string // /env: variables to report
 	files   []scriptFileOp
 }
@@ -247,7 +277,7 @@ type scriptTool struct {
 // whose first non-blank character is "/"; unknown or malformed directives
 // are ignored (and, like every directive line, left out of the quote).
 func parseScript(content string) script {
-	s := script{chunks: ScriptDefaultChunks}
+	s := script{chunks: DefaultChunks}
 	var text []string
 	for _, line := range strings.Split(content, "\n") {
 		line = strings.TrimSuffix(line, "\r")
@@ -275,11 +305,11 @@ func parseScript(content string) script {
 			}
 		case "chunks":
 			if n, err := strconv.Atoi(rest); err == nil && n >= 1 {
-				s.chunks = min(n, ScriptMaxChunks)
+				s.chunks = min(n, MaxChunks)
 			}
 		case "ask":
 			parts := strings.Split(rest, "|")
-			q := Question{Text: strings.TrimSpace(parts[0])}
+			q := agent.Question{Text: strings.TrimSpace(parts[0])}
 			for _, o := range parts[1:] {
 				if o = strings.TrimSpace(o); o != "" {
 					q.Options = append(q.Options, o)
@@ -298,6 +328,8 @@ func parseScript(content string) script {
 			}
 		case "persona":
 			s.persona = true
+		case "recall":
+			s.recall = true
 		case "fail":
 			msg := rest
 			if msg == "" {
@@ -392,16 +424,16 @@ func parseMem(rest string) (protocol.RunnerFrame, bool) {
 // runMem makes one memory RPC and reports it as a tool call named after
 // the RPC (mem_read, …): completed with the result's fields, or error
 // with the server's message.
-func runMem(ctx context.Context, out Turn, callID string, req protocol.RunnerFrame) error {
+func runMem(ctx context.Context, out agent.Turn, callID string, req protocol.RunnerFrame) error {
 	args, _ := json.Marshal(map[string]any{"path": req.Path, "content": req.Content, "query": req.Query,
 		"operations": req.Operations})
-	call := ToolCall{CallID: callID, ToolName: strings.ReplaceAll(req.Type, "-", "_"), Args: args, Status: protocol.ToolRunning}
+	call := agent.ToolCall{CallID: callID, ToolName: strings.ReplaceAll(req.Type, "-", "_"), Args: args, Status: protocol.ToolRunning}
 	if err := out.Tool(call); err != nil {
 		return err
 	}
 	res, err := out.Call(ctx, req)
 	switch {
-	case errors.Is(err, ErrRPC):
+	case errors.Is(err, agent.ErrRPC):
 		call.Status, call.Error = protocol.ToolError, err.Error()
 	case err != nil:
 		return err
@@ -435,4 +467,57 @@ func envLine(name string) string {
 	}
 	sum := sha256.Sum256([]byte(v))
 	return name + "=set sha256:" + hex.EncodeToString(sum[:6])
+}
+
+// Info describes the script agent for the registry.
+var Info = agent.Info{
+	ID: "script", Name: "Script (deterministic, for tests and demos)",
+	Providers: []string{"script"}, DefaultModels: map[string]string{"script": "script/echo"},
+	Deltas: true, Resume: true,
+}
+
+// Factory builds a script agent; it needs no options.
+func Factory(o agent.Options) (agent.Agent, error) {
+	if o.StateDir == "" {
+		return New(), nil
+	}
+	return NewWithState(filepath.Join(o.StateDir, "script")), nil
+}
+
+// validSessionID accepts the ids this agent mints (they name files).
+func validSessionID(id string) bool {
+	_, err := uuid.Parse(strings.TrimPrefix(id, "script-"))
+	return strings.HasPrefix(id, "script-") && err == nil
+}
+
+// prompts returns the session's earlier prompts.
+func (a *Agent) prompts(sess string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h, ok := a.history[sess]; ok || a.stateDir == "" {
+		return slices.Clone(h)
+	}
+	data, err := os.ReadFile(filepath.Join(a.stateDir, sess+".json"))
+	if err == nil {
+		var h []string
+		if json.Unmarshal(data, &h) == nil {
+			a.history[sess] = h
+		}
+	}
+	return slices.Clone(a.history[sess])
+}
+
+// remember appends a prompt to the session's history.
+func (a *Agent) remember(sess, prompt string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.history[sess] = append(a.history[sess], prompt)
+	if a.stateDir == "" {
+		return nil
+	}
+	data, _ := json.Marshal(a.history[sess])
+	if err := os.MkdirAll(a.stateDir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(a.stateDir, sess+".json"), data, 0o600)
 }

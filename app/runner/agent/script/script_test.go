@@ -1,4 +1,4 @@
-package runner
+package script
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/runner/agent"
 )
 
 func TestParseScript(t *testing.T) {
@@ -39,10 +40,10 @@ func TestParseScript(t *testing.T) {
 		want: script{chunks: 12, slow: 25 * time.Millisecond, sleep: 7 * time.Millisecond},
 	}, {
 		in:   "/chunks 999999999\n/slow 99999999999999999",
-		want: script{chunks: ScriptMaxChunks, slow: scriptMaxWait},
+		want: script{chunks: MaxChunks, slow: scriptMaxWait},
 	}, {
 		in: "/ask Which one? | a | b |  | c\n/ask   \n/ask Sure?",
-		want: script{chunks: 3, asks: []Question{
+		want: script{chunks: 3, asks: []agent.Question{
 			{Text: "Which one?", Options: []string{"a", "b", "c"}},
 			{Text: "Sure?"},
 		}},
@@ -84,7 +85,7 @@ func TestSplitChunks(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("dé", 5000)
-	for _, n := range []int{3, 7, 10000, ScriptMaxChunks} {
+	for _, n := range []int{3, 7, 10000, MaxChunks} {
 		got := splitChunks(long, n)
 		if want := min(n, 10000); len(got) != want {
 			t.Fatalf("%d chunks, want %d", len(got), want)
@@ -109,7 +110,7 @@ type recTurn struct {
 	events  []string
 	text    strings.Builder
 	final   *string
-	asked   chan Question
+	asked   chan agent.Question
 	started bool
 	call    func(protocol.RunnerFrame) (map[string]json.RawMessage, error)
 }
@@ -135,13 +136,18 @@ func (r *recTurn) Text(d string) error {
 	r.text.WriteString(d)
 	return nil
 }
-func (r *recTurn) Tool(c ToolCall) error { r.add("tool:" + c.CallID + ":" + c.Status); return nil }
-func (r *recTurn) Ask(q Question) (string, error) {
+func (r *recTurn) Tool(c agent.ToolCall) error {
+	r.add("tool:" + c.CallID + ":" + c.Status)
+	return nil
+}
+func (r *recTurn) Ask(q agent.Question) (string, error) {
 	r.add("ask")
 	r.asked <- q
 	return q.QuestionID, nil
 }
-func (r *recTurn) SetFinalText(s string) { r.final = &s }
+func (r *recTurn) SetFinalText(s string)        { r.final = &s }
+func (r *recTurn) Usage(protocol.Usage)         {}
+func (r *recTurn) SetAgentSession(string) error { return nil }
 func (r *recTurn) Call(ctx context.Context, req protocol.RunnerFrame) (map[string]json.RawMessage, error) {
 	r.add("call:" + req.Type)
 	if r.call == nil {
@@ -151,13 +157,13 @@ func (r *recTurn) Call(ctx context.Context, req protocol.RunnerFrame) (map[strin
 }
 
 func TestScriptAgentDirect(t *testing.T) {
-	a := NewScriptAgent()
+	a := New()
 	if a.Name() != "script" || a.Models()[0].Models[0].ID != "script/echo" || a.Models()[0].Provider != "script" {
 		t.Fatalf("name %q, models %+v", a.Name(), a.Models())
 	}
 
-	rt := &recTurn{asked: make(chan Question, 1)}
-	if err := a.Run(t.Context(), Prompt{Content: "/tool a\n/tool b error\nhi"}, rt); err != nil {
+	rt := &recTurn{asked: make(chan agent.Question, 1)}
+	if err := a.Run(t.Context(), agent.Prompt{Content: "/tool a\n/tool b error\nhi"}, rt); err != nil {
 		t.Fatal(err)
 	}
 	want := "tool:call_1:pending tool:call_1:running tool:call_1:completed tool:call_2:pending tool:call_2:running tool:call_2:error text text text"
@@ -168,17 +174,17 @@ func TestScriptAgentDirect(t *testing.T) {
 		t.Errorf("final %v, text %q", rt.final, rt.text.String())
 	}
 
-	rt = &recTurn{asked: make(chan Question, 1)}
-	err := a.Run(t.Context(), Prompt{Content: "/fail nope"}, rt)
+	rt = &recTurn{asked: make(chan agent.Question, 1)}
+	err := a.Run(t.Context(), agent.Prompt{Content: "/fail nope"}, rt)
 	if err == nil || err.Error() != "nope" || strings.Join(rt.events, " ") != "start" {
 		t.Errorf("fail: err %v, events %v", err, rt.events)
 	}
 
 	// Answers are routed by question id; a canceled ask returns.
-	rt = &recTurn{asked: make(chan Question, 2)}
+	rt = &recTurn{asked: make(chan agent.Question, 2)}
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx, Prompt{Content: "/ask one?\n/ask two?"}, rt) }()
+	go func() { errc <- a.Run(ctx, agent.Prompt{Content: "/ask one?\n/ask two?"}, rt) }()
 	q1 := <-rt.asked
 	a.Answer("unknown", "ignored")
 	a.Answer(q1.QuestionID, map[string]any{"k": 1})
@@ -193,30 +199,19 @@ func TestScriptAgentDirect(t *testing.T) {
 	a.Answer(q2.QuestionID, "too late") // must not block or panic
 }
 
-func TestNewAgent(t *testing.T) {
-	a, err := NewAgent("script")
-	if err != nil || a.Name() != "script" {
-		t.Fatalf("NewAgent(script) = %v, %v", a, err)
-	}
-	_, err = NewAgent("claude")
-	if err == nil || !strings.Contains(err.Error(), `"claude"`) || !strings.Contains(err.Error(), "known agents: script") {
-		t.Fatalf("NewAgent(claude) = %v", err)
-	}
-}
-
 func TestScriptMemAndPersonaDirectives(t *testing.T) {
-	a := NewScriptAgent()
+	a := New()
 	var reqs []protocol.RunnerFrame
-	rt := &recTurn{asked: make(chan Question, 1), call: func(req protocol.RunnerFrame) (map[string]json.RawMessage, error) {
+	rt := &recTurn{asked: make(chan agent.Question, 1), call: func(req protocol.RunnerFrame) (map[string]json.RawMessage, error) {
 		reqs = append(reqs, req)
 		if req.Type == protocol.RMemRm {
-			return nil, fmt.Errorf("%w: mem-rm: path is required", ErrRPC)
+			return nil, fmt.Errorf("%w: mem-rm: path is required", agent.ErrRPC)
 		}
 		return map[string]json.RawMessage{"deleted": json.RawMessage("1")}, nil
 	}}
 	content := "/mem write notes/a.md line one\\nline two\n/mem append notes/a.md more\n/mem search hello world\n/mem rm x\n/mem bogus\n/persona"
 	persona := []protocol.PersonaFile{{Filename: "a.md", Content: "Be brief."}}
-	if err := a.Run(t.Context(), Prompt{Content: content, Persona: persona}, rt); err != nil {
+	if err := a.Run(t.Context(), agent.Prompt{Content: content, Persona: persona}, rt); err != nil {
 		t.Fatal(err)
 	}
 	if len(reqs) != 4 || reqs[0].Type != protocol.RMemWrite || reqs[0].Content != "line one\nline two" ||
@@ -233,8 +228,8 @@ func TestScriptMemAndPersonaDirectives(t *testing.T) {
 		t.Errorf("reply %q", rt.text.String())
 	}
 	// A transport failure (not a refusal) fails the turn.
-	rt = &recTurn{asked: make(chan Question, 1)}
-	if err := a.Run(t.Context(), Prompt{Content: "/mem read"}, rt); err == nil {
+	rt = &recTurn{asked: make(chan agent.Question, 1)}
+	if err := a.Run(t.Context(), agent.Prompt{Content: "/mem read"}, rt); err == nil {
 		t.Fatal("a failed call must fail the turn")
 	}
 }
