@@ -75,7 +75,7 @@ func mustSessions(t *testing.T, s *store.Store, userID string, n, per int) []str
 		now := store.Now()
 		sess := &store.Session{ID: uuid.NewString(), UserID: userID, Workspace: "w", Status: store.StatusHibernated,
 			Purpose: "interactive", Agent: "script", QueueMode: "followup", RunnerSeq: int64(i),
-			GitState: json.RawMessage(fmt.Sprintf(`{"branch": "b%d", "dirty": %v, "n": 1.50}`, i, i%2 == 0)),
+			GitState:     json.RawMessage(fmt.Sprintf(`{"branch": "b%d", "dirty": %v, "n": 1.50}`, i, i%2 == 0)),
 			LastActiveAt: now, CreatedAt: now, UpdatedAt: now}
 		if err := s.Sessions().Create(ctx, sess); err != nil {
 			t.Fatal(err)
