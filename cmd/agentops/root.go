@@ -1,5 +1,6 @@
 // Package agentops is the agentops command line: serve, migrate, user, token,
-// version. Every flag also reads an AGENTOPS_* environment variable.
+// keys, backup, restore, migrate-data, version. Every flag also reads an
+// AGENTOPS_* environment variable.
 package agentops
 
 import (
@@ -77,7 +78,7 @@ func NewRoot(version string) *cobra.Command {
 	pf.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fromEnv(pf, "data-dir", "database-url", "instance-key-file", "log-level", "log-format")
 
-	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newRunner(), newVersion(version))
+	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newBackup(cfg), newRestore(cfg), newMigrateData(cfg), newRunner(), newVersion(version))
 	return root
 }
 
