@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/schema"
@@ -73,6 +74,7 @@ type TableInfo struct {
 	Name    string
 	Columns []Column
 	Key     []int // indexes into Columns, in key order
+	order   []int // Columns by name, for the canonical form
 }
 
 // Row is one row's values in column order, in one Go type per kind
@@ -150,6 +152,7 @@ func describe(ctx context.Context, db bun.IDB, d Dialect, table string) (TableIn
 	for _, p := range pks {
 		t.Key = append(t.Key, p.col)
 	}
+	t.order = t.sortedColumns()
 	return t, nil
 }
 
@@ -398,30 +401,84 @@ func (s *Store) WriteBatch(ctx context.Context, t TableInfo, rows []Row) error {
 // JSON values are re-encoded with sorted keys, so that a row reads the
 // same from SQLite text and from Postgres jsonb.
 func (t TableInfo) Canonical(r Row) ([]byte, error) {
-	m := make(map[string]any, len(t.Columns))
-	for i, c := range t.Columns {
-		v := r[i]
-		switch c.Kind {
-		case KindTimestamp:
-			if tm, ok := v.(time.Time); ok {
-				v = tm.UTC().Format(TimeLayout)
-			}
-		case KindJSON:
-			if s, ok := v.(string); ok {
-				j, err := canonicalJSON(s)
-				if err != nil {
-					return nil, fmt.Errorf("%s.%s: %w", t.Name, c.Name, err)
-				}
-				v = j
-			}
-		case KindBytes:
-			if b, ok := v.([]byte); ok {
-				v = base64.StdEncoding.EncodeToString(b)
-			}
-		}
-		m[c.Name] = v
+	return t.appendCanonical(nil, r)
+}
+
+// sortedColumns returns the column indexes in name order.
+func (t TableInfo) sortedColumns() []int {
+	idx := make([]int, len(t.Columns))
+	for i := range idx {
+		idx[i] = i
 	}
-	return marshalSorted(m)
+	sort.Slice(idx, func(a, b int) bool { return t.Columns[idx[a]].Name < t.Columns[idx[b]].Name })
+	return idx
+}
+
+func (t TableInfo) appendCanonical(b []byte, r Row) ([]byte, error) {
+	if t.order == nil {
+		t.order = t.sortedColumns()
+	}
+	b = append(b, '{')
+	for n, i := range t.order {
+		c := t.Columns[i]
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, c.Name)
+		b = append(b, ':')
+		switch v := r[i].(type) {
+		case nil:
+			b = append(b, "null"...)
+		case string:
+			if c.Kind != KindJSON {
+				b = appendJSONString(b, v)
+				break
+			}
+			j, err := canonicalJSON(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", t.Name, c.Name, err)
+			}
+			enc, err := marshalSorted(j)
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", t.Name, c.Name, err)
+			}
+			b = append(b, enc...)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case float64:
+			b = strconv.AppendFloat(b, v, 'g', -1, 64)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case time.Time:
+			b = append(b, '"')
+			b = v.UTC().AppendFormat(b, TimeLayout)
+			b = append(b, '"')
+		case []byte:
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, v)
+			b = append(b, '"')
+		default:
+			return nil, fmt.Errorf("%s.%s: %T has no canonical form", t.Name, c.Name, v)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string (invalid UTF-8 as U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
 }
 
 func canonicalJSON(s string) (any, error) {
@@ -439,6 +496,9 @@ func canonicalJSON(s string) (any, error) {
 func canonicalNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
+		if isPlainInt(string(x)) {
+			return x
+		}
 		f, _, err := big.ParseFloat(string(x), 10, 512, big.ToNearestEven)
 		if err != nil {
 			return x
@@ -454,6 +514,22 @@ func canonicalNumbers(v any) any {
 		}
 	}
 	return v
+}
+
+// isPlainInt reports whether a JSON number is a short integer with no
+// exponent, which the slow path would render unchanged (big.Float's
+// shortest 'g' form switches to an exponent from 1e6 on).
+func isPlainInt(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" || len(s) > 6 || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func marshalSorted(v any) ([]byte, error) {
@@ -473,14 +549,16 @@ func marshalSorted(v any) ([]byte, error) {
 type Digest struct {
 	Rows int64
 	sum  [4]uint64
+	buf  []byte
 }
 
 // Add folds one row into the digest.
 func (d *Digest) Add(t TableInfo, r Row) error {
-	c, err := t.Canonical(r)
+	c, err := t.appendCanonical(d.buf[:0], r)
 	if err != nil {
 		return err
 	}
+	d.buf = c
 	h := sha256.Sum256(c)
 	var carry uint64
 	for i := 3; i >= 0; i-- {

@@ -199,3 +199,29 @@ func userID(t *testing.T, s *store.Store) string {
 	}
 	return u.ID
 }
+
+// TestCanonicalJSONNumbers: the forms a number takes in SQLite text and
+// in Postgres jsonb output have one canonical form.
+func TestCanonicalJSONNumbers(t *testing.T) {
+	info := store.TableInfo{Name: "t", Columns: []store.Column{{Name: "j", Kind: store.KindJSON}}}
+	same := [][]string{
+		{`{"a":100,"b":[1,2]}`, `{"b": [1, 2], "a": 1e2}`, `{"a": 100.0, "b": [1.0, 2]}`, `{"a":1E+2,"b":[1,2]}`},
+		{`[1000000]`, `[1e6]`, `[1000000.000]`},
+		{`{"s":"a\u00e9\"b"}`, `{"s": "aé\"b"}`},
+	}
+	for _, group := range same {
+		first, err := info.Canonical(store.Row{group[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, other := range group[1:] {
+			got, err := info.Canonical(store.Row{other})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(first) {
+				t.Errorf("%s → %s, but %s → %s", group[0], first, other, got)
+			}
+		}
+	}
+}

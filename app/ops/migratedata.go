@@ -56,6 +56,8 @@ type MigrateResult struct {
 	Credentials int
 	Snapshot    time.Time
 	Elapsed     time.Duration
+	// The phases' durations: copying, verifying, rebuilding the index.
+	Copy, Verify, Search time.Duration
 }
 
 // ErrTargetNotEmpty: the target holds data migrate-data did not put there.
@@ -194,6 +196,7 @@ func MigrateData(ctx context.Context, o MigrateOptions) (*MigrateResult, error) 
 	o.Progress.Printf("copying a snapshot of %s (%s) taken at %s; later writes to it are not copied: stop the server for the final cut-over",
 		source, src.Dialect(), res.Snapshot.Format(time.RFC3339))
 
+	t0 := time.Now()
 	infos := map[string]store.TableInfo{}
 	for _, t := range store.Tables() {
 		info, err := sn.Describe(ctx, t.Name)
@@ -215,10 +218,14 @@ func MigrateData(ctx context.Context, o MigrateOptions) (*MigrateResult, error) 
 		res.Tables = append(res.Tables, tr)
 	}
 
+	res.Copy = time.Since(t0)
+	t0 = time.Now()
 	o.Progress.Printf("verifying row counts and content digests")
 	if err := verifyTables(ctx, sn, dst, infos, res, o); err != nil {
 		return nil, err
 	}
+	res.Verify = time.Since(t0)
+	t0 = time.Now()
 	if res.Sequences, err = dst.FixSequences(ctx); err != nil {
 		return nil, err
 	}
@@ -233,6 +240,7 @@ func MigrateData(ctx context.Context, o MigrateOptions) (*MigrateResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	res.Search = time.Since(t0)
 	if err := checkKey(ctx, dst, o.Keyring, res); err != nil {
 		return nil, err
 	}
