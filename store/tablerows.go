@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -597,6 +596,3 @@ func (sn *Snapshot) DigestTable(ctx context.Context, t TableInfo, batch int) (Di
 		after = t.KeyOf(rows[len(rows)-1])
 	}
 }
-
-// ErrNotEmpty is returned when a target that must be empty holds rows.
-var ErrNotEmpty = errors.New("target database is not empty")

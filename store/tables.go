@@ -1,5 +1,7 @@
 package store
 
+import "strings"
+
 // The table registry: one list of every table that holds an instance's
 // data, used by the schema-parity test, backup, restore and migrate-data.
 // (Gitea's models/db does the same: tables are registered once and every
@@ -22,6 +24,9 @@ type Table struct {
 // own migration record), search_* (the search provider's index, rebuilt
 // from memory_files by RebuildSearch) and migrate_data_progress
 // (migrate-data's own marker on its target).
+//
+// Migrations create tables but insert no rows: migrate-data copies into a
+// freshly migrated database and refuses one that already holds rows.
 var tables = []Table{
 	{Name: "instance_meta"},
 	{Name: "users"},
@@ -61,7 +66,7 @@ func UnregisteredTable(name string) bool {
 	case "schema_migrations", MigrateDataProgressTable:
 		return true
 	}
-	return len(name) >= 7 && name[:7] == "search_"
+	return strings.HasPrefix(name, "search_")
 }
 
 // MigrateDataProgressTable is the table in which migrate-data records its

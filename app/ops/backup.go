@@ -115,10 +115,16 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	if err := os.Link(tmpName, o.Out); err != nil { // never replaces an existing file
+	// A link never replaces an existing file; where links are not
+	// supported, rename (Out did not exist when the backup began).
+	if err := os.Link(tmpName, o.Out); err == nil {
+		os.Remove(tmpName)
+	} else if errors.Is(err, fs.ErrExist) {
+		ok = true // keep the finished archive under its temporary name
+		return nil, fmt.Errorf("%s appeared during the backup: not overwritten (the archive is %s)", o.Out, tmpName)
+	} else if err := os.Rename(tmpName, o.Out); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	os.Remove(tmpName)
 	ok = true
 	res.Manifest, res.Bytes, res.Elapsed = m, aw.bytes, time.Since(start)
 	return res, nil
