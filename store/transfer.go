@@ -103,6 +103,20 @@ func (s *Store) EmptyAll(ctx context.Context) error {
 	})
 }
 
+// PrepareBulkLoad readies the writer for loading whole tables: on SQLite a
+// 256 MiB page cache on the writer connection (inserts with random keys
+// into large B-trees otherwise read their pages from disk again and
+// again); Postgres needs nothing.
+func (s *Store) PrepareBulkLoad(ctx context.Context) error {
+	if s.dialect != SQLite {
+		return nil
+	}
+	if _, err := s.wdb.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
+		return fmt.Errorf("prepare bulk load: %w", err)
+	}
+	return nil
+}
+
 // ClearSearch empties the search index (RebuildSearch fills it again).
 func (s *Store) ClearSearch(ctx context.Context) error {
 	return s.InTx(ctx, func(tx *Store) error { return tx.search.Clear(ctx, tx.w) })

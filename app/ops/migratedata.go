@@ -143,6 +143,9 @@ func MigrateData(ctx context.Context, o MigrateOptions) (*MigrateResult, error) 
 	if _, err := dst.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate target: %w", err)
 	}
+	if err := dst.PrepareBulkLoad(ctx); err != nil {
+		return nil, err
+	}
 	dstApplied, err := dst.AppliedVersions(ctx)
 	if err != nil {
 		return nil, err
