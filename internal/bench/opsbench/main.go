@@ -37,6 +37,8 @@ func main() {
 	per := flag.Int("messages", 10, "messages per session")
 	batch := flag.Int("batch", 1000, "migrate-data rows per batch")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	archiveDir := flag.String("archive-dir", "", "where the backup archive (and the snapshot) is written (default: beside the database)")
+	doMigrate := flag.Bool("migrate", true, "also measure migrate-data (needs Postgres)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -50,14 +52,14 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*sessions, *per, *batch); err != nil {
+	if err := run(*sessions, *per, *batch, *archiveDir, *doMigrate); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "opsbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nSessions, per, batch int) error {
+func run(nSessions, per, batch int, archiveDir string, doMigrate bool) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "opsbench-")
 	if err != nil {
@@ -92,7 +94,11 @@ func run(nSessions, per, batch int) error {
 	}
 	alone := writeFor(ctx, w, sessionID, userID, 2*time.Second, nil)
 	report("writes alone (2 s)", alone)
-	out := filepath.Join(dir, "backup.tar")
+	adir := dir
+	if archiveDir != "" {
+		adir = archiveDir
+	}
+	out := filepath.Join(adir, fmt.Sprintf("opsbench-%d.tar", time.Now().UnixNano()))
 	var bres *ops.BackupResult
 	var berr error
 	stop := make(chan struct{})
@@ -125,6 +131,9 @@ func run(nSessions, per, batch int) error {
 	}
 	fmt.Printf("restore: %s, %.1f MB/s\n", rres.Elapsed.Round(time.Millisecond), float64(afi.Size())/1e6/rres.Elapsed.Seconds())
 	os.Remove(out)
+	if !doMigrate {
+		return nil
+	}
 
 	admin := os.Getenv("AGENTOPS_TEST_POSTGRES_URL")
 	if admin == "" {
