@@ -309,6 +309,15 @@ func (s *Store) VacuumInto(ctx context.Context, path string) error {
 	if _, err := s.wdb.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("snapshot database into %s: %w", path, err)
 	}
+	// While the snapshot's read transaction was open, no checkpoint could
+	// move the WAL's frames into the database; the next writer to commit
+	// would do all of it in its commit (a 1.5 s write after a 15 s
+	// snapshot, measured). Checkpoint here instead: a passive checkpoint
+	// blocks no writer, and a writer's own automatic checkpoint skips
+	// while this one runs.
+	if _, err := s.wdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		return fmt.Errorf("checkpoint after the snapshot: %w", err)
+	}
 	return nil
 }
 

@@ -92,7 +92,7 @@ func run(nSessions, per, batch int, archiveDir string, doMigrate bool) error {
 	if err != nil {
 		return err
 	}
-	alone := writeFor(ctx, w, sessionID, userID, 2*time.Second, nil)
+	alone := writeFor(ctx, w, sessionID, userID, 2*time.Second, nil, nil)
 	report("writes alone (2 s)", alone)
 	adir := dir
 	if archiveDir != "" {
@@ -104,15 +104,24 @@ func run(nSessions, per, batch int, archiveDir string, doMigrate bool) error {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var during []time.Duration
+	type slowWrite struct {
+		at time.Time
+		d  time.Duration
+	}
+	var slow []slowWrite
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		during = writeFor(ctx, w, sessionID, userID, 0, stop)
+		during = writeFor(ctx, w, sessionID, userID, 0, stop, func(at time.Time, d time.Duration) { slow = append(slow, slowWrite{at, d}) })
 	}()
 	time.Sleep(200 * time.Millisecond)
+	bstart := time.Now()
 	bres, berr = ops.Backup(ctx, ops.BackupOptions{Store: st, WithoutKey: true, Out: out})
 	close(stop)
 	wg.Wait()
+	for _, sw := range slow {
+		fmt.Printf("  a write of %s began %s after the backup began\n", sw.d.Round(time.Millisecond), sw.at.Sub(bstart).Round(time.Millisecond))
+	}
 	if berr != nil {
 		return berr
 	}
@@ -187,7 +196,7 @@ func report(what string, d []time.Duration) {
 
 // writeFor inserts one message per transaction for dur, or until stop is
 // closed, and returns each write's time.
-func writeFor(ctx context.Context, s *store.Store, sessionID, userID string, dur time.Duration, stop chan struct{}) []time.Duration {
+func writeFor(ctx context.Context, s *store.Store, sessionID, userID string, dur time.Duration, stop chan struct{}, slow func(at time.Time, d time.Duration)) []time.Duration {
 	var out []time.Duration
 	end := time.Now().Add(dur)
 	seq := time.Now().UnixNano()
@@ -210,7 +219,11 @@ func writeFor(ctx context.Context, s *store.Store, sessionID, userID string, dur
 			fmt.Fprintln(os.Stderr, "write:", err)
 			return out
 		}
-		out = append(out, time.Since(t0))
+		d := time.Since(t0)
+		out = append(out, d)
+		if slow != nil && d > 50*time.Millisecond {
+			slow(t0, d)
+		}
 	}
 }
 
