@@ -177,30 +177,39 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// openBlob opens the configured object storage: files under
-// <data-dir>/blobs, or an S3 bucket (checked now, so that a wrong endpoint
-// or credentials stop the start).
+// openBlob opens the configured object storage (OpenBlob).
 func (a *App) openBlob(ctx context.Context) error {
-	switch a.cfg.Blob {
+	b, closeFn, err := OpenBlob(ctx, a.cfg)
+	if err != nil {
+		return err
+	}
+	a.Blob, a.closeBlob = b, closeFn
+	return nil
+}
+
+// OpenBlob opens the configured object storage: files under
+// <data-dir>/blobs, or an S3 bucket (checked now, so that a wrong endpoint
+// or credentials stop the start). Call the returned function to release it.
+func OpenBlob(ctx context.Context, cfg Config) (blob.Storage, func() error, error) {
+	switch cfg.Blob {
 	case "s3":
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		s3, err := s3blob.New(ctx, s3blob.Options{
-			Endpoint: a.cfg.S3.Endpoint, Region: a.cfg.S3.Region, Bucket: a.cfg.S3.Bucket,
-			AccessKey: a.cfg.S3.AccessKey, SecretKey: a.cfg.S3.SecretKey, PathStyle: a.cfg.S3.PathStyle,
+			Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket,
+			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, PathStyle: cfg.S3.PathStyle,
 		})
 		if err != nil {
-			return fmt.Errorf("object storage (--blob s3): %w", err)
+			return nil, nil, fmt.Errorf("object storage (--blob s3): %w", err)
 		}
-		a.Blob, a.closeBlob = s3, func() error { return nil }
+		return s3, func() error { return nil }, nil
 	default:
-		fs, err := fsblob.New(filepath.Join(a.cfg.DataDir, "blobs"))
+		fs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
 		if err != nil {
-			return fmt.Errorf("object storage (--blob fs): %w", err)
+			return nil, nil, fmt.Errorf("object storage (--blob fs): %w", err)
 		}
-		a.Blob, a.closeBlob = fs, fs.Close
+		return fs, fs.Close, nil
 	}
-	return nil
 }
 
 // Close releases the object storage, the database and the data dir.

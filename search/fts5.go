@@ -99,6 +99,18 @@ func (*FTS5) Remove(ctx context.Context, db bun.IDB, docIDs ...string) error {
 	return nil
 }
 
+// Clear empties the index: the row table, and the contentless FTS5 table
+// through its 'delete-all' command (https://sqlite.org/fts5.html#the_delete_all_command).
+func (*FTS5) Clear(ctx context.Context, db bun.IDB) error {
+	if _, err := db.ExecContext(ctx, "DELETE FROM search_fts_rows"); err != nil {
+		return fmt.Errorf("clear index: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO search_fts (search_fts) VALUES ('delete-all')"); err != nil {
+		return fmt.Errorf("clear index: %w", err)
+	}
+	return nil
+}
+
 // fts5Quote makes one FTS5 string: tokens are hex and letters and
 // digits, but quote doubling keeps this safe whatever it is given.
 func fts5Quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

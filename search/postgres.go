@@ -87,6 +87,14 @@ func (*Postgres) Remove(ctx context.Context, db bun.IDB, docIDs ...string) error
 	return nil
 }
 
+// Clear empties the index.
+func (*Postgres) Clear(ctx context.Context, db bun.IDB) error {
+	if _, err := db.ExecContext(ctx, "DELETE FROM search_tsv"); err != nil {
+		return fmt.Errorf("clear index: %w", err)
+	}
+	return nil
+}
+
 // pgTerm appends the tsquery expression of t and its arguments.
 func pgTerm(t Term, args []any) (string, []any) {
 	if t.Phrase {

@@ -74,6 +74,8 @@ type Provider interface {
 	IndexNew(ctx context.Context, db bun.IDB, docs []Doc) error
 	// Remove drops documents by id; unknown ids are ignored.
 	Remove(ctx context.Context, db bun.IDB, docIDs ...string) error
+	// Clear empties the index (before it is rebuilt from its documents).
+	Clear(ctx context.Context, db bun.IDB) error
 	// Search returns the best hits, best first. Any text is valid: a
 	// query that parses to no terms has no hits.
 	Search(ctx context.Context, db bun.IDB, q Query) ([]Hit, error)

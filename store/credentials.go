@@ -119,3 +119,11 @@ func (r Credentials) Reseal(ctx context.Context, id, oldSealed, sealed, keyID st
 	n, err := res.RowsAffected()
 	return n == 1, wrap("re-seal credential", err)
 }
+
+// Page returns up to limit credentials in id order after the id after
+// ("" for the first page).
+func (r Credentials) Page(ctx context.Context, after string, limit int) ([]Credential, error) {
+	var out []Credential
+	err := r.s.r.NewSelect().Model(&out).Where("id > ?", after).Order("id").Limit(int64(limit)).Scan(ctx)
+	return out, wrap("list credentials", err)
+}

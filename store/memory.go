@@ -229,3 +229,44 @@ func (r MemoryFiles) Search(ctx context.Context, q search.Query) ([]search.Hit, 
 	}
 	return hits, nil
 }
+
+// RebuildSearch indexes every memory file again, in batches of batch
+// files, each in its own transaction (a copy of the data, by restore or
+// migrate-data, rebuilds the index rather than copying the other
+// dialect's). progress, if not nil, is called after each batch with the
+// number of files indexed so far. Safe to run again after an interruption.
+func (r MemoryFiles) RebuildSearch(ctx context.Context, batch int, progress func(done int)) (int, error) {
+	if batch <= 0 {
+		batch = 500
+	}
+	after := ""
+	done := 0
+	for {
+		var files []MemoryFile
+		if err := r.s.r.NewSelect().Model(&files).Where("id > ?", after).Order("id").Limit(int64(batch)).Scan(ctx); err != nil {
+			return done, wrap("rebuild search index", err)
+		}
+		if len(files) == 0 {
+			return done, nil
+		}
+		err := r.s.InTx(ctx, func(tx *Store) error {
+			ids := make([]string, len(files))
+			docs := make([]search.Doc, len(files))
+			for i := range files {
+				ids[i], docs[i] = files[i].ID, files[i].doc()
+			}
+			if err := tx.search.Remove(ctx, tx.w, ids...); err != nil {
+				return err
+			}
+			return tx.search.IndexNew(ctx, tx.w, docs)
+		})
+		if err != nil {
+			return done, fmt.Errorf("rebuild search index: %w", err)
+		}
+		done += len(files)
+		after = files[len(files)-1].ID
+		if progress != nil {
+			progress(done)
+		}
+	}
+}

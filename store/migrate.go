@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -144,7 +143,18 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 		if err != nil {
 			return err
 		}
-		return ErrIfNewer(all, done)
+		applied := make([]string, 0, len(done))
+		for v := range done {
+			applied = append(applied, v)
+		}
+		known := make([]string, len(all))
+		for i, m := range all {
+			known[i] = m.Version
+		}
+		if _, err := CheckVersions(applied, known); err != nil {
+			return fmt.Errorf("the database was migrated by a newer agentops (a rollback after an upgrade?): run the newer binary, or restore the backup taken before the upgrade: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -184,35 +194,6 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 		}
 	}
 	return applied, nil
-}
-
-// ErrNewerSchema is returned (wrapped) when the database records a
-// migration that this binary does not have.
-var ErrNewerSchema = errors.New("the database was migrated by a newer agentops")
-
-// ErrIfNewer fails when done (applied versions) holds a version that known
-// lacks, naming the newest such migration.
-func ErrIfNewer(known []Migration, done map[string][2]string) error {
-	have := make(map[string]bool, len(known))
-	for _, m := range known {
-		have[m.Version] = true
-	}
-	var unknown []string
-	for v := range done {
-		if !have[v] {
-			unknown = append(unknown, v)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	sort.Strings(unknown)
-	newest := "none"
-	if len(known) > 0 {
-		newest = known[len(known)-1].Version
-	}
-	return fmt.Errorf("%w: it has migration %s, and this binary knows migrations up to %s; "+
-		"run the newer binary, or restore the backup taken before the upgrade", ErrNewerSchema, strings.Join(unknown, ", "), newest)
 }
 
 // MigrationStatus lists every known migration with its applied time.

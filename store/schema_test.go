@@ -299,6 +299,20 @@ func TestSchemaParity(t *testing.T) {
 	if len(lite.Tables) < 5 {
 		t.Fatalf("expected the foundation tables, SQLite has %d", len(lite.Tables))
 	}
+	// Every table is in the registry that backup, restore and migrate-data
+	// walk, or deliberately outside it.
+	registered := map[string]bool{}
+	for _, tb := range store.Tables() {
+		registered[tb.Name] = true
+		if _, ok := lite.Tables[tb.Name]; !ok {
+			t.Errorf("registered table %s: not in SQLite", tb.Name)
+		}
+	}
+	for tbl := range lite.Tables {
+		if !registered[tbl] && !store.UnregisteredTable(tbl) {
+			t.Errorf("table %s is not in the table registry (store/tables.go)", tbl)
+		}
+	}
 	for tbl, cols := range lite.Tables {
 		pcols, ok := pg.Tables[tbl]
 		if !ok {

@@ -192,3 +192,25 @@ func (r Sessions) IDsForUser(ctx context.Context, userID string) ([]string, erro
 		OrderExpr("created_at, id").Scan(ctx, &ids)
 	return ids, wrap("list user's sessions", err)
 }
+
+// HibernateLive marks every session that was running (or starting,
+// hibernating, restoring) as hibernated with no sandbox, and returns the
+// ids of all sessions that are not terminal. A restore without the
+// workspaces uses it: the runners are gone, and waking a session starts
+// it again from its (new, empty) workspace.
+func (r Sessions) HibernateLive(ctx context.Context, now time.Time) ([]string, error) {
+	_, err := r.s.w.NewUpdate().Model((*Session)(nil)).
+		Set("status = ?", StatusHibernated).
+		Set("sandbox_id = NULL").Set("runner_token_hash = NULL").Set("runner_busy = ?", false).
+		Set("runner_lost_at = NULL").Set("updated_at = ?", now).
+		Where("status IN (?)", bun.In([]string{StatusInitializing, StatusRunning, StatusHibernating, StatusRestoring})).
+		Exec(ctx)
+	if err != nil {
+		return nil, wrap("hibernate live sessions", err)
+	}
+	var ids []string
+	err = r.s.w.NewSelect().Model((*Session)(nil)).Column("id").
+		Where("status NOT IN (?)", bun.In([]string{StatusTerminated, StatusError, StatusArchived})).
+		Scan(ctx, &ids)
+	return ids, wrap("list live sessions", err)
+}

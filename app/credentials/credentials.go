@@ -364,3 +364,27 @@ func (s *Service) Reseal(ctx context.Context, tx *store.Store, kr *keyring.Keyri
 func (s *Service) CountByKey(ctx context.Context, st *store.Store) (map[string]int, error) {
 	return st.Credentials().CountByKey(ctx)
 }
+
+// VerifyAll opens every stored credential with kr (after a restore or a
+// migrate-data: the key must have moved with the data) and returns how
+// many it opened; the first that does not open is an error naming it.
+func VerifyAll(ctx context.Context, st *store.Store, kr *keyring.Keyring) (int, error) {
+	n, after := 0, ""
+	for {
+		page, err := st.Credentials().Page(ctx, after, 500)
+		if err != nil {
+			return n, err
+		}
+		if len(page) == 0 {
+			return n, nil
+		}
+		for i := range page {
+			c := &page[i]
+			if _, err := kr.Open(c.Sealed, aad(c.Owner, c.Provider)); err != nil {
+				return n, fmt.Errorf("credential %s/%s does not open with this instance key: %w", c.Owner, c.Provider, err)
+			}
+			n++
+		}
+		after = page[len(page)-1].ID
+	}
+}

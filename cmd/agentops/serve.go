@@ -85,15 +85,9 @@ func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
 	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after", "trusted-proxies", "repo-roots",
 		"agents-allow-root", "agent-no-progress-timeout", "agent-turn-timeout")
 	// Object storage (artifacts).
-	f.StringVar(&cfg.Blob, "blob", "fs", "object storage: fs (files under <data-dir>/blobs) or s3 (any S3-compatible service)")
-	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint URL, e.g. https://s3.us-east-1.amazonaws.com, https://<account>.r2.cloudflarestorage.com, http://localhost:9000")
-	f.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region (auto for Cloudflare R2)")
-	f.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket (must exist)")
-	f.StringVar(&cfg.S3.AccessKey, "s3-access-key", "", "S3 access key id")
-	f.StringVar(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key (prefer AGENTOPS_S3_SECRET_KEY: flags show in ps)")
-	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", false, "address the bucket in the URL path (MinIO and most self-hosted services)")
+	addBlobFlags(f, cfg)
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", app.DefaultMaxUploadBytes, "largest artifact upload accepted, in bytes")
-	fromEnv(f, "blob", "s3-endpoint", "s3-region", "s3-bucket", "s3-access-key", "s3-secret-key", "s3-path-style", "max-upload-bytes")
+	fromEnv(f, "max-upload-bytes")
 	f.IntVar(&cfg.MemoryMaxFiles, "memory-max-files", app.DefaultMemoryMaxFiles, "cap on each user's memory files outside preferences/; the least relevant, least recently read are evicted")
 	fromEnv(f, "memory-max-files")
 	// Workflows.

@@ -1,0 +1,9 @@
+package ops_test
+
+import (
+	"testing"
+
+	"github.com/agentops/agentops/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
