@@ -31,21 +31,22 @@ declare -A SKIP=(
 
 t0=$(date +%s)
 work=$(mktemp -d "${TMPDIR:-/tmp}/agentops-readme-XXXXXX")
-server_pid=
+server_pid= runner_pid=
 cleanup() {
   local rc=$?
+  if [ -n "$runner_pid" ]; then kill -KILL -- "-$runner_pid" 2>/dev/null || true; fi
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
   # Runners run in their own process groups and outlive the server (by
   # design): end the ones this server started, by pid.
-  local p cmd
-  for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-    case $cmd in
-      "$work/bin/agentops runner "*) kill -KILL -- "-${p#/proc/}" 2>/dev/null || kill -KILL "${p#/proc/}" 2>/dev/null || true ;;
-    esac
+  local f p
+  for f in $(grep -laF "$work/bin/agentops" /proc/[0-9]*/cmdline 2>/dev/null); do
+    p=${f#/proc/}; p=${p%/cmdline}
+    if [[ $(tr '\0' ' ' 2>/dev/null <"$f") == "$work/bin/agentops runner "* ]]; then
+      kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
+    fi
   done
   rm -rf "$work"
   exit "$rc"
@@ -82,7 +83,9 @@ unset XDG_DATA_HOME
 for attempt in 1 2 3 4 5; do
   port=$(( 20000 + RANDOM % 30000 ))
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
-  "$work/bin/agentops" serve --listen "127.0.0.1:$port" --log-level warn >"$work/serve.log" 2>&1 &
+  # In a session of its own, like the blocks: a Ctrl-C reaches this script
+  # alone, and cleanup ends the rest.
+  setsid "$work/bin/agentops" serve --listen "127.0.0.1:$port" --log-level warn >"$work/serve.log" 2>&1 &
   server_pid=$!
   up=false
   for _ in $(seq 1 300); do
