@@ -31,6 +31,12 @@ func becomeSubreaper() error {
 func endLeftovers(timeout time.Duration) []string {
 	self, ownGroup := os.Getpid(), syscall.Getpgrp()
 	deadline := time.Now().Add(timeout)
+	// A child on its way out (Postgres' postmaster right after pg_ctl stop
+	// returned) gets a moment to end by itself before it counts as left.
+	settle := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(settle) && !allZombies(children(self)) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	var killed []string
 	seen := map[int]bool{}
 	for time.Now().Before(deadline) {
@@ -55,6 +61,15 @@ func endLeftovers(timeout time.Duration) []string {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return killed
+}
+
+func allZombies(ps []proc) bool {
+	for _, p := range ps {
+		if p.state != 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 type proc struct {
