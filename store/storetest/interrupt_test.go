@@ -49,6 +49,7 @@ func TestInterruptStopsPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +67,15 @@ func TestInterruptStopsPostgres(t *testing.T) {
 	})
 
 	ready := make(chan string, 1)
+	var said strings.Builder // the child's output, read once ready is closed
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
 				ready <- u
+				continue
 			}
+			said.WriteString(sc.Text() + "\n")
 		}
 		close(ready)
 	}()
@@ -82,7 +86,7 @@ func TestInterruptStopsPostgres(t *testing.T) {
 		t.Fatal("the child did not start Postgres")
 	}
 	if dbURL == "" {
-		t.Fatal("the child ended before starting Postgres")
+		t.Fatalf("the child ended before starting Postgres:\n%s", said.String())
 	}
 	if dirs, _ := filepath.Glob(filepath.Join(tmp, "agentops-pg-*")); len(dirs) != 1 {
 		t.Fatalf("want the child's Postgres directory under %s, found %v", tmp, dirs)
