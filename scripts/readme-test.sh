@@ -27,6 +27,7 @@ declare -A SKIP=(
   ['make run']='serves in the foreground and runs the whole test suite: this script builds and serves itself, and make test is what runs it'
   ["bin/agentops serve --database-url 'postgres://"]='needs a Postgres server at that URL, and serves in the foreground (make test covers Postgres with its own server)'
   ['# MinIO (path-style']='serves against outside object stores (MinIO, Cloudflare R2, AWS S3)'
+  ['make web ']='development commands for the web client: npm installs, a rebuild of web/dist, the browser tests (make test runs web-e2e itself) and a dev server in the foreground'
 )
 
 t0=$(date +%s)
