@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: build run test test-go test-short lint bench clean deps web web-check web-e2e web-screenshots web-bench package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
+.PHONY: build run test test-go test-short readme-test lint bench clean deps web web-check web-e2e web-screenshots web-bench package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -26,6 +26,11 @@ test-go: deps
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -race -count=1 -timeout 30m ./...
+	./scripts/readme-test.sh
+
+# The README's shell blocks, run in order against a fresh server.
+readme-test: deps
+	./scripts/readme-test.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -26,8 +29,35 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Setenv(envRunAsCLI, "1") // inherited by the runner children only
+	// A Ctrl-C ends this binary before its tests' cleanups: end the servers
+	// it runs as children and their runners (own process groups) too.
+	stop := storetest.StopOnInterrupt(redistest.StopShared, killCopiesOfThisBinary)
 	code := m.Run()
+	stop()
 	redistest.StopShared()
 	storetest.StopShared()
 	os.Exit(code)
+}
+
+// killCopiesOfThisBinary kills the other processes running this test
+// binary (the servers of the kill -9 tests and the runners, which lead
+// process groups of their own), with the groups they lead.
+func killCopiesOfThisBinary() {
+	self := os.Getpid()
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		argv0, _, _ := strings.Cut(string(b), "\x00")
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if argv0 != os.Args[0] || pid == self {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }

@@ -9,7 +9,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	stop := storetest.StopOnInterrupt(redistest.StopShared)
 	code := m.Run()
+	stop()
 	redistest.StopShared()
 	storetest.StopShared()
 	os.Exit(code)

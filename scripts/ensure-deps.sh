@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is installed: a C compiler (cgo, for
-# SQLite), the PostgreSQL server binaries and redis-server; with the argument
+# SQLite), the PostgreSQL server binaries, redis-server, and curl and jq (the
+# README's examples, which scripts/readme-test.sh runs); with the argument
 # `web`, Node's npm and Debian's Chromium (the web client's build and browser
 # tests) instead. As root with apt available it
 # installs what is missing; otherwise it names it and fails.
@@ -12,6 +13,8 @@ if [ "${1:-}" = web ]; then
   command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1 || missing+=(chromium)
 else
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 pg_ok=false
 for d in ${AGENTOPS_PG_BINDIR:-} /usr/lib/postgresql/*/bin; do
   [ -n "$d" ] && [ -x "$d/initdb" ] && pg_ok=true && break

@@ -12,8 +12,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,20 +50,55 @@ func serverURL() (string, error) {
 }
 
 // Main runs the package's tests and stops a Postgres server that this
-// process started. Use it as the body of TestMain.
+// process started, also on an interrupt. Use it as the body of TestMain.
 func Main(m *testing.M) {
+	stop := StopOnInterrupt()
 	code := m.Run()
+	stop()
 	StopShared()
 	os.Exit(code)
 }
 
+// StopOnInterrupt makes a SIGINT or SIGTERM (a Ctrl-C) stop the Postgres
+// server this process started, then run also in order, then exit with 130:
+// without it the test binary dies with no cleanup, and the server, which
+// runs in a session of its own, goes on with its directory. stop ends the
+// watch; call it before the normal teardown. Packages whose TestMain does
+// more than Main call it themselves, passing what else needs ending.
+func StopOnInterrupt(also ...func()) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "storetest: %s: stopping the test servers\n", s)
+			StopShared()
+			for _, fn := range also {
+				fn()
+			}
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		<-exited
+	}
+}
+
 // StopShared stops a Postgres server that this process started, for
-// packages whose TestMain does more than Main.
+// packages whose TestMain does more than Main. A start in progress is
+// waited for.
 func StopShared() {
+	shared.once.Do(func() {}) // synchronizes with a start in another goroutine
 	if shared.server != nil {
 		if err := shared.server.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "storetest:", err)
 		}
+		shared.server = nil
 	}
 }
 

@@ -102,7 +102,9 @@ func Start(ctx context.Context) (*Server, error) {
 			s.cleanup()
 			return nil, err
 		}
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB", s.port, dir)
+		// TCP only: a Unix socket's path is limited to 107 bytes, which
+		// a nested temporary directory (a test's under testenv's) exceeds.
+		opts := fmt.Sprintf("-p %d -c unix_socket_directories='' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB", s.port)
 		out, err := s.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {
 			break

@@ -199,11 +199,14 @@ func URL(t testing.TB) string {
 	return u
 }
 
-// StopShared stops a server that SharedURL started in this process.
+// StopShared stops a server that SharedURL started in this process. A
+// start in progress is waited for.
 func StopShared() {
+	shared.once.Do(func() {}) // synchronizes with a start in another goroutine
 	if shared.server != nil {
 		if err := shared.server.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "redistest:", err)
 		}
+		shared.server = nil
 	}
 }
