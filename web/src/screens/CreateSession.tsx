@@ -10,7 +10,7 @@ type Agent = {
   version?: string;
   usable: boolean;
   missingCredential?: string;
-  models?: { id: string; name: string }[];
+  models?: ModelGroup[];
 };
 type Available = { models: ModelGroup[]; agents?: Agent[] };
 type Persona = { id: string; name: string; isDefault?: boolean };
@@ -42,8 +42,10 @@ export function CreateSession({ onClose, onCreated }: { onClose: () => void; onC
 
   const agents = avail?.agents;
   const current = agents?.find((a) => a.id === agent);
-  const models: { id: string; name: string }[] =
-    current?.models ?? (avail?.models ?? []).flatMap((g) => g.models.map((m) => ({ id: m.id, name: `${m.name} (${g.provider})` })));
+  // An agent's models come grouped by provider, as the top-level list does.
+  const models: { id: string; name: string }[] = (current?.models ?? avail?.models ?? []).flatMap((g) =>
+    g.models.map((m) => ({ id: m.id, name: `${m.name} (${g.provider})` })),
+  );
   let agentHint = "";
   if (current && current.installed === false)
     agentHint = `${current.name} is not installed on this server. Install it with: agentops agents install ${current.id}`;
