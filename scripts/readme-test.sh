@@ -82,8 +82,7 @@ for v in $(compgen -e | grep '^AGENTOPS_' || true); do unset "$v"; done
 export AGENTOPS_DATA_DIR="$work/data" HOME="$work/home"
 unset XDG_DATA_HOME
 for attempt in 1 2 3 4 5; do
-  port=$(( 20000 + RANDOM % 30000 ))
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+  port=$(scripts/free-port.sh)
   # In a session of its own, like the blocks: a Ctrl-C reaches this script
   # alone, and cleanup ends the rest.
   setsid "$work/bin/agentops" serve --listen "127.0.0.1:$port" --log-level warn >"$work/serve.log" 2>&1 &
