@@ -199,8 +199,10 @@ test("agent output cannot run script (sanitizer + CSP)", async () => {
   await page.evaluate(() => (window.__xss = 0));
   await prompt('<img src=x onerror="window.__xss=1"> and [click me](javascript:window.__xss=2) <a href="javascript:window.__xss=3">raw</a> <script>window.__xss=4</script>');
   await waitText(log(), "click me");
-  await page.waitForTimeout(300);
   const md = log().locator(".md").last();
+  // The reply's markdown is rendered once its text has arrived; on a busy
+  // machine that is later than the first sight of its words.
+  await md.locator("img").first().waitFor({ state: "attached", timeout: 30000 }).catch(() => {});
   assert.ok((await md.locator("img").count()) >= 1, "the transcript's HTML was rendered (not merely escaped)");
   assert.equal(await md.locator("[onerror]").count(), 0, "no event handler attribute survives");
   assert.equal(await md.locator("script").count(), 0);
