@@ -258,14 +258,7 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		if m.Role != "user" {
 			continue
 		}
-		var str string
-		var blocks []block
-		if json.Unmarshal(m.Content, &str) == nil {
-			blocks = []block{{Type: "text", Text: str}}
-		} else {
-			_ = json.Unmarshal(m.Content, &blocks)
-		}
-		for _, b := range blocks {
+		for _, b := range contentBlocks(m.Content) {
 			if b.Type == "tool_result" {
 				toolDone = true
 			}
@@ -379,14 +372,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		if m.Role != "user" {
 			continue
 		}
-		var str string
-		var blocks []block
-		if json.Unmarshal(m.Content, &str) == nil {
-			blocks = []block{{Type: "text", Text: str}}
-		} else {
-			_ = json.Unmarshal(m.Content, &blocks)
-		}
-		for _, b := range blocks {
+		for _, b := range contentBlocks(m.Content) {
 			if b.Type == "text" && isPrompt(b.Text) {
 				prompts = append(prompts, b.Text)
 			}
@@ -518,3 +504,15 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// contentBlocks reads a message's content, which both APIs send either as
+// a plain string or as a list of typed blocks.
+func contentBlocks(raw json.RawMessage) []block {
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return []block{{Type: "text", Text: str}}
+	}
+	var blocks []block
+	_ = json.Unmarshal(raw, &blocks)
+	return blocks
+}
