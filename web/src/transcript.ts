@@ -93,6 +93,9 @@ export class Transcript {
       this.onGap();
       return;
     }
+    // The server leaves out an empty text (a new part, before its first
+    // chunk): it is "" here, so streaming can append to it.
+    if (part.type === "text" && typeof (part as any).text !== "string") part = { ...part, text: "" } as Part;
     const parts = (m.parts ?? []).slice();
     const old = parts[index] as any;
     if (old && old.type === "text" && part.type === "text" && (part as any).text.length < old.text.length) {

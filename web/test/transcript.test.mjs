@@ -86,6 +86,16 @@ test("message.part.updated (agentops.v2) changes one part and keeps longer strea
   assert.equal(parts[1].status, "completed");
 });
 
+test("a new text part sent without its (empty) text starts empty, and chunks append to it", () => {
+  const t = new Transcript(() => {});
+  t.chunk("m", "", 0);
+  t.part("m", 0, { type: "tool-call", callId: "c", toolName: "grep", status: "running" });
+  t.part("m", 1, { type: "text", streaming: true });
+  assert.equal(t.byId.get("m").parts[1].text, "");
+  t.part("m", 1, { type: "text", text: "done", streaming: false });
+  assert.equal(t.byId.get("m").parts[1].text, "done");
+});
+
 test("offsets count UTF-16 code units, as the server does", () => {
   const t = new Transcript(() => {});
   t.chunk("m", "😀a", 0); // the emoji is 2 code units

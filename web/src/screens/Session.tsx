@@ -494,7 +494,7 @@ function Parts({ parts, fallback }: { parts: Part[]; fallback: string }) {
   return (
     <>
       {parts.map((p, i) => {
-        if (p.type === "text") return <Markdown key={i} text={(p as any).text} />;
+        if (p.type === "text") return <Markdown key={i} text={(p as any).text ?? ""} />;
         if (p.type === "tool-call") return <ToolCard key={i} p={p as any} />;
         if (p.type === "error")
           return (
