@@ -18,6 +18,14 @@ root=$PWD
 dev=$root/.dev
 BIN=${BIN:-$root/bin/agentops}
 port=${DEV_PORT:-8787}
+# Postgres' files: in .dev/ as a normal user; as root, Postgres runs as the
+# postgres user, who may not reach into the checkout (a 0700 parent), so
+# they go under /var/tmp in a folder named after the checkout.
+if [ "$(id -u)" = 0 ]; then
+  pg=/var/tmp/agentops-dev-$(printf %s "$root" | sha256sum | cut -c1-12)
+else
+  pg=$dev/pg
+fi
 
 pgbin() {
   local d
@@ -36,16 +44,17 @@ db_url() { echo "postgres://postgres@127.0.0.1:$(cat "$dev/pg.port")/agentops?ss
 
 up_postgres() {
   local bin; bin=$(pgbin)
-  mkdir -p "$dev/pg"
-  if [ ! -d "$dev/pg/data" ]; then
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dev/pg"
-    as_pg "$bin/initdb" -D "$dev/pg/data" -U postgres --auth=trust --encoding=UTF8 --locale=C >"$dev/pg/initdb.log" 2>&1 \
-      || { cat "$dev/pg/initdb.log" >&2; exit 1; }
+  [ -f "$dev/pg.port" ] || rm -rf "$pg" # a leftover of a stack whose .dev/ is gone
+  mkdir -p "$pg"
+  if [ ! -d "$pg/data" ]; then
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg"
+    as_pg "$bin/initdb" -D "$pg/data" -U postgres --auth=trust --encoding=UTF8 --locale=C >"$pg/initdb.log" 2>&1 \
+      || { cat "$pg/initdb.log" >&2; exit 1; }
     free_port >"$dev/pg.port"
   fi
-  if ! as_pg "$bin/pg_ctl" -D "$dev/pg/data" status >/dev/null 2>&1; then
-    as_pg "$bin/pg_ctl" -D "$dev/pg/data" -l "$dev/pg/postgres.log" -w -t 60 \
-      -o "-p $(cat "$dev/pg.port") -k $dev/pg -c listen_addresses=127.0.0.1" start >/dev/null
+  if ! as_pg "$bin/pg_ctl" -D "$pg/data" status >/dev/null 2>&1; then
+    as_pg "$bin/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w -t 60 \
+      -o "-p $(cat "$dev/pg.port") -k $pg -c listen_addresses=127.0.0.1" start >/dev/null
   fi
   as_pg "$bin/psql" -h 127.0.0.1 -p "$(cat "$dev/pg.port")" -U postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='agentops'" | grep -q 1 \
@@ -98,8 +107,8 @@ down() {
   fi
   rm -f "$dev/agentops.pid"
   if alive "$dev/redis.pid"; then kill "$(cat "$dev/redis.pid")"; fi
-  if [ -d "$dev/pg/data" ]; then
-    as_pg "$(pgbin)/pg_ctl" -D "$dev/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  if [ -d "$pg/data" ]; then
+    as_pg "$(pgbin)/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null 2>&1 || true
   fi
   # Runners of dev sessions run in their own process groups: stop them too.
   pkill -f -- "--workspace $dev/data/" 2>/dev/null || true
@@ -108,9 +117,9 @@ down() {
 
 case ${1:-} in
   up) up ;;
-  logs) exec tail -n 50 -F "$dev/agentops.log" "$dev/pg/postgres.log" "$dev/redis.log" ;;
+  logs) exec tail -n 50 -F "$dev/agentops.log" "$pg/postgres.log" "$dev/redis.log" ;;
   down) down ;;
-  reset) down; rm -rf "$dev"; echo "dev data deleted" ;;
+  reset) down; rm -rf "$dev" "$pg"; echo "dev data deleted" ;;
   migrate)
     [ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
     up_postgres; up_redis; serve_env; "$BIN" migrate up ;;
