@@ -37,7 +37,7 @@ pgbin() {
 }
 # as_pg runs a Postgres tool as the postgres user when we are root (initdb
 # refuses root), else as ourselves.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 free_port() { "$root/scripts/free-port.sh"; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 db_url() { echo "postgres://postgres@127.0.0.1:$(cat "$dev/pg.port")/agentops?sslmode=disable"; }
