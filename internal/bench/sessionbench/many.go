@@ -125,9 +125,9 @@ func many(ctx context.Context, o options, s *server) error {
 		if err := s.Call(ctx, "GET", "/api/sessions/"+bs.ID+"/messages", bs.Owner, nil, &out, 200); err != nil {
 			return err
 		}
-		ok := len(out.Messages) == 1 && out.Messages[0].Role == "assistant" && out.Messages[0].Content == want.String()
+		ok := len(out.Messages) == 2 && out.Messages[0].Role == "user" && out.Messages[1].Role == "assistant" && out.Messages[1].Content == want.String()
 		if ok {
-			parts := out.Messages[0].Parts
+			parts := out.Messages[1].Parts
 			ok = len(parts) == 2 && parts[0].Type == "text" && parts[1].Type == "finish"
 		}
 		if ok {
@@ -140,7 +140,9 @@ func many(ctx context.Context, o options, s *server) error {
 			bad = append(bad, fmt.Sprintf("%s: %d messages, last content %d bytes (want %d)", bs.ID, len(out.Messages), got, want.Len()))
 		}
 		for _, m := range out.Messages {
-			bytes += len(m.Content)
+			if m.Role == "assistant" {
+				bytes += len(m.Content)
+			}
 		}
 	}
 	total := o.deltas * len(sessions)
