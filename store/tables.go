@@ -44,6 +44,7 @@ var tables = []Table{
 	{Name: "user_events"},
 	{Name: "event_tickets"},
 	{Name: "memory_files"},
+	{Name: "memory_usage"},
 	{Name: "scheduled_jobs"},
 	{Name: "personas"},
 	{Name: "persona_files"},

@@ -60,9 +60,10 @@ func (c *Config) setDefaults() {
 
 // Service is the auth domain.
 type Service struct {
-	st  *store.Store
-	cfg Config
-	log *slog.Logger
+	st      *store.Store
+	cfg     Config
+	log     *slog.Logger
+	hashing *hashGate
 }
 
 // New returns the auth service over st.
@@ -71,7 +72,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{st: st, cfg: cfg, log: log}
+	return &Service{st: st, cfg: cfg, log: log, hashing: newHashGate(0)}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
@@ -181,7 +182,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 	if len(in.Name) > 255 {
 		return "", nil, apperr.Invalid("name", "Name must be at most 255 characters")
 	}
-	hash, err := HashPassword(in.Password)
+	hash, err := s.hashPassword(ctx, in.Password)
 	if err != nil {
 		return "", nil, err
 	}
@@ -298,17 +299,17 @@ func (s *Service) Login(ctx context.Context, rawEmail, password, client string) 
 	ok := false
 	switch {
 	case errors.Is(err, store.ErrNotFound), err == nil && u.PasswordHash == "":
-		_, _ = CheckPassword(dummyHash(), password) // same cost as a real check
+		_, _ = s.checkPassword(ctx, dummyHash(), password) // same cost as a real check
 	case err != nil:
 		return "", err
 	default:
 		if len(password) > MaxPasswordLen {
 			// Never right, but it costs what a check costs: the answer's
 			// timing must not tell a known email from an unknown one.
-			_, _ = CheckPassword(dummyHash(), password[:MaxPasswordLen])
+			_, _ = s.checkPassword(ctx, dummyHash(), password[:MaxPasswordLen])
 			break
 		}
-		ok, err = CheckPassword(u.PasswordHash, password)
+		ok, err = s.checkPassword(ctx, u.PasswordHash, password)
 		if err != nil {
 			s.log.Error("stored password hash is unreadable", "user_id", u.ID, "err", err)
 			ok = false
@@ -346,11 +347,11 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if p.User.PasswordHash == "" {
 		return errBadCredentials()
 	}
-	ok, err := CheckPassword(p.User.PasswordHash, current)
+	ok, err := s.checkPassword(ctx, p.User.PasswordHash, current)
 	if err != nil || !ok {
 		return errBadCredentials()
 	}
-	hash, err := HashPassword(next)
+	hash, err := s.hashPassword(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -375,7 +376,7 @@ func (s *Service) SetPassword(ctx context.Context, rawEmail, password string) er
 	if err := CheckPasswordPolicy("password", password); err != nil {
 		return err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return err
 	}
@@ -423,7 +424,7 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, name, password strin
 		if err := CheckPasswordPolicy("password", password); err != nil {
 			return nil, err
 		}
-		if hash, err = HashPassword(password); err != nil {
+		if hash, err = s.hashPassword(ctx, password); err != nil {
 			return nil, err
 		}
 	}

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/agentops/agentops/internal/bench/benchkit"
 	"github.com/agentops/agentops/internal/testutil/pgtest"
 
 	"github.com/agentops/agentops/app"
@@ -23,8 +18,7 @@ import (
 // server is the agentops server running in this process, and a REST client
 // for it.
 type server struct {
-	url    string // http://127.0.0.1:port
-	client *http.Client
+	*benchkit.Client
 }
 
 // withServer starts agentops in this process on a free loopback port with
@@ -87,13 +81,10 @@ func withServer(ctx context.Context, o options, fn func(ctx context.Context, s *
 			}
 		}
 	}()
-	s := &server{url: "http://" + addr, client: &http.Client{
-		Timeout:   2 * time.Minute,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil},
-	}}
+	s := &server{benchkit.NewClient("http://"+addr, 64)}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		res, err := s.client.Get(s.url + "/ready")
+		res, err := s.HTTP.Get(s.URL + "/ready")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -120,138 +111,4 @@ func freeAddr() (string, error) {
 	addr := l.Addr().String()
 	l.Close()
 	return addr, nil
-}
-
-// call sends a JSON request and decodes the JSON answer into out; any
-// status but want is an error.
-func (s *server) call(ctx context.Context, method, path, token string, body, out any, want int) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.url+path, rd)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return err
-	}
-	if res.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-const password = "a long passphrase for the bench"
-
-// users registers n users: the first becomes the admin, the others are
-// invited by email. It returns their login tokens.
-func (s *server) users(ctx context.Context, n int) ([]string, error) {
-	tokens := make([]string, 0, n)
-	for i := range n {
-		email := fmt.Sprintf("bench%d@example.com", i)
-		if i > 0 {
-			if err := s.call(ctx, "POST", "/api/admin/invites", tokens[0], map[string]any{"email": email}, nil, 201); err != nil {
-				return nil, err
-			}
-		}
-		var reg struct{ SessionToken string }
-		if err := s.call(ctx, "POST", "/auth/email/register", "", map[string]any{"email": email, "password": password, "name": fmt.Sprintf("Bench %d", i)}, &reg, 200); err != nil {
-			return nil, err
-		}
-		tokens = append(tokens, reg.SessionToken)
-	}
-	return tokens, nil
-}
-
-// benchSession is a session created over REST with its owner's login token
-// and its runner token.
-type benchSession struct {
-	id          string
-	owner       string // login token
-	runnerToken string
-}
-
-// createSession makes a session with the external sandbox and reads the
-// runner token from the command it returns.
-func (s *server) createSession(ctx context.Context, owner string) (benchSession, error) {
-	var out struct {
-		Session struct{ ID string }
-		Runner  *struct{ Command string }
-	}
-	if err := s.call(ctx, "POST", "/api/sessions", owner, map[string]any{"workspace": "bench"}, &out, 201); err != nil {
-		return benchSession{}, err
-	}
-	if out.Runner == nil {
-		return benchSession{}, errors.New("create session: no runner command (is the sandbox external?)")
-	}
-	tok, err := runnerToken(out.Runner.Command)
-	if err != nil {
-		return benchSession{}, err
-	}
-	return benchSession{id: out.Session.ID, owner: owner, runnerToken: tok}, nil
-}
-
-func runnerToken(command string) (string, error) {
-	const key = "AGENTOPS_RUNNER_TOKEN="
-	i := strings.Index(command, key)
-	if i < 0 {
-		return "", fmt.Errorf("no %s in the runner command", key)
-	}
-	tok, _, _ := strings.Cut(command[i+len(key):], " ")
-	return strings.Trim(tok, "'"), nil
-}
-
-// createSessions makes n sessions, ten per user (the per-user limit of
-// active sessions), with at most workers requests at once.
-func (s *server) createSessions(ctx context.Context, tokens []string, n, workers int) ([]benchSession, error) {
-	out := make([]benchSession, n)
-	var mu sync.Mutex
-	var first error
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				bs, err := s.createSession(ctx, tokens[i/10])
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				out[i] = bs
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return out, first
-}
-
-func (s *server) wsURL(id string) string {
-	return "ws" + strings.TrimPrefix(s.url, "http") + "/api/sessions/" + id + "/ws"
 }
