@@ -301,7 +301,7 @@ function GitActions({ id, git, pr, onDone }: { id: string; git: GitState | null;
               const r = await api<{ pr: { number: number; url: string; title: string; state: string } }>(
                 "POST",
                 `/api/repos/pull-request?repo=${enc(repo)}`,
-                { branch: git?.branch ?? "", title, body: body || undefined, base: base || undefined, sessionId: id, draft },
+                { branch: git?.branch || undefined, title, body: body || undefined, base: base || undefined, sessionId: id, draft },
               );
               setMade(r.pr);
               return `Opened pull request #${r.pr.number}.`;
