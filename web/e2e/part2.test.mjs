@@ -294,7 +294,7 @@ test.skip("review panel: commit, push and pull request show the server's answers
   await page.goto(`/sessions/${sessionId}`);
   await page.getByText("Runner ready").waitFor({ timeout: 30000 });
   const panels = page.locator(".panels");
-  if (!(await panels.getAttribute("open"))) await panels.locator("> summary").click();
+  if ((await panels.getAttribute("open")) === null) await panels.locator("> summary").click();
   await page.getByRole("tab", { name: "Review" }).click();
   // While a turn runs the server refuses: 409 TURN_RUNNING, said plainly.
   await prompt("/slow 300\n/chunks 20\nslow turn so that the commit is refused while it runs");
