@@ -4,6 +4,7 @@
 // Debian's Chromium against a real `agentops serve` with the script agent.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { createHmac } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiCall, axe, launch, startServer } from "./harness.mjs";
@@ -44,7 +45,7 @@ async function setEditor(value) {
   await page.locator("#json-editor").fill(typeof value === "string" ? value : JSON.stringify(value, null, 2));
 }
 
-test("workflows: the editor points at the failing step; create, triggers, run, live notification, approve, trace, history", async () => {
+test("workflows: the editor points at the failing step; create, triggers, run, live notification, approve, trace, webhook and deny, history", async () => {
   await page.goto("/workflows");
   await page.getByRole("heading", { name: "Workflows", exact: true }).waitFor();
   await page.getByText("No workflows yet.").waitFor();
@@ -113,17 +114,22 @@ test("workflows: the editor points at the failing step; create, triggers, run, l
   await page.getByRole("button", { name: "Save trigger" }).click();
   await runs.locator("time").first().waitFor();
   await page.waitForFunction(() => document.querySelector('[aria-label="Next runs of Nightly"] time')?.getAttribute("datetime")?.includes("T06:00:00"));
+  // A manual trigger, and the schedule deleted.
+  await page.getByRole("button", { name: "Add trigger" }).click();
+  await page.getByLabel("Trigger name").fill("By hand");
+  await page.getByRole("button", { name: "Create trigger" }).click();
+  await page.locator(".trigger", { hasText: "By hand" }).waitFor();
   violations.push(...(await axe(page, "workflow with triggers")));
-  // Delete the webhook trigger.
   page.once("dialog", (d) => d.accept());
-  await page.getByRole("button", { name: "Delete On push" }).click();
-  await hook.waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Delete Nightly" }).click();
+  await runs.waitFor({ state: "detached" });
 
-  // Run it: the bell's count goes up live when the run waits for approval.
+  // Run it from its trigger: the bell's count goes up live when the run waits for approval.
   const bell = page.locator(".top .bell");
   assert.equal(await bell.getAttribute("aria-label"), "Notifications");
-  await page.getByRole("button", { name: "Run now" }).click();
+  await page.locator(".trigger", { hasText: "By hand" }).getByRole("button", { name: "Run", exact: true }).click();
   await page.waitForURL(/\/executions\//);
+  await page.getByText("By hand (manual)").waitFor();
   const approval = page.getByRole("region", { name: "Approval" });
   await approval.waitFor({ timeout: 60000 });
   assert.match(await approval.textContent(), /Ship it\?/);
@@ -139,10 +145,24 @@ test("workflows: the editor points at the failing step; create, triggers, run, l
   await trace.getByText("shipped").first().waitFor();
   violations.push(...(await axe(page, "execution trace")));
 
+  // The webhook, signed with the secret the page showed, starts a run; deny it with a reason.
+  const payload = JSON.stringify({ ref: "refs/tags/v1" });
+  const sig = createHmac("sha256", secret).update(payload).digest("hex");
+  const hookRes = await fetch(url, { method: "POST", headers: { "X-Webhook-Signature": sig, "Content-Type": "application/json" }, body: payload });
+  assert.equal(hookRes.status, 202);
+  const { executionId } = await hookRes.json();
+  await page.goto("/workflows/release");
+  await page.getByRole("list", { name: "Executions" }).locator(`a[href="/executions/${executionId}"]`).click();
+  await approval.waitFor({ timeout: 60000 });
+  await approval.getByLabel("Reason (optional)").fill("not today");
+  await approval.getByRole("button", { name: "Deny" }).click();
+  await page.locator(".session-head .badge", { hasText: "cancelled" }).waitFor({ timeout: 30000 });
+  await page.getByText(/approval_denied: not today/).waitFor();
+
   // The inbox has the approval; marking it read clears the bell.
   await bell.click();
   await page.getByRole("heading", { name: "Notifications" }).waitFor();
-  const note = page.locator(".inbox li", { hasText: "Ship it?" });
+  const note = page.locator(".inbox li", { hasText: "Ship it?" }).first();
   await note.waitFor();
   violations.push(...(await axe(page, "inbox")));
   await page.getByRole("button", { name: "Mark all read" }).click();
