@@ -160,6 +160,10 @@ test("workflows: the editor points at the failing step; create, triggers, run, l
   await page.getByText(/approval_denied: not today/).waitFor();
 
   // The inbox has the approval; marking it read clears the bell.
+  // The inbox and the bell share the page's one event stream.
+  const streams = [];
+  const onReq = (r) => r.url().includes("/api/events?") && streams.push(r.url());
+  page.on("request", onReq);
   await bell.click();
   await page.getByRole("heading", { name: "Notifications" }).waitFor();
   const note = page.locator(".inbox li", { hasText: "Ship it?" }).first();
@@ -167,6 +171,8 @@ test("workflows: the editor points at the failing step; create, triggers, run, l
   violations.push(...(await axe(page, "inbox")));
   await page.getByRole("button", { name: "Mark all read" }).click();
   await page.waitForFunction(() => document.querySelector(".top .bell")?.getAttribute("aria-label") === "Notifications");
+  page.off("request", onReq);
+  assert.deepEqual(streams, [], "no second event stream was opened");
 
   // History and rollback.
   await page.goto("/workflows/release");

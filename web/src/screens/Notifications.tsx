@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, when } from "../api";
-import { followEvents } from "../events";
+import { subscribeEvents } from "../events";
 import { FormError } from "../ui";
 
 type Note = {
@@ -29,7 +29,7 @@ export function Bell({ current }: { current: boolean }) {
         .then((r) => setCount(r.count))
         .catch(() => {});
     recount();
-    const stop = followEvents(
+    const stop = subscribeEvents(
       (e) => {
         if (e.type === "notification") recount();
       },
@@ -77,7 +77,7 @@ export function Inbox() {
   };
   useEffect(() => {
     load();
-    const stop = followEvents(
+    const stop = subscribeEvents(
       (e) => {
         if (e.type === "notification") load();
       },
