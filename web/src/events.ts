@@ -78,3 +78,6 @@ export function subscribeEvents(onEvent: (e: BusEvent) => void, onReset: () => v
     }
   };
 }
+
+/** The session screen re-dispatches its socket's git frames (files-changed, git-state, pr-created) on window under this name, for the workspace panels. */
+export const SESSION_FRAME = "agentops:session-frame";

@@ -1,14 +1,12 @@
 // The session screen's workspace panels: Review (changed files, diff,
 // commit/push/pull request), Files (browse the workspace) and Artifacts.
 // Kept apart from Session.tsx, which only renders <SessionPanels> and
-// forwards its socket's git frames as a window event (SESSION_FRAME).
+// forwards its socket's git frames as a window event (events.ts SESSION_FRAME).
 import { useEffect, useState } from "preact/hooks";
 import { Tabs } from "../bits";
 import { Artifacts } from "./Artifacts";
 import { FileBrowser } from "./Files";
 import { Review } from "./Review";
-
-export const SESSION_FRAME = "agentops:session-frame";
 
 type Tab = "review" | "files" | "artifacts";
 
@@ -25,20 +23,20 @@ export function SessionPanels({ id, live }: { id: string; live: boolean }) {
         <h2>Workspace: review, files, artifacts</h2>
       </summary>
       {open && (
-      <Tabs
-        label="Workspace panels"
-        tabs={[
-          ["review", "Review"],
-          ["files", "Files"],
-          ["artifacts", "Artifacts"],
-        ]}
-        current={tab}
-        onChange={setTab}
-      >
-        {tab === "review" && <Review id={id} live={live} />}
-        {tab === "files" && <FileBrowser id={id} />}
-        {tab === "artifacts" && <Artifacts id={id} />}
-      </Tabs>
+        <Tabs
+          label="Workspace panels"
+          tabs={[
+            ["review", "Review"],
+            ["files", "Files"],
+            ["artifacts", "Artifacts"],
+          ]}
+          current={tab}
+          onChange={setTab}
+        >
+          {tab === "review" && <Review id={id} live={live} />}
+          {tab === "files" && <FileBrowser id={id} />}
+          {tab === "artifacts" && <Artifacts id={id} />}
+        </Tabs>
       )}
     </details>
   );

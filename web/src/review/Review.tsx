@@ -3,7 +3,7 @@ import { api, ApiError } from "../api";
 import { FormError } from "../ui";
 import { parseDiff, pairLines, type Hunk, type Line } from "./diff";
 import { highlightLines, languageOf } from "./highlight";
-import { SESSION_FRAME } from "./Panels";
+import { SESSION_FRAME } from "../events";
 
 type Changed = { filePath: string; oldPath?: string; status: string; additions: number; deletions: number; binary?: boolean };
 type DiffFile = { path: string; oldPath?: string; status: string; binary?: boolean; diff?: string; truncated?: boolean };

@@ -1,6 +1,7 @@
 import { lazy, memo, Suspense } from "preact/compat";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, auth, toLogin, when, type Message, type Part, type Session } from "../api";
+import { SESSION_FRAME } from "../events";
 import { renderMarkdown } from "../markdown";
 import { Transcript } from "../transcript";
 import { StatusBadge, useId } from "../ui";
@@ -8,7 +9,6 @@ import { StatusBadge, useId } from "../ui";
 // The workspace panels (review, files, artifacts) live in ../review and load
 // on demand; this screen forwards its socket's git frames to them.
 const SessionPanels = lazy(() => import("../review/Panels"));
-const SESSION_FRAME = "agentops:session-frame";
 
 type Question = {
   id: string;

@@ -244,18 +244,18 @@ export function JsonEditor({
         {syntax && <p class="field-error">JSON: {syntax}</p>}
         {located.length > 0 && (
           <div role="alert">
-          <ul class="step-errors">
-            {located.map((l) => (
-              <li>
-                {l.span ? (
-                  <button type="button" class="link" onClick={() => select(l.span!.start, l.span!.end)}>
-                    Line {l.line}
-                  </button>
-                ) : null}{" "}
-                <code>{l.path || "data"}</code>: {l.message}
-              </li>
-            ))}
-          </ul>
+            <ul class="step-errors">
+              {located.map((l) => (
+                <li>
+                  {l.span ? (
+                    <button type="button" class="link" onClick={() => select(l.span!.start, l.span!.end)}>
+                      Line {l.line}
+                    </button>
+                  ) : null}{" "}
+                  <code>{l.path || "data"}</code>: {l.message}
+                </li>
+              ))}
+            </ul>
           </div>
         )}
       </div>
