@@ -1,9 +1,14 @@
-import { memo } from "preact/compat";
+import { lazy, memo, Suspense } from "preact/compat";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, auth, toLogin, when, type Message, type Part, type Session } from "../api";
+import { SESSION_FRAME } from "../events";
 import { renderMarkdown } from "../markdown";
 import { Transcript } from "../transcript";
 import { StatusBadge, useId } from "../ui";
+
+// The workspace panels (review, files, artifacts) live in ../review and load
+// on demand; this screen forwards its socket's git frames to them.
+const SessionPanels = lazy(() => import("../review/Panels"));
 
 type Question = {
   id: string;
@@ -214,6 +219,11 @@ export function SessionView({ id }: { id: string }) {
         case "error":
           setNotice(f.error ?? f.message ?? "Error");
           break;
+        case "files-changed":
+        case "git-state":
+        case "pr-created":
+          dispatchEvent(new CustomEvent(SESSION_FRAME, { detail: f }));
+          break;
       }
     };
 
@@ -363,6 +373,9 @@ export function SessionView({ id }: { id: string }) {
           This session has ended. <a href="/">Back to sessions</a>
         </p>
       )}
+      <Suspense fallback={null}>
+        <SessionPanels id={id} live={live} />
+      </Suspense>
     </section>
   );
 }
