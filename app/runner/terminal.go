@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/agentops/agentops/app/protocol"
 )
@@ -255,9 +256,20 @@ func (t *terminals) finish(s *shell) {
 func (s *shell) end() {
 	s.once.Do(func() {
 		close(s.done)
-		pgid := s.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGHUP)
-		_ = syscall.Kill(-pgid, syscall.SIGCONT) // a stopped job must run to see it
+		groups := []int{s.cmd.Process.Pid}
+		// The job in the foreground has a group of its own when the shell
+		// does job control; it is hung up too.
+		if rc, err := s.ptmx.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) {
+				if fg, err := unix.IoctlGetInt(int(fd), unix.TIOCGPGRP); err == nil && fg > 0 && fg != groups[0] {
+					groups = append(groups, fg)
+				}
+			})
+		}
+		for _, g := range groups {
+			_ = syscall.Kill(-g, syscall.SIGHUP)
+			_ = syscall.Kill(-g, syscall.SIGCONT) // a stopped job must run to see it
+		}
 		_ = s.ptmx.Close()
 	})
 }
