@@ -24,14 +24,16 @@ const TerminalSubprotocol = "agentops.terminal"
 // {"type":"resize","cols","rows"}, the server ends with text
 // {"type":"exit","exitCode","reason"} and closes.
 func (s *Server) terminalSocket(w http.ResponseWriter, r *http.Request) {
-	if !s.socketPreflight(w, r, true) {
-		return
-	}
 	p := principal(r)
 	id := r.PathValue("id")
-	// Refuse before upgrading, so the answer is a plain 404 or 403.
+	// Refuse before upgrading, so the answer is a plain 404 or 403 — and
+	// before the upgrade check, so that a browser, which cannot read why
+	// an upgrade failed, can ask with a plain GET (426 means allowed).
 	if err := s.sessions.CheckTerminal(r.Context(), p.User.ID, id); err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if !s.socketPreflight(w, r, true) {
 		return
 	}
 	cols, _ := strconv.Atoi(r.URL.Query().Get("cols"))
