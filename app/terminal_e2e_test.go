@@ -234,18 +234,29 @@ func TestTerminalOnlyForTheOwner(t *testing.T) {
 func TestTerminalRefusedWhenLocalRunnersShareTheServersUser(t *testing.T) {
 	s := startServer(t, store.SQLite, "local")
 	c := s.createSession(nil)
-	// One user: the shell can read only what that user owns anyway.
-	code, body := s.call("GET", "/api/sessions/"+c.Session.ID+"/terminal", s.token, nil)
-	if code != http.StatusUpgradeRequired {
-		t.Fatalf("a plain GET with one user: %d %s", code, body)
+	// One user: the shell can read only what that user owns anyway. A
+	// plain GET answers 426 (allowed) once the runner is connected.
+	eventually.NoError(t, 30*time.Second, "the local runner to connect", func() error {
+		if code, body := s.call("GET", "/api/sessions/"+c.Session.ID+"/terminal", s.token, nil); code != http.StatusUpgradeRequired {
+			return fmt.Errorf("a plain GET with one user: %d %s", code, body)
+		}
+		return nil
+	})
+	tc, status := s.dialTerminal(c.Session.ID, s.token, 80, 24)
+	if status != http.StatusSwitchingProtocols {
+		t.Fatalf("one user: %d", status)
 	}
+	tc.typeLine("echo local-$((2*21)); pwd")
+	tc.waitOutput(`local-42`, 20*time.Second)
+	tc.waitOutput(regexp.QuoteMeta(c.Session.ID), 10*time.Second) // workspaces/<id>
+	_ = tc.c.Close(websocket.StatusNormalClosure, "")
 	s.secondUser("other@example.com")
-	_, status := s.dialTerminal(c.Session.ID, s.token, 80, 24)
+	_, status = s.dialTerminal(c.Session.ID, s.token, 80, 24)
 	if status != http.StatusForbidden {
 		t.Fatalf("two users and local runners as the server's user: %d, want 403", status)
 	}
 	// A browser cannot read why an upgrade failed: a plain GET tells it.
-	code, body = s.call("GET", "/api/sessions/"+c.Session.ID+"/terminal", s.token, nil)
+	code, body := s.call("GET", "/api/sessions/"+c.Session.ID+"/terminal", s.token, nil)
 	var e struct{ Error, Code string }
 	_ = json.Unmarshal(body, &e)
 	if code != http.StatusForbidden || !strings.Contains(e.Error, "--runner-user") {

@@ -102,8 +102,18 @@ func (m *Manager) CheckTerminal(ctx context.Context, userID, id string) error {
 				"and this server has more than one user, so a shell could read the server's data directory")
 		}
 	}
+	// Only a live actor can have a runner; this read starts none.
+	connected := false
+	if _, err := m.actors.ifLive(ctx, id, func(a *actor) error { connected = a.runner.conn != nil; return nil }); err != nil {
+		return err
+	}
+	if !connected {
+		return errNoRunner
+	}
 	return nil
 }
+
+var errNoRunner = apperr.Conflict("The session's runner is not connected (wake the session, or wait for it to start)")
 
 // OpenTerminal starts a shell of cols×rows on the session's runner for
 // conn, after CheckTerminal. The runner must be connected.
@@ -114,7 +124,7 @@ func (m *Manager) OpenTerminal(ctx context.Context, userID, id string, cols, row
 	t := &terminal{id: uuid.NewString(), sessionID: id, browser: conn, credit: make(chan struct{}), done: make(chan struct{})}
 	err := m.actors.withActor(ctx, id, func(a *actor) error {
 		if a.runner.conn == nil {
-			return apperr.Conflict("The session's runner is not connected")
+			return errNoRunner
 		}
 		t.runner = a.runner.conn
 		m.terms.add(t)
