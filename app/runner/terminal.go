@@ -241,9 +241,12 @@ func (t *terminals) finish(s *shell) {
 	delete(t.shells, s.id)
 	t.mu.Unlock()
 	f := protocol.TerminalFrame{Type: protocol.TerminalClose, TerminalID: s.id}
-	code := s.cmd.ProcessState.ExitCode()
+	code := -1
+	if s.cmd.ProcessState != nil {
+		code = s.cmd.ProcessState.ExitCode() // -1: ended by a signal (a hang-up)
+	}
 	var ee *exec.ExitError
-	if err == nil || errors.As(err, &ee) {
+	if (err == nil || errors.As(err, &ee)) && code >= 0 {
 		f.ExitCode = &code
 	}
 	t.log.Info("terminal ended", "terminal_id", s.id, "exit_code", code)
