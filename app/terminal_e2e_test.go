@@ -276,6 +276,7 @@ func TestTerminalFloodKeepsTheSessionFlowing(t *testing.T) {
 	}
 	const flood = 100_000_000
 	tc.typeLine(fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x; echo; echo flood-$((40+2))", flood))
+	start := time.Now()
 
 	// A turn streamed in 300 chunks while the flood runs.
 	words := make([]string, 300)
@@ -319,6 +320,8 @@ func TestTerminalFloodKeepsTheSessionFlowing(t *testing.T) {
 	if total < flood {
 		t.Fatalf("the terminal received %d bytes, want at least %d", total, flood)
 	}
+	elapsed := time.Since(start)
+	t.Logf("the flood took %s (%.1f MB/s through runner, server and socket)", elapsed.Round(time.Millisecond), float64(total)/1e6/elapsed.Seconds())
 	m := s.scrape()
 	peak := m["agentops_terminal_queue_peak_bytes"]
 	t.Logf("terminal output: %d bytes; peak queue %v bytes (window %d)", total, peak, protocol.TerminalWindow)

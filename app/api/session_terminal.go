@@ -14,10 +14,6 @@ import (
 	"github.com/agentops/agentops/app/session"
 )
 
-// TerminalSubprotocol is what a browser offers (with bearer.<token>) to
-// open a terminal socket.
-const TerminalSubprotocol = "agentops.terminal"
-
 // terminalSocket serves GET /api/sessions/:id/terminal?cols=&rows=: a
 // shell in the session's workspace (see docs/api.md, "Terminal"). Binary
 // messages carry the terminal's bytes both ways; the browser sends text
@@ -39,7 +35,7 @@ func (s *Server) terminalSocket(w http.ResponseWriter, r *http.Request) {
 	cols, _ := strconv.Atoi(r.URL.Query().Get("cols"))
 	rows, _ := strconv.Atoi(r.URL.Query().Get("rows"))
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{TerminalSubprotocol, protocol.Subprotocol},
+		Subprotocols:   []string{protocol.TerminalSubprotocol, protocol.Subprotocol},
 		OriginPatterns: s.originPatterns(),
 	})
 	if err != nil {

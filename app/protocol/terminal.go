@@ -34,6 +34,10 @@ const (
 	TerminalAck = "terminal.ack"
 )
 
+// TerminalSubprotocol is what a browser offers (with "bearer.<token>") on
+// the terminal socket; the server answers it.
+const TerminalSubprotocol = "agentops.terminal"
+
 // Terminal flow-control bounds, in bytes of data (before base64).
 const (
 	TerminalWindow      = 256 << 10 // output in flight per terminal

@@ -48,7 +48,13 @@ type shell struct {
 	id   string
 	cmd  *exec.Cmd
 	ptmx *os.File
-	in   chan []byte // input waiting for the pty; the server's credit bounds it
+
+	// Input waiting for the pty, bounded in bytes by the server's credit
+	// (protocol.TerminalInputWindow), however small its frames.
+	inMu    sync.Mutex
+	inQ     [][]byte
+	inBytes int
+	inWake  chan struct{}
 
 	mu      sync.Mutex
 	unacked int           // output bytes sent and not acknowledged
@@ -68,13 +74,9 @@ func (t *terminals) handle(raw []byte) {
 	case protocol.TerminalOpen:
 		t.open(f.TerminalID, f.Cols, f.Rows)
 	case protocol.TerminalInput:
-		if s := t.get(f.TerminalID); s != nil {
-			select {
-			case s.in <- f.Data:
-			default:
-				// Only a server that ignores the input window gets here.
-				t.log.Warn("terminal input over the window; dropped", "terminal_id", f.TerminalID, "bytes", len(f.Data))
-			}
+		if s := t.get(f.TerminalID); s != nil && !s.queueInput(f.Data) {
+			// Only a server that ignores the input window gets here.
+			t.log.Warn("terminal input over the window; dropped", "terminal_id", f.TerminalID, "bytes", len(f.Data))
 		}
 	case protocol.TerminalResize:
 		if s := t.get(f.TerminalID); s != nil {
@@ -160,7 +162,7 @@ func (t *terminals) open(id string, cols, rows int) {
 		t.sendFrame(protocol.TerminalFrame{Type: protocol.TerminalClose, TerminalID: id, Error: err.Error()})
 		return
 	}
-	s := &shell{id: id, cmd: cmd, ptmx: ptmx, in: make(chan []byte, protocol.TerminalInputWindow/64),
+	s := &shell{id: id, cmd: cmd, ptmx: ptmx, inWake: make(chan struct{}, 1),
 		credit: make(chan struct{}), done: make(chan struct{})}
 	t.shells[id] = s
 	t.wg.Add(2)
@@ -170,18 +172,51 @@ func (t *terminals) open(id string, cols, rows int) {
 	go func() { defer t.wg.Done(); t.readOutput(s) }()
 }
 
+// queueInput queues input for the pty; false if it would exceed the window.
+func (s *shell) queueInput(b []byte) bool {
+	s.inMu.Lock()
+	if s.inBytes+len(b) > protocol.TerminalInputWindow {
+		s.inMu.Unlock()
+		return false
+	}
+	s.inQ = append(s.inQ, b)
+	s.inBytes += len(b)
+	s.inMu.Unlock()
+	select {
+	case s.inWake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
 // writeInput feeds the server's input to the pty and returns the credit.
 func (t *terminals) writeInput(s *shell) {
 	for {
-		select {
-		case <-s.done:
-			return
-		case b := <-s.in:
-			if _, err := s.ptmx.Write(b); err != nil {
-				return
-			}
-			t.sendFrame(protocol.TerminalFrame{Type: protocol.TerminalAck, TerminalID: s.id, Bytes: len(b)})
+		s.inMu.Lock()
+		var b []byte
+		if len(s.inQ) > 0 {
+			b = s.inQ[0]
+			s.inQ[0] = nil
+			s.inQ = s.inQ[1:]
 		}
+		s.inMu.Unlock()
+		if b == nil {
+			select {
+			case <-s.done:
+				return
+			case <-s.inWake:
+			}
+			continue
+		}
+		// A pty whose buffer is full blocks here until the shell reads;
+		// end() closes it.
+		if _, err := s.ptmx.Write(b); err != nil {
+			return
+		}
+		s.inMu.Lock()
+		s.inBytes -= len(b)
+		s.inMu.Unlock()
+		_ = t.sendFrame(protocol.TerminalFrame{Type: protocol.TerminalAck, TerminalID: s.id, Bytes: len(b)})
 	}
 }
 

@@ -92,9 +92,7 @@ func (r *RunnerSocket) Frame(raw []byte) {
 // isTerminalFrame reports whether raw is a terminal frame, reading only
 // its type (an output frame's data can be large).
 func isTerminalFrame(raw []byte) bool {
-	var head struct {
-		Type string `json:"type"`
-	}
+	var typ string
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return false
@@ -104,10 +102,10 @@ func isTerminalFrame(raw []byte) bool {
 	if k, err := dec.Token(); err != nil || k != "type" {
 		return false
 	}
-	if err := dec.Decode(&head.Type); err != nil {
+	if err := dec.Decode(&typ); err != nil {
 		return false
 	}
-	return protocol.IsTerminalFrame(head.Type)
+	return protocol.IsTerminalFrame(typ)
 }
 
 // Closed tells the actor the socket is gone.
