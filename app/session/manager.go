@@ -108,6 +108,7 @@ func (m *Manager) Shutdown(ctx context.Context) {
 	m.cancel()
 	m.actors.wait(ctx)
 	m.ended.shutdown()
+	m.terms.endAll("The server is shutting down")
 }
 
 // FireDue makes every live actor run the deadlines that are due by the

@@ -303,6 +303,19 @@ func (r *termRelay) endRunner(c Conn, reason string) {
 	}
 }
 
+// endAll ends every terminal (the server is shutting down).
+func (r *termRelay) endAll(reason string) {
+	r.mu.Lock()
+	all := make([]*terminal, 0, len(r.terms))
+	for _, t := range r.terms {
+		all = append(all, t)
+	}
+	r.mu.Unlock()
+	for _, t := range all {
+		r.end(t, nil, reason, true)
+	}
+}
+
 // TerminalStats reports the open terminals.
 func (m *Manager) TerminalStats() TerminalStats {
 	m.terms.mu.Lock()
