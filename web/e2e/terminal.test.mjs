@@ -12,6 +12,7 @@ before(async () => {
   srv = await startServer();
   browser = await launch();
   const ctx = await browser.newContext({ baseURL: srv.base, viewport: { width: 1100, height: 900 } });
+  await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: srv.base });
   page = await ctx.newPage();
   page.on("pageerror", (e) => errors.push(e.message));
   const r = await fetch(srv.base + "/auth/email/register", {
@@ -69,6 +70,20 @@ test("the Terminal tab runs ls in the session's workspace", async () => {
   assert.ok(geometry.count >= 10, `fit gave ${geometry.count} rows`);
   assert.ok(geometry.second > geometry.first && geometry.height > 8, JSON.stringify(geometry));
 
+  // Copy and paste: Ctrl+Shift+V pastes the clipboard into the shell;
+  // Ctrl+Shift+C copies the selection.
+  await page.evaluate(() => navigator.clipboard.writeText("echo pasted-$((6*7))"));
+  await page.keyboard.press("Control+Shift+V");
+  await page.keyboard.press("Enter");
+  await rows.filter({ hasText: "pasted-42" }).waitFor({ timeout: 20000 });
+  // The output line starts with the word: a double click there selects it.
+  const line = page.locator(".xterm-rows > div").filter({ hasText: /^pasted-42/ }).last();
+  const box = await line.boundingBox();
+  await page.mouse.dblclick(box.x + 10, box.y + box.height / 2);
+  await page.keyboard.press("Control+Shift+C");
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.match(copied, /pasted/, "Ctrl+Shift+C copied the selection");
+
   // The transcript is one click away, and the shell survives the switch.
   await page.getByRole("tab", { name: "Transcript" }).click();
   await page.locator('[role="log"]').filter({ hasText: "Done." }).waitFor();
@@ -76,7 +91,13 @@ test("the Terminal tab runs ls in the session's workspace", async () => {
   await page.locator(".xterm").click();
   await page.keyboard.type("exit");
   await page.keyboard.press("Enter");
-  await page.getByText("The shell ended (exit status 0).").first().waitFor({ timeout: 20000 });
+  await page
+    .getByText("The shell ended (exit status 0).")
+    .first()
+    .waitFor({ timeout: 20000 })
+    .catch(async (e) => {
+      throw new Error(`${e.message}\nterminal: ${await rows.innerText()}\nstatus: ${await page.locator(".terminal-bar").innerText()}`);
+    });
   await page.getByRole("button", { name: "New shell" }).waitFor();
   const found = await axe(page, "session terminal");
   assert.deepEqual(found, []);

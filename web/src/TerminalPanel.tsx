@@ -110,22 +110,17 @@ export default function TerminalPanel({ id, visible }: { id: string; visible: bo
     term.onData((d) => send(enc.encode(d)));
     term.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0))));
     term.onResize(({ cols, rows }) => send(JSON.stringify({ type: "resize", cols, rows })));
-    // Ctrl+Shift+C and Ctrl+Shift+V copy and paste (Ctrl+C stays the
-    // shell's interrupt); the browser's own paste works as well.
+    // Ctrl+Shift+C copies the selection (Ctrl+C stays the shell's
+    // interrupt). Pasting is the browser's own (Ctrl+V, Ctrl+Shift+V, the
+    // context menu), which xterm.js takes from its paste event: the key is
+    // only kept from reaching the shell as ^V.
     term.attachCustomKeyEventHandler((e) => {
       if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey) return true;
       if (e.code === "KeyC" && term.hasSelection()) {
         navigator.clipboard?.writeText(term.getSelection()).catch(() => {});
         return false;
       }
-      if (e.code === "KeyV") {
-        navigator.clipboard
-          ?.readText()
-          .then((t) => term.paste(t))
-          .catch(() => {});
-        return false;
-      }
-      return true;
+      return e.code !== "KeyV";
     });
     const ro = new ResizeObserver(() => {
       if (el.offsetParent !== null) fa.fit();
