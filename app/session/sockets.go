@@ -97,8 +97,8 @@ func isTerminalFrame(raw []byte) bool {
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return false
 	}
-	// The runner writes "type" first; a frame that does not is decoded
-	// in full below and ignored as an unknown type if it is a terminal's.
+	// agentops' runner writes "type" first; a terminal frame that does
+	// not goes to the actor, which answers it as an unknown type.
 	if k, err := dec.Token(); err != nil || k != "type" {
 		return false
 	}
