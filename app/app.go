@@ -511,6 +511,10 @@ func (a *App) registerServeMetrics(bus *events.Bus, sessions *session.Manager) {
 		func() float64 { return float64(sessions.ActorStats().MailboxDepth) })
 	m.GaugeFunc("session_mailbox_depth_max", "Commands waiting in the fullest session actor's mailbox.",
 		func() float64 { return float64(sessions.ActorStats().MaxMailboxDepth) })
+	m.GaugeFunc("terminals_open", "Browser terminals open now.",
+		func() float64 { return float64(sessions.TerminalStats().Open) })
+	m.GaugeFunc("terminal_queue_peak_bytes", "The most shell output that ever waited for one browser terminal (bounded by the terminal window, 256 KiB).",
+		func() float64 { return float64(sessions.TerminalStats().PeakQueuedBytes) })
 }
 
 func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager, sandbox.Provider, error) {
@@ -576,6 +580,9 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 		Credentials: a.Credentials, Hook: a.Notify, Metrics: a.Metrics, Artifacts: artifacts.NewRemover(a.Blob),
 		RepoRoots: a.cfg.RepoRoots, RepoTokens: a.Credentials,
+		// Until local runners can run as another user (--runner-user,
+		// issue 13), every local runner runs as the server's user.
+		LocalRunnersAsServerUser: a.cfg.Sandbox != "external",
 	}, a.log)
 	return mgr, provider, nil
 }

@@ -32,6 +32,7 @@ func bindSessions(s *Server, m *http.ServeMux) {
 	m.HandleFunc("GET /api/sessions/{id}/files-changed", s.requireUser(s.sessionFilesChanged))
 	m.HandleFunc("GET /api/sessions/{id}/diff", s.requireUser(s.sessionDiff))
 	m.HandleFunc("GET /api/sessions/{id}/ws", s.sessionSocket)
+	m.HandleFunc("GET /api/sessions/{id}/terminal", s.requireUser(s.terminalSocket))
 }
 
 // sessionJSON is upstream's AgentSession, as far as agentops has its fields.

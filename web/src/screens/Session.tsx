@@ -26,6 +26,9 @@ type Runner = {
 };
 type Pending = { messageId: string; content: string } | null;
 
+// xterm.js is loaded only when the Terminal tab is first opened.
+const TerminalPanel = lazy(() => import("../TerminalPanel"));
+
 // The transcript shows its newest PAGE messages at first: a long session
 // opens at once, and earlier ones render on request.
 const PAGE = 200;
@@ -44,6 +47,10 @@ export function SessionView({ id }: { id: string }) {
   const [notice, setNotice] = useState("");
   const [, setTick] = useState(0);
   const [shown, setShown] = useState(PAGE);
+  // The Terminal tab mounts on first use and stays mounted (its shell
+  // lives as long as its socket) while the transcript is shown.
+  const [tab, setTab] = useState<"transcript" | "terminal">("transcript");
+  const [terminalOpened, setTerminalOpened] = useState(false);
   const ws = useRef<WebSocket | null>(null);
   const tr = useRef<Transcript>(null as any);
 
@@ -324,7 +331,27 @@ export function SessionView({ id }: { id: string }) {
           {session.errorMessage}
         </p>
       )}
-      <div class="log" role="log" aria-label="Transcript" aria-busy={runner.runnerBusy ? "true" : "false"}>
+      {live && (
+        <div class="session-tabs" role="tablist" aria-label="Session views">
+          <button type="button" role="tab" id="tab-transcript" aria-controls="panel-transcript"
+            aria-selected={tab === "transcript"} onClick={() => setTab("transcript")}>
+            Transcript
+          </button>
+          <button type="button" role="tab" id="tab-terminal" aria-controls="panel-terminal"
+            aria-selected={tab === "terminal"} onClick={() => { setTab("terminal"); setTerminalOpened(true); }}>
+            Terminal
+          </button>
+        </div>
+      )}
+      {live && terminalOpened && (
+        <div id="panel-terminal" role="tabpanel" aria-labelledby="tab-terminal" hidden={tab !== "terminal"}>
+          <Suspense fallback={<p class="muted">Loading the terminal…</p>}>
+            <TerminalPanel id={id} visible={tab === "terminal"} />
+          </Suspense>
+        </div>
+      )}
+      <div class="log" role="log" id="panel-transcript" aria-label="Transcript" hidden={live && tab !== "transcript"}
+        aria-busy={runner.runnerBusy ? "true" : "false"}>
         {all.length > shown && (
           <button type="button" class="link" onClick={() => setShown((n) => n + PAGE * 2)}>
             Show earlier messages ({all.length - shown} more)
