@@ -25,6 +25,7 @@ type cmd struct {
 	// progress); the error message then keeps only its tail.
 	stderr io.Writer
 	stdout io.Writer // when set, stdout is streamed there instead of returned
+	stdin  string    // given to git on its standard input
 }
 
 // maxErrBytes bounds the git output an error message quotes.
@@ -81,6 +82,9 @@ func run(ctx context.Context, c cmd) (string, error) {
 	x := exec.CommandContext(ctx, "git", args...)
 	x.Dir = c.dir
 	x.Env = gitEnv(c.env)
+	if c.stdin != "" {
+		x.Stdin = strings.NewReader(c.stdin)
+	}
 	var stdout bytes.Buffer
 	tail := &tailBuffer{max: maxErrBytes}
 	if c.stdout != nil {
