@@ -244,6 +244,9 @@ const (
 	CDiff               = "diff"
 	CQueueState         = "queue.state"
 	CQueueWithdrawn     = "queue.withdrawn"
+	// CPRCreated {pr:{number, url, title, state}}: a pull request was made
+	// from the session's branch.
+	CPRCreated = "pr-created"
 )
 
 // Browser → server frame types.

@@ -202,6 +202,8 @@ func (a *actor) onGitFrame(f *protocol.RunnerFrame, now time.Time) (write func(c
 				return tx.GitStates().ReplaceFiles(ctx, a.id, rows, now)
 			},
 			func() { a.broadcast(frame(map[string]any{"type": protocol.CFilesChanged, "files": files})) }
+	case protocol.RGitOp:
+		return a.onGitOpResult(f, now)
 	case protocol.RDiff:
 		data := f.Data
 		if len(data) == 0 {
