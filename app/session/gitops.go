@@ -166,7 +166,7 @@ func (a *actor) requestGitOp(f protocol.ServerFrame) (chan diffAnswer, string, e
 	default:
 		return nil, "", ErrNotActive
 	}
-	if a.sess.RunnerBusy || a.processingCount() > 0 {
+	if a.sess.RunnerBusy || a.processingCount() > 0 || a.queuedCount() > 0 {
 		return nil, "", &apperr.Error{Kind: apperr.KindConflict, Code: "TURN_RUNNING",
 			Message: "A turn is running (the agent is still changing files): try again when it ends, or abort it"}
 	}
