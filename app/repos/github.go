@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -93,13 +94,17 @@ func (a api) parseRepo(raw string) (Repo, error) {
 		return Repo{}, apperr.Invalid("repo", "%s does not name a repository as owner/name", raw)
 	}
 	r := Repo{Owner: parts[0], Name: strings.TrimSuffix(parts[1], ".git")}
-	for _, p := range []string{r.Owner, r.Name} {
-		if p == "" || p == "." || p == ".." || strings.ContainsAny(p, " \t\n?#%\\") {
-			return Repo{}, apperr.Invalid("repo", "%s does not name a repository as owner/name", raw)
-		}
+	if !ownerName.MatchString(r.Owner) || !repoName.MatchString(r.Name) || r.Name == "." || r.Name == ".." {
+		return Repo{}, apperr.Invalid("repo", "%s does not name a repository as owner/name", raw)
 	}
 	return r, nil
 }
+
+// The names GitHub allows for accounts and repositories.
+var (
+	ownerName = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
+	repoName  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+)
 
 // apiError turns a GitHub error into the answer's: rate limits are 503
 // with retryAfterSeconds, a token GitHub refuses is 403, a repository it
