@@ -58,7 +58,11 @@ func (e *executor) runGitOp(ctx context.Context, f *protocol.ServerFrame) protoc
 		if f.Token != nil {
 			token = *f.Token
 		}
-		p, err := gitws.Push(ctx, dir, token)
+		var remote string
+		if f.RepoConfig != nil {
+			remote = f.RepoConfig.RepoURL
+		}
+		p, err := gitws.Push(ctx, dir, remote, token)
 		if err != nil {
 			return fail(err)
 		}

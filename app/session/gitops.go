@@ -59,6 +59,11 @@ func (m *Manager) Push(ctx context.Context, userID, id string) (protocol.GitPush
 		}
 	}
 	f := protocol.ServerFrame{Op: protocol.GitOpPush}
+	if err == nil && g.SourceRepoURL != "" {
+		// The URL the session was cloned from, not whatever the agent may
+		// have made origin: the token goes only where the clone's went.
+		f.RepoConfig = &protocol.RepoConfig{RepoURL: g.SourceRepoURL}
+	}
 	if token != "" {
 		f.Token = &token
 	}

@@ -78,7 +78,10 @@ func gitEnv(extra []string) []string {
 
 // run runs git and returns its stdout.
 func run(ctx context.Context, c cmd) (string, error) {
-	args := append([]string{"-c", "core.quotepath=false", "-c", "color.ui=false"}, c.args...)
+	// No hooks: the agent can write them (in .git/hooks, or a hooksPath
+	// it configured), and they would run inside agentops' own commands,
+	// with their environment (a push's token among it).
+	args := append([]string{"-c", "core.quotepath=false", "-c", "color.ui=false", "-c", "core.hooksPath=/dev/null"}, c.args...)
 	x := exec.CommandContext(ctx, "git", args...)
 	x.Dir = c.dir
 	x.Env = gitEnv(c.env)

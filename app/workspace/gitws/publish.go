@@ -41,8 +41,8 @@ func Commit(ctx context.Context, dir, message, name, email string) (Committed, e
 	}
 	ident := []string{"GIT_AUTHOR_NAME=" + name, "GIT_AUTHOR_EMAIL=" + email,
 		"GIT_COMMITTER_NAME=" + name, "GIT_COMMITTER_EMAIL=" + email}
-	if _, err := run(ctx, cmd{dir: dir, env: ident, args: []string{"commit", "--quiet", "--no-verify", "--cleanup=strip", "-F", "-"},
-		stdin: message}); err != nil {
+	args := []string{"commit", "--quiet", "--no-verify", "--cleanup=strip", "-F", "-"}
+	if _, err := run(ctx, cmd{dir: dir, env: ident, args: args, stdin: message}); err != nil {
 		return Committed{}, err
 	}
 	sha, err := resolveCommit(ctx, dir, "HEAD")
@@ -62,21 +62,25 @@ type Pushed struct {
 	Head    string `json:"head"`
 }
 
-// Push pushes the workspace's current branch to origin under the same
-// name. The token, when set, reaches git as clone's does: an extraHeader in
+// Push pushes the workspace's current branch under the same name to
+// remoteURL (the URL the session was cloned from; empty: origin's URL as
+// configured). The token, when set, reaches git as clone's does: an extraHeader in
 // the one command's environment, scoped to the remote's origin, and is
 // scrubbed from any error.
-func Push(ctx context.Context, dir, token string) (Pushed, error) {
+func Push(ctx context.Context, dir, remoteURL, token string) (Pushed, error) {
 	out, err := run(ctx, cmd{dir: dir, args: []string{"symbolic-ref", "--quiet", "--short", "HEAD"}})
 	if err != nil {
 		return Pushed{}, errors.New("gitws: the workspace is not on a branch")
 	}
 	branch := strings.TrimSpace(out)
-	out, err = run(ctx, cmd{dir: dir, args: []string{"remote", "get-url", "origin"}})
-	if err != nil {
-		return Pushed{}, ErrNoRemote
+	remote := remoteURL
+	if remote == "" {
+		out, err = run(ctx, cmd{dir: dir, args: []string{"remote", "get-url", "origin"}})
+		if err != nil {
+			return Pushed{}, ErrNoRemote
+		}
+		remote = strings.TrimSpace(out)
 	}
-	remote := strings.TrimSpace(out)
 	var env, secrets []string
 	if u, perr := url.Parse(remote); perr == nil && (u.Scheme == "https" || u.Scheme == "http") && token != "" {
 		auth := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
@@ -99,7 +103,7 @@ func Push(ctx context.Context, dir, token string) (Pushed, error) {
 		n, _ = strconv.Atoi(strings.TrimSpace(cnt))
 	}
 	_, err = run(ctx, cmd{dir: dir, env: env, secrets: secrets,
-		args: []string{"push", "--porcelain", "--no-verify", "origin", "HEAD:refs/heads/" + branch}})
+		args: []string{"push", "--porcelain", "--no-verify", remote, "HEAD:refs/heads/" + branch}})
 	if err != nil {
 		var ge *GitError
 		if errors.As(err, &ge) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestCommitAndPushToAServedRepository(t *testing.T) {
 		t.Fatalf("after commit: %+v", st)
 	}
 
-	p, err := gitws.Push(ctx, ws, token)
+	p, err := gitws.Push(ctx, ws, "", token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +56,14 @@ func TestCommitAndPushToAServedRepository(t *testing.T) {
 	}
 
 	// A second push with nothing new sends no commits; a new commit counts once.
-	if p, err = gitws.Push(ctx, ws, token); err != nil || p.Commits != 0 {
+	if p, err = gitws.Push(ctx, ws, "", token); err != nil || p.Commits != 0 {
 		t.Fatalf("second push: %+v %v", p, err)
 	}
 	write(t, ws, "b.txt", "b\n")
 	if _, err := gitws.Commit(ctx, ws, "b", "Ada", "ada@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if p, err = gitws.Push(ctx, ws, token); err != nil || p.Commits != 1 {
+	if p, err = gitws.Push(ctx, ws, "", token); err != nil || p.Commits != 1 {
 		t.Fatalf("third push: %+v %v", p, err)
 	}
 }
@@ -80,12 +81,12 @@ func TestPushRefusalsShowTheRemotesWordsWithoutTheToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.RejectPushes(t, "guarded", "GH006: Protected branch update failed")
-	_, err := gitws.Push(ctx, ws, token)
+	_, err := gitws.Push(ctx, ws, "", token)
 	var ge *gitws.GitError
 	if !errors.As(err, &ge) || !strings.Contains(err.Error(), "GH006: Protected branch update failed") {
 		t.Fatalf("a rejected push: %v", err)
 	}
-	_, err = gitws.Push(ctx, ws, "ghp_wrong"+token)
+	_, err = gitws.Push(ctx, ws, "", "ghp_wrong"+token)
 	if err == nil || strings.Contains(err.Error(), token) ||
 		strings.Contains(err.Error(), base64.StdEncoding.EncodeToString([]byte("x-access-token:ghp_wrong"+token))) {
 		t.Fatalf("a push with a wrong token: %v", err)
@@ -95,7 +96,38 @@ func TestPushRefusalsShowTheRemotesWordsWithoutTheToken(t *testing.T) {
 	if _, err := gitws.Prepare(ctx, empty, gitws.Spec{Branch: "agentops/y"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gitws.Push(ctx, empty, token); !errors.Is(err, gitws.ErrNoRemote) {
+	if _, err := gitws.Push(ctx, empty, "", token); !errors.Is(err, gitws.ErrNoRemote) {
 		t.Fatalf("push without a remote: %v", err)
+	}
+}
+
+// TestPushGoesToTheGivenURLAndRunsNoHooks: an origin the agent changed does
+// not redirect the push (nor the token), and hooks it wrote do not run.
+func TestPushGoesToTheGivenURLAndRunsNoHooks(t *testing.T) {
+	ctx := context.Background()
+	srv := gitserver.Start(t, token)
+	url := srv.NewRepo(t, "acme/app", map[string]string{"a": "a\n"})
+	ws := t.TempDir()
+	if _, err := gitws.Prepare(ctx, ws, gitws.Spec{RepoURL: url, Token: token, Branch: "agentops/h"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	git(t, ws, "remote", "set-url", "origin", "http://127.0.0.1:1/elsewhere.git")
+	ran := ws + "/hook-ran"
+	for _, h := range []string{"pre-commit", "post-commit", "pre-push", "reference-transaction"} {
+		write(t, ws, ".git/hooks/"+h, "#!/bin/sh\necho "+h+" >> "+ran+"\n")
+		if err := os.Chmod(ws+"/.git/hooks/"+h, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, ws, "b", "b\n")
+	if _, err := gitws.Commit(ctx, ws, "b", "Ada", "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := gitws.Push(ctx, ws, url, token)
+	if err != nil || p.Remote != url || p.Commits != 1 {
+		t.Fatalf("push: %+v %v", p, err)
+	}
+	if b, err := os.ReadFile(ran); err == nil {
+		t.Fatalf("hooks ran: %s", b)
 	}
 }
