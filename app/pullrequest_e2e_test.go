@@ -240,3 +240,36 @@ func TestCommitPushAndPullRequestFromASession(t *testing.T) {
 		noSecretUnder(t, s.cfg.DataDir, ghToken)
 	})
 }
+
+// TestCommitAndPushThroughAnExternalRunner: the commit and the push run in
+// the session's runner wherever it is: here one the test starts itself
+// (--sandbox external), in a workspace the server cannot see.
+func TestCommitAndPushThroughAnExternalRunner(t *testing.T) {
+	gs := gitserver.Start(t, ghToken)
+	url := gs.NewRepo(t, "acme/ext", map[string]string{"README.md": "hello\n"})
+	s := startServer(t, store.SQLite, "external")
+	s.mustJSON("PUT", "/api/auth/me/credentials/github", s.token, map[string]any{"key": ghToken}, 200, nil)
+	c := s.createSession(map[string]any{"repoUrl": url})
+	m := tokenRE.FindStringSubmatch(c.Runner.Command)
+	if m == nil {
+		t.Fatalf("no token in %q", c.Runner.Command)
+	}
+	id := c.Session.ID
+	startRunner(t, s, id, m[1])
+	s.waitGitReady(id)
+	s.waitStatus(id, func(st map[string]any) bool { return st["runnerReady"] == true })
+	s.promptAndWait(id, "/write notes.md from afar\\n\nwrite")
+	var committed struct {
+		Commit struct{ SHA string } `json:"commit"`
+	}
+	s.mustJSON("POST", "/api/sessions/"+id+"/commit", s.token, map[string]any{"message": "Notes"}, 200, &committed)
+	var pushed map[string]string
+	s.mustJSON("POST", "/api/sessions/"+id+"/push", s.token, nil, 200, &pushed)
+	branch := "agentops/" + id[:8]
+	if pushed["branch"] != branch || pushed["remote"] != url {
+		t.Fatalf("push %v", pushed)
+	}
+	if got := gitserver.Git(t, gs.Root+"/acme/ext.git", "rev-parse", "refs/heads/"+branch); got != committed.Commit.SHA {
+		t.Fatalf("the remote branch is at %s, not %s", got, committed.Commit.SHA)
+	}
+}
