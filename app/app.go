@@ -27,6 +27,7 @@ import (
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/repos"
 	"github.com/agentops/agentops/app/runner/agent"
 	"github.com/agentops/agentops/app/runner/agent/builtin"
 	"github.com/agentops/agentops/app/sandbox"
@@ -331,6 +332,12 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
+	repoSvc, err := repos.New(a.Store, a.Credentials, sessions, repos.Options{APIURL: a.cfg.GitHubAPIURL,
+		RefreshInterval: a.cfg.PRRefreshInterval, Now: func() time.Time { return clock.Now().UTC() }}, a.log.With("component", "repos"))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--github-api-url: %w", err)
+	}
 	handler := api.New(api.Deps{
 		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas, Events: bus,
 		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
@@ -339,6 +346,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Credentials: a.Credentials,
 		Notify:      a.Notify,
 		Dashboard:   dashboard.New(a.Store, nil),
+		Repos:       repoSvc,
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		TrustedProxies: proxies,
@@ -381,6 +389,12 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := registerWorkflowJobs(sched, workflows); err != nil {
 		ln.Close()
 		return fmt.Errorf("schedule workflow jobs: %w", err)
+	}
+	// Pull requests' state: on one replica (the scheduler's elected one),
+	// every interval; each pull request backs off on its own failures.
+	if err := sched.ScheduleCron(repos.RefreshJob, "@every "+a.cfg.PRRefreshInterval.String(), repoSvc.Refresh); err != nil {
+		ln.Close()
+		return fmt.Errorf("schedule the pull request refresh: %w", err)
 	}
 	sched.Start()
 

@@ -184,6 +184,9 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			r.inbox.post(command{kind: cmdRepo, repo: rs})
 		case protocol.SDiff:
 			r.inbox.post(command{kind: cmdDiff, requestID: f.RequestID, path: f.Path})
+		case protocol.SGitOp:
+			op := f
+			r.inbox.post(command{kind: cmdGitOp, gitOp: &op})
 		case protocol.SAbort:
 			r.inbox.post(command{kind: cmdAbort})
 		case protocol.SWorkflowExecute:
