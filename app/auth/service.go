@@ -323,6 +323,16 @@ func (s *Service) Login(ctx context.Context, rawEmail, password, client string) 
 	if err := s.st.LoginFailures().Clear(ctx, email, client); err != nil {
 		return "", err
 	}
+	if NeedsRehash(u.PasswordHash) {
+		// An imported upstream hash: replace it with our own now that we
+		// know the password (a failure only leaves the old, valid hash).
+		if h, err := HashPassword(password); err == nil {
+			u.PasswordHash, u.UpdatedAt = h, s.now()
+			if err := s.st.Users().Update(ctx, u, "password_hash", "updated_at"); err != nil {
+				s.log.Warn("re-hash imported password", "user_id", u.ID, "err", err)
+			}
+		}
+	}
 	return s.startSession(ctx, s.st, u.ID, "email")
 }
 

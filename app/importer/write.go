@@ -1,0 +1,110 @@
+package importer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/agentops/agentops/store"
+)
+
+// batch is how many rows one transaction writes.
+const batch = 200
+
+// inBatches writes n items in transactions of batch items, reporting
+// progress for table.
+func (im *importer) inBatches(ctx context.Context, table string, n int, fn func(ctx context.Context, tx *store.Store, i int) error) error {
+	for start := 0; start < n; start += batch {
+		end := min(start+batch, n)
+		err := im.deps.Store.InTx(ctx, func(tx *store.Store) error {
+			for i := start; i < end; i++ {
+				if err := fn(ctx, tx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("import %s (rows %d to %d; those before are written, run the import again to continue): %w", table, start+1, end, err)
+		}
+		if im.opts.Progress != nil {
+			fmt.Fprintf(im.opts.Progress, "\r%-28s %d/%d", table, end, n)
+			if end == n {
+				fmt.Fprintln(im.opts.Progress)
+			}
+		}
+	}
+	return nil
+}
+
+func (im *importer) write(ctx context.Context) error {
+	p := &im.p
+	base := strings.TrimRight(im.opts.PublicURL, "/")
+	err := im.inBatches(ctx, "users", len(p.users), func(ctx context.Context, tx *store.Store, i int) error {
+		u := p.users[i]
+		if err := tx.Users().Create(ctx, u); err != nil {
+			return err
+		}
+		if p.links[u.ID] && im.deps.LoginLink != nil {
+			tok, err := im.deps.LoginLink(ctx, tx, u.ID)
+			if err != nil {
+				return err
+			}
+			im.rep.Links = append(im.rep.Links, Link{Email: u.Email, URL: base + "/login/link/" + tok})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := im.inBatches(ctx, "sessions", len(p.sessions), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.Sessions().Create(ctx, p.sessions[i])
+	}); err != nil {
+		return err
+	}
+	seqs := map[string]int64{}
+	if err := im.inBatches(ctx, "messages", len(p.messages), func(ctx context.Context, tx *store.Store, i int) error {
+		m := p.messages[i]
+		if _, ok := seqs[m.SessionID]; !ok {
+			n, err := tx.Messages().MaxSeq(ctx, m.SessionID)
+			if err != nil {
+				return err
+			}
+			seqs[m.SessionID] = n
+		}
+		seqs[m.SessionID]++
+		m.Seq = seqs[m.SessionID]
+		return tx.Messages().Insert(ctx, m)
+	}); err != nil {
+		return err
+	}
+	for start := 0; start < len(p.memories); start += batch {
+		part := p.memories[start:min(start+batch, len(p.memories))]
+		if err := im.deps.Store.MemoryFiles().InsertMany(ctx, part); err != nil {
+			return fmt.Errorf("import memories: %w", err)
+		}
+	}
+	if err := im.inBatches(ctx, "credentials", len(p.creds), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.Credentials().Upsert(ctx, p.creds[i])
+	}); err != nil {
+		return err
+	}
+	if err := im.inBatches(ctx, "workflows", len(p.wfs), func(ctx context.Context, tx *store.Store, i int) error {
+		w := p.wfs[i]
+		if err := tx.Workflows().Insert(ctx, w); err != nil {
+			return err
+		}
+		return tx.WorkflowVersions().Append(ctx, &store.WorkflowVersion{ID: "import:" + w.UID, WorkflowUID: w.UID, Version: w.Version,
+			Name: w.Name, Hash: w.Hash, Data: w.Data, Source: "sync", Notes: "imported from upstream", CreatedBy: w.UserID, CreatedAt: w.UpdatedAt})
+	}); err != nil {
+		return err
+	}
+	if err := im.inBatches(ctx, "triggers", len(p.triggers), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.Triggers().Insert(ctx, p.triggers[i])
+	}); err != nil {
+		return err
+	}
+	return im.inBatches(ctx, "workflow_executions", len(p.execs), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.Executions().Insert(ctx, p.execs[i])
+	})
+}
