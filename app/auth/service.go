@@ -328,7 +328,7 @@ func (s *Service) Login(ctx context.Context, rawEmail, password, client string) 
 		// know the password (a failure only leaves the old, valid hash).
 		if h, err := HashPassword(password); err == nil {
 			u.PasswordHash, u.UpdatedAt = h, s.now()
-			if err := s.st.Users().Update(ctx, u, "password_hash", "updated_at"); err != nil {
+			if err := s.st.Users().Update(ctx, u, "password_hash"); err != nil {
 				s.log.Warn("re-hash imported password", "user_id", u.ID, "err", err)
 			}
 		}
