@@ -54,7 +54,7 @@ func OpenForeignSQLite(ctx context.Context, path, scratchDir string) (*ForeignDB
 	n, _ := io.ReadFull(f, head)
 	f.Close()
 	if n == len(sqliteMagic) && bytes.Equal(head, sqliteMagic) {
-		db, err := sql.Open("sqlite3", sqliteDSN(path, url.Values{"mode": {"ro"}, "_query_only": {"true"}}))
+		db, err := sql.Open("sqlite3", "file:"+path+"?"+url.Values{"mode": {"ro"}, "_query_only": {"true"}}.Encode())
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +78,7 @@ func OpenForeignSQLite(ctx context.Context, path, scratchDir string) (*ForeignDB
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	dbPath := filepath.Join(dir, "source.db")
-	db, err := sql.Open("sqlite3", sqliteDSN(dbPath, nil))
+	db, err := sql.Open("sqlite3", "file:"+dbPath)
 	if err != nil {
 		cleanup()
 		return nil, err

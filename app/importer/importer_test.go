@@ -22,6 +22,8 @@ import (
 	"github.com/agentops/agentops/keyring"
 	"github.com/agentops/agentops/search"
 	"github.com/agentops/agentops/store"
+	"github.com/agentops/agentops/store/blob"
+	"github.com/agentops/agentops/store/blob/fsblob"
 	"github.com/agentops/agentops/store/storetest"
 )
 
@@ -123,6 +125,7 @@ func writeDump(t *testing.T, ddl, rows string) string {
 }
 
 type env struct {
+	blob blob.Storage
 	st   *store.Store
 	kr   *keyring.Keyring
 	auth *auth.Service
@@ -133,14 +136,19 @@ func newEnv(t *testing.T, st *store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{st: st, kr: kr, auth: auth.New(st, auth.Config{}, nil)}
+	b, err := fsblob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return &env{st: st, kr: kr, auth: auth.New(st, auth.Config{}, nil), blob: b}
 }
 
 func (e *env) run(t *testing.T, opts importer.Options) (*importer.Report, error) {
 	t.Helper()
 	opts.ScratchDir = t.TempDir()
 	opts.PublicURL = "https://agentops.example"
-	return importer.Run(context.Background(), importer.Deps{Store: e.st, Keyring: e.kr, LoginLink: e.auth.CreateLoginLink}, opts)
+	return importer.Run(context.Background(), importer.Deps{Store: e.st, Keyring: e.kr, LoginLink: e.auth.CreateLoginLink, Blob: e.blob}, opts)
 }
 
 func line(rep *importer.Report, table string) string {
@@ -158,6 +166,15 @@ func TestImportUpstream(t *testing.T) {
 		e := newEnv(t, st)
 		long := strings.Repeat("ä", 150) // 300 bytes: over agentops' 200
 		dump := writeDump(t, fixtureDDL, fixtureRows(long))
+		r2 := t.TempDir()
+		for name, body := range map[string]string{
+			"backups/u-alice/sessions/s-1/artifacts/1769936405000_report.txt": "the report",
+			"avatars/u-alice/1769936405000.png":                              "png",
+		} {
+			p := filepath.Join(r2, filepath.FromSlash(name))
+			os.MkdirAll(filepath.Dir(p), 0o700)
+			os.WriteFile(p, []byte(body), 0o600)
+		}
 
 		// A dry run reports and writes nothing.
 		rep, err := e.run(t, importer.Options{Source: dump, UpstreamKey: " " + upstreamKey + "\n", DryRun: true})
@@ -171,7 +188,7 @@ func TestImportUpstream(t *testing.T) {
 			t.Fatalf("dry run wrote %d users", n)
 		}
 
-		rep, err = e.run(t, importer.Options{Source: dump, UpstreamKey: upstreamKey})
+		rep, err = e.run(t, importer.Options{Source: dump, UpstreamKey: upstreamKey, R2Dir: r2})
 		if err != nil {
 			t.Fatalf("import: %v", err)
 		}
@@ -180,7 +197,8 @@ func TestImportUpstream(t *testing.T) {
 		t.Log("\n" + out.String())
 		for table, want := range map[string]string{"users": "2 to import", "sessions": "2 to import", "messages": "3 to import",
 			"orchestrator_memory_files": "2 to import", "credentials": "2 to import", "org_api_keys": "1 to import",
-			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import"} {
+			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import",
+			"r2 objects": "1 to import  1 skipped: 1 not a session artifact"} {
 			if got := line(rep, table); !strings.Contains(got, want) {
 				t.Errorf("%s line = %q, want %q", table, got, want)
 			}
@@ -251,8 +269,15 @@ func TestImportUpstream(t *testing.T) {
 			t.Fatalf("trigger = %+v, %v", tr, err)
 		}
 
+		// The R2 object is the session's artifact.
+		obj, err := e.blob.Get(ctx, "backups/u-alice/sessions/s-1/artifacts/1769936405000_report.txt", nil)
+		if err != nil {
+			t.Fatalf("imported artifact: %v", err)
+		}
+		obj.Body.Close()
+
 		// Run again: everything is skipped, nothing duplicated.
-		rep, err = e.run(t, importer.Options{Source: dump, UpstreamKey: upstreamKey})
+		rep, err = e.run(t, importer.Options{Source: dump, UpstreamKey: upstreamKey, R2Dir: r2})
 		if err != nil {
 			t.Fatalf("second import: %v", err)
 		}
@@ -325,4 +350,35 @@ func TestImportUpstreamEmailClash(t *testing.T) {
 			t.Fatalf("bob's session after merge: %+v, %v", s2, err)
 		}
 	})
+}
+
+// A SQLite copy of the database (not a dump) imports the same way.
+func TestImportUpstreamSQLiteFile(t *testing.T) {
+	st := storetest.Open(t, store.SQLite)
+	e := newEnv(t, st)
+	ctx := context.Background()
+	dump := writeDump(t, fixtureDDL, fixtureRows("t"))
+	src, err := store.OpenForeignSQLite(ctx, dump, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "upstream.sqlite")
+	if _, err := src.DB.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	rep, err := e.run(t, importer.Options{Source: file, UpstreamKey: upstreamKey})
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if got := line(rep, "messages"); !strings.Contains(got, "3 to import") {
+		t.Fatalf("messages = %q", got)
+	}
+	// A damaged file is refused, naming the problem.
+	b, _ := os.ReadFile(file)
+	bad := filepath.Join(t.TempDir(), "cut.sqlite")
+	os.WriteFile(bad, b[:len(b)/2], 0o600)
+	if _, err := e.run(t, importer.Options{Source: bad, UpstreamKey: upstreamKey}); err == nil || !importer.IsRefused(err) {
+		t.Fatalf("a cut SQLite file: %v", err)
+	}
 }

@@ -34,12 +34,13 @@ type plan struct {
 	wfOK     map[string]*store.Workflow
 	triggers []*store.Trigger
 	execs    []*store.Execution
+	objects  []r2Object
 }
 
 func (im *importer) plan(ctx context.Context) error {
 	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, wfOK: map[string]*store.Workflow{}}
 	steps := []func(context.Context) error{im.planUsers, im.planSessions, im.planMessages, im.planMemories,
-		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions}
+		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planR2}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

@@ -104,7 +104,10 @@ func (im *importer) write(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return im.inBatches(ctx, "workflow_executions", len(p.execs), func(ctx context.Context, tx *store.Store, i int) error {
+	if err := im.inBatches(ctx, "workflow_executions", len(p.execs), func(ctx context.Context, tx *store.Store, i int) error {
 		return tx.Executions().Insert(ctx, p.execs[i])
-	})
+	}); err != nil {
+		return err
+	}
+	return im.writeR2(ctx)
 }

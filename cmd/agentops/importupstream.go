@@ -37,9 +37,6 @@ See docs/migrating-from-upstream.md.`,
 			if d1 == "" {
 				return errors.New("--d1 is required: a wrangler d1 export (.sql) or a SQLite copy of the upstream database")
 			}
-			if r2 != "" {
-				return errors.New("--r2-dir is not supported yet: import without it (see docs/migrating-from-upstream.md)")
-			}
 			key := ""
 			if keyFile != "" {
 				b, err := os.ReadFile(keyFile)
@@ -63,16 +60,25 @@ See docs/migrating-from-upstream.md.`,
 				return err
 			}
 			authSvc := auth.New(st, auth.Config{}, log)
+			deps := importer.Deps{Store: st, Keyring: kr, LoginLink: authSvc.CreateLoginLink}
+			if r2 != "" {
+				b, closeBlob, err := app.OpenBlob(ctx, *cfg)
+				if err != nil {
+					return err
+				}
+				defer closeBlob()
+				deps.Blob = b
+			}
 			var progress *os.File
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				progress = f
 			}
-			opts := importer.Options{Source: d1, UpstreamKey: key, DryRun: dryRun, MergeUsers: merge,
+			opts := importer.Options{Source: d1, R2Dir: r2, UpstreamKey: key, DryRun: dryRun, MergeUsers: merge,
 				PublicURL: cfg.PublicURL, ScratchDir: cfg.DataDir, Log: log}
 			if progress != nil {
 				opts.Progress = progress
 			}
-			rep, err := importer.Run(ctx, importer.Deps{Store: st, Keyring: kr, LoginLink: authSvc.CreateLoginLink}, opts)
+			rep, err := importer.Run(ctx, deps, opts)
 			if rep != nil {
 				rep.Write(cmd.OutOrStdout())
 			}
@@ -87,5 +93,6 @@ See docs/migrating-from-upstream.md.`,
 	f.BoolVar(&merge, "merge-users", false, "add an upstream user's data to the agentops account with the same email")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL the server is reached at, for the login links (default http://<listen>)")
 	fromEnv(f, "public-url")
+	addBlobFlags(f, cfg)
 	return cmd
 }
