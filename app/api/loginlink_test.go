@@ -34,6 +34,13 @@ func TestLoginLink(t *testing.T) {
 			t.Fatalf("the link logged in %v", u)
 		}
 		expect(t, e.call("POST", "/auth/login-link", "", map[string]any{"token": tok}), 401, "invalid_login_link")
+		// The link's login sets a new password without the current one
+		// (an ordinary login still needs it).
+		session := r.str("sessionToken")
+		expect(t, e.call("POST", "/api/auth/me/password", session, map[string]any{"newPassword": "a-new-password-1"}), 200, "")
+		expect(t, e.login("ada@example.com", "a-new-password-1"), 200, "")
+		other := e.login("ada@example.com", "a-new-password-1").str("sessionToken")
+		expect(t, e.call("POST", "/api/auth/me/password", other, map[string]any{"newPassword": "another-password-2"}), 400, "")
 
 		// An expired link is refused.
 		old, err := svc.CreateLoginLinkForEmail(context.Background(), "ada@example.com")

@@ -15,6 +15,9 @@ import (
 // LoginLinkTTL is how long a login link stays valid.
 const LoginLinkTTL = 7 * 24 * time.Hour
 
+// loginLinkProvider marks the login sessions that a login link started.
+const loginLinkProvider = "login_link"
+
 // LoginLinkPath is the web client's page for a link; the token follows.
 const LoginLinkPath = "/login/link/"
 
@@ -58,7 +61,7 @@ func (s *Service) UseLoginLink(ctx context.Context, token string) (string, error
 		} else if err != nil {
 			return err
 		}
-		session, err = s.startSession(ctx, tx, l.UserID, "login_link")
+		session, err = s.startSession(ctx, tx, l.UserID, loginLinkProvider)
 		return err
 	})
 	return session, err

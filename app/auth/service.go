@@ -82,6 +82,9 @@ type Principal struct {
 	// Exactly one of these is set: the login session or the API key used.
 	AuthSessionID string
 	APITokenID    string
+	// ViaLoginLink: the login session came from a one-time login link,
+	// which may set a password without the current one.
+	ViaLoginLink bool
 }
 
 // IsAdmin reports whether the caller has the admin role.
@@ -126,7 +129,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 			s.log.Warn("record login use", "err", err)
 		}
 	}
-	return &Principal{User: a.User, AuthSessionID: a.ID}, nil
+	return &Principal{User: a.User, AuthSessionID: a.ID, ViaLoginLink: a.Provider == loginLinkProvider}, nil
 }
 
 // NormalizeEmail trims and lower-cases an email and checks its form.
@@ -346,19 +349,24 @@ func (s *Service) Logout(ctx context.Context, p *Principal, token string) error 
 
 // ChangePassword checks the current password and sets a new one; every
 // other login session of the user ends.
+//
+// A login made with a one-time login link sets the password without the
+// current one (its user may never have had one, or forgot it).
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string) error {
-	if current == "" {
+	if current == "" && !p.ViaLoginLink {
 		return apperr.Invalid("currentPassword", "Current password is required")
 	}
 	if err := CheckPasswordPolicy("newPassword", next); err != nil {
 		return err
 	}
-	if p.User.PasswordHash == "" {
-		return errBadCredentials()
-	}
-	ok, err := CheckPassword(p.User.PasswordHash, current)
-	if err != nil || !ok {
-		return errBadCredentials()
+	if !p.ViaLoginLink {
+		if p.User.PasswordHash == "" {
+			return errBadCredentials()
+		}
+		ok, err := CheckPassword(p.User.PasswordHash, current)
+		if err != nil || !ok {
+			return errBadCredentials()
+		}
 	}
 	hash, err := HashPassword(next)
 	if err != nil {
