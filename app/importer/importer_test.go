@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/agentops/agentops/app/auth"
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/importer"
@@ -100,7 +102,7 @@ func TestImportUpstream(t *testing.T) {
 			t.Errorf("not imported %v, unknown %v", rep.NotImported, rep.Unknown)
 		}
 		all := strings.Join(rep.Problems, "\n")
-		for _, want := range []string{"session s-1: title shortened", "message m-2: NUL", "running → hibernated", "executions that were still running"} {
+		for _, want := range []string{"session " + fx.Session1 + ": title shortened", "message m-2: NUL", "running → hibernated", "executions that were still running", "1 sessions had ids that are not UUIDs"} {
 			if !strings.Contains(all, want) {
 				t.Errorf("problems lack %q:\n%s", want, all)
 			}
@@ -130,15 +132,18 @@ func TestImportUpstream(t *testing.T) {
 		}
 
 		// Sessions and transcripts.
-		s1, err := st.Sessions().Get(ctx, "s-1")
+		s1, err := st.Sessions().Get(ctx, fx.Session1)
 		if err != nil || s1.UserID != "u-alice" || len(s1.Title) > 200 || s1.Status != store.StatusTerminated {
 			t.Fatalf("s-1 = %+v, %v", s1, err)
 		}
-		s2, _ := st.Sessions().Get(ctx, "s-2")
+		s2, err := st.Sessions().Get(ctx, uuid.NewSHA1(uuid.MustParse("5b0f3a52-8e4c-4d0e-9a57-6a1f0c2d7e11"), []byte("s-2")).String())
+		if err != nil {
+			t.Fatalf("bob's session under its derived id: %v", err)
+		}
 		if s2.Status != store.StatusHibernated {
 			t.Fatalf("running session imported as %s", s2.Status)
 		}
-		msgs, err := st.Messages().List(ctx, "s-1", store.MessageQuery{})
+		msgs, err := st.Messages().List(ctx, fx.Session1, store.MessageQuery{})
 		if err != nil || len(msgs) != 2 || msgs[0].ID != "m-1" || msgs[1].ToolCalls != 1 || strings.ContainsRune(msgs[1].Content, 0) {
 			t.Fatalf("transcript = %+v, %v", msgs, err)
 		}
@@ -160,7 +165,7 @@ func TestImportUpstream(t *testing.T) {
 		}
 
 		// The R2 object is the session's artifact.
-		obj, err := e.blob.Get(ctx, "backups/u-alice/sessions/s-1/artifacts/1769936405000_report.txt", nil)
+		obj, err := e.blob.Get(ctx, "backups/u-alice/sessions/"+fx.Session1+"/artifacts/1769936405000_report.txt", nil)
 		if err != nil {
 			t.Fatalf("imported artifact: %v", err)
 		}
@@ -235,7 +240,7 @@ func TestImportUpstreamEmailClash(t *testing.T) {
 		if _, err := e.run(t, importer.Options{Source: dump, UpstreamKey: fx.Key, MergeUsers: true}); err != nil {
 			t.Fatalf("merge: %v", err)
 		}
-		s2, err := st.Sessions().Get(ctx, "s-2")
+		s2, err := st.Sessions().Get(ctx, uuid.NewSHA1(uuid.MustParse("5b0f3a52-8e4c-4d0e-9a57-6a1f0c2d7e11"), []byte("s-2")).String())
 		if err != nil || s2.UserID != "local-bob" {
 			t.Fatalf("bob's session after merge: %+v, %v", s2, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/jsonnul"
 	"github.com/agentops/agentops/app/memory"
@@ -26,7 +28,8 @@ type plan struct {
 	links    map[string]bool   // user ids that get a login link
 	userMap  map[string]string // upstream id → agentops id (imported, merged or already there)
 	sessions []*store.Session
-	sessOK   map[string]string // session id → its owner, for sessions that exist after the import
+	sessOK   map[string]string // upstream session id → its owner, for sessions that exist after the import
+	sessID   map[string]string // upstream session id → agentops session id
 	messages []*store.Message
 	memories []store.MemoryFile
 	creds    []*store.Credential
@@ -38,7 +41,7 @@ type plan struct {
 }
 
 func (im *importer) plan(ctx context.Context) error {
-	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, wfOK: map[string]*store.Workflow{}}
+	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, wfOK: map[string]*store.Workflow{}}
 	steps := []func(context.Context) error{im.planUsers, im.planSessions, im.planMessages, im.planMemories,
 		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planR2}
 	for _, step := range steps {
@@ -161,7 +164,21 @@ func (im *importer) planSessions(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("sessions")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "sessions", "id", ids[row](rows, "id"))
+	var newIDs []string
+	renamed := 0
+	for _, r := range rows {
+		up := r.str("id", nil)
+		id := sessionID(up)
+		if id != up {
+			renamed++
+		}
+		im.p.sessID[up] = id
+		newIDs = append(newIDs, id)
+	}
+	if renamed > 0 {
+		im.rep.problem("%d sessions had ids that are not UUIDs, which agentops needs: they got new ids (the same on every run)", renamed)
+	}
+	existing, err := im.deps.Store.ExistingIDs(ctx, "sessions", "id", newIDs)
 	if err != nil {
 		return err
 	}
@@ -169,7 +186,8 @@ func (im *importer) planSessions(ctx context.Context) error {
 	changed := map[string]int{}
 	for _, r := range rows {
 		fixed := false
-		id := r.str("id", nil)
+		up := r.str("id", nil)
+		id := im.p.sessID[up]
 		owner, ok := im.p.userMap[r.str("user_id", nil)]
 		switch {
 		case id == "":
@@ -179,7 +197,7 @@ func (im *importer) planSessions(ctx context.Context) error {
 			tr.skip("owner not imported")
 			continue
 		case existing[id]:
-			im.p.sessOK[id] = owner
+			im.p.sessOK[up] = owner
 			tr.skip("already imported")
 			continue
 		}
@@ -209,7 +227,7 @@ func (im *importer) planSessions(ctx context.Context) error {
 		if fixed {
 			im.rep.problem("session %s: NUL characters or invalid UTF-8 removed", id)
 		}
-		im.p.sessOK[id] = owner
+		im.p.sessOK[up] = owner
 		im.p.sessions = append(im.p.sessions, s)
 		tr.ToImport++
 	}
@@ -286,7 +304,7 @@ func (im *importer) planMessages(ctx context.Context) error {
 			created = epoch(ep)
 		}
 		created = orTime(created, now)
-		m := &store.Message{ID: id, SessionID: sid, Role: role, Content: content, Parts: parts,
+		m := &store.Message{ID: id, SessionID: im.p.sessID[sid], Role: role, Content: content, Parts: parts,
 			AuthorID: im.p.userMap[r.str("author_id", nil)], AuthorEmail: r.str("author_email", &fixed),
 			AuthorName: r.str("author_name", &fixed), CreatedAt: created, UpdatedAt: created}
 		if fixed || pf {
@@ -699,7 +717,7 @@ func (im *importer) planExecutions(ctx context.Context) error {
 			e.TriggerID = tid
 		}
 		if sid := r.str("session_id", nil); im.p.sessOK[sid] != "" {
-			e.SessionID = sid
+			e.SessionID = im.p.sessID[sid]
 		}
 		if e.WorkflowVersion == "" {
 			e.WorkflowVersion = w.Version
@@ -722,4 +740,17 @@ func (im *importer) planExecutions(ctx context.Context) error {
 		im.rep.problem("%d executions that were still running became cancelled: live state is not in an export", stopped)
 	}
 	return nil
+}
+
+// sessionNamespace names the UUIDs derived for upstream session ids that
+// are not UUIDs (agentops' session routes accept only UUIDs).
+var sessionNamespace = uuid.MustParse("5b0f3a52-8e4c-4d0e-9a57-6a1f0c2d7e11")
+
+// sessionID keeps a UUID id and derives a stable one (the same on every
+// run, so a re-run skips it) from any other.
+func sessionID(up string) string {
+	if u, err := uuid.Parse(up); err == nil && len(up) == 36 {
+		return u.String()
+	}
+	return uuid.NewSHA1(sessionNamespace, []byte(up)).String()
 }

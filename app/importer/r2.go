@@ -56,7 +56,7 @@ func (im *importer) planR2(ctx context.Context) error {
 			tr.skip("session not imported")
 			return nil
 		}
-		target := "backups/" + owner + "/sessions/" + parts[3] + "/artifacts/" + parts[5]
+		target := "backups/" + owner + "/sessions/" + im.p.sessID[parts[3]] + "/artifacts/" + parts[5]
 		if err := blob.ValidateKey(target); err != nil {
 			tr.skip("name agentops does not accept")
 			im.rep.problem("R2 object %s: %v", key, err)

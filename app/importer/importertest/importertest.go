@@ -90,16 +90,20 @@ const (
 	WebhookPath   = "acme-deploy"
 )
 
+// Session1 is Alice's session (upstream ids are UUIDs; Bob's session has
+// an id that is not, which the importer replaces).
+const Session1 = "0b6f2d7e-3c41-4a8e-9d2f-6c1e5a7b8c90"
+
 // Rows are the fixture's rows; title is session s-1's title.
 func Rows(title string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+";\n", args...) }
 	w("INSERT INTO users VALUES ('u-alice','Alice@Example.com','Alice',NULL,NULL,'Alice','alice@example.com',1,'admin',900,'[\"claude-sonnet\"]','followup','Europe/Paris',%s,'email','2026-01-02 10:00:00','2026-01-02 10:00:00')", q(upstreamHash(AlicePassword)))
 	w("INSERT INTO users VALUES ('u-bob','bob@example.com','Bob',NULL,'123',NULL,NULL,1,'member',900,NULL,'steer',NULL,NULL,'github','2026-01-03 10:00:00','2026-01-03 10:00:00')")
-	w("INSERT INTO sessions VALUES ('s-1','u-alice','acme/api','terminated',%s,'interactive',NULL,NULL,120,'2026-02-01 09:00:00','2026-02-01 09:30:00')", q(title))
+	w("INSERT INTO sessions VALUES ('"+Session1+"','u-alice','acme/api','terminated',%s,'interactive',NULL,NULL,120,'2026-02-01 09:00:00','2026-02-01 09:30:00')", q(title))
 	w("INSERT INTO sessions VALUES ('s-2','u-bob','acme/web','running','Fix the build','interactive',NULL,NULL,10,'2026-02-02 09:00:00','2026-02-02 09:05:00')")
-	w(`INSERT INTO messages VALUES ('m-1','s-1','user','List the files',NULL,'u-alice','alice@example.com','Alice','2026-02-01 09:00:01',1769936401)`)
-	w(`INSERT INTO messages VALUES ('m-2','s-1','assistant','Here they are: go.mod' || char(0) || '.','[{"type":"text","text":"Here they are"},{"type":"tool-call","callId":"c1","toolName":"bash","status":"completed","args":{"cmd":"ls"},"result":"go.mod"}]',NULL,NULL,NULL,'2026-02-01 09:00:05',1769936405)`)
+	w(`INSERT INTO messages VALUES ('m-1','` + Session1 + `','user','List the files',NULL,'u-alice','alice@example.com','Alice','2026-02-01 09:00:01',1769936401)`)
+	w(`INSERT INTO messages VALUES ('m-2','` + Session1 + `','assistant','Here they are: go.mod' || char(0) || '.','[{"type":"text","text":"Here they are"},{"type":"tool-call","callId":"c1","toolName":"bash","status":"completed","args":{"cmd":"ls"},"result":"go.mod"}]',NULL,NULL,NULL,'2026-02-01 09:00:05',1769936405)`)
 	w(`INSERT INTO messages VALUES ('m-3','s-2','user','Fix the build please',NULL,'u-bob','bob@example.com','Bob','2026-02-02 09:00:01',1770022801)`)
 	w(`INSERT INTO orchestrator_memory_files VALUES ('mem-1','u-alice','default','preferences/style.md','Style','Alice prefers tabulated output and terse answers',1.2,0,1,'2026-01-05 10:00:00','2026-01-05 10:00:00','2026-01-05 10:00:00')`)
 	w(`INSERT INTO orchestrator_memory_files VALUES ('mem-2','u-bob','default','projects/web.md','','The web project deploys with zeppelinctl',1.0,1,2,'2026-01-05 10:00:00','2026-01-05 10:00:00','2026-01-05 10:00:00')`)
@@ -131,8 +135,8 @@ func WriteR2(t *testing.T) string {
 	t.Helper()
 	r2 := t.TempDir()
 	for name, body := range map[string]string{
-		"backups/u-alice/sessions/s-1/artifacts/1769936405000_report.txt": "the report",
-		"avatars/u-alice/1769936405000.png":                              "png",
+		"backups/u-alice/sessions/" + Session1 + "/artifacts/1769936405000_report.txt": "the report",
+		"avatars/u-alice/1769936405000.png":                                            "png",
 	} {
 		p := filepath.Join(r2, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
