@@ -166,6 +166,7 @@ func newUser(cfg *app.Config) *cobra.Command {
 	}
 	loginLink.Flags().StringVar(&linkEmail, "email", "", "email address (required)")
 	loginLink.Flags().StringVar(&cfg.PublicURL, "public-url", "", "URL the server is reached at (default http://<listen>)")
+	fromEnv(loginLink.Flags(), "public-url")
 	cmd.AddCommand(create, setPassword, unlock, loginLink)
 	return cmd
 }
