@@ -58,6 +58,11 @@ func TestImportUpstreamEndToEnd(t *testing.T) {
 		s.mustJSON("POST", "/auth/login-link", "", map[string]any{"token": tok}, 200, &bobLogin)
 		bob := &server{t: t, url: s.url, token: bobLogin.SessionToken, cfg: s.cfg}
 
+		// Alice's upstream API key works.
+		if code, _ := s.call("GET", "/api/auth/me", fx.AliceAPIKey, nil); code != 200 {
+			t.Fatalf("alice's upstream API key: %d", code)
+		}
+
 		// Sessions and transcripts.
 		var msgs struct {
 			Messages []struct {

@@ -90,7 +90,7 @@ func TestImportUpstream(t *testing.T) {
 		for table, want := range map[string]string{"users": "2 to import", "sessions": "2 to import", "messages": "3 to import",
 			"orchestrator_memory_files": "2 to import", "credentials": "2 to import", "org_api_keys": "1 to import",
 			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import",
-			"r2 objects": "1 to import  1 skipped: 1 not a session artifact"} {
+			"r2 objects": "1 to import  1 skipped: 1 not a session artifact", "api_tokens": "1 to import  1 skipped: 1 revoked"} {
 			if got := line(rep, table); !strings.Contains(got, want) {
 				t.Errorf("%s line = %q, want %q", table, got, want)
 			}
@@ -129,6 +129,14 @@ func TestImportUpstream(t *testing.T) {
 		}
 		if _, err := e.auth.UseLoginLink(ctx, tok); err == nil {
 			t.Fatal("a login link worked twice")
+		}
+
+		// Alice's upstream API key works.
+		if p, err := e.auth.Authenticate(ctx, fx.AliceAPIKey); err != nil || p.User.ID != "u-alice" {
+			t.Fatalf("alice's upstream API key: %v", err)
+		}
+		if _, err := e.auth.Authenticate(ctx, "sk_revoked"); err == nil {
+			t.Fatal("a revoked upstream key works")
 		}
 
 		// Sessions and transcripts.

@@ -38,12 +38,13 @@ type plan struct {
 	triggers []*store.Trigger
 	execs    []*store.Execution
 	objects  []r2Object
+	tokens   []*store.APIToken
 }
 
 func (im *importer) plan(ctx context.Context) error {
 	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, wfOK: map[string]*store.Workflow{}}
 	steps := []func(context.Context) error{im.planUsers, im.planSessions, im.planMessages, im.planMemories,
-		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planR2}
+		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planAPITokens, im.planR2}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -753,4 +754,67 @@ func sessionID(up string) string {
 		return u.String()
 	}
 	return uuid.NewSHA1(sessionNamespace, []byte(up)).String()
+}
+
+// planAPITokens keeps upstream's API keys: they are "sk_" keys stored as
+// the hex SHA-256 of the key, as agentops stores its own, so they keep
+// working. Revoked and expired keys are left out.
+func (im *importer) planAPITokens(ctx context.Context) error {
+	if _, ok := im.cols["api_tokens"]; !ok {
+		return nil
+	}
+	rows, err := im.readTable(ctx, "api_tokens")
+	if err != nil {
+		return err
+	}
+	tr := im.rep.table("api_tokens")
+	existing, err := im.deps.Store.ExistingIDs(ctx, "api_tokens", "id", ids[row](rows, "id"))
+	if err != nil {
+		return err
+	}
+	hashes, err := im.deps.Store.ExistingIDs(ctx, "api_tokens", "token_hash", ids[row](rows, "token_hash"))
+	if err != nil {
+		return err
+	}
+	now := im.opts.Now().UTC()
+	for _, r := range rows {
+		fixed := false
+		id := r.str("id", nil)
+		hash := strings.ToLower(r.str("token_hash", nil))
+		owner, ok := im.p.userMap[r.str("user_id", nil)]
+		expires := r.time("expires_at")
+		switch {
+		case id == "" || len(hash) != 64:
+			tr.skip("without an id or a SHA-256 hash")
+			continue
+		case !ok:
+			tr.skip("owner not imported")
+			continue
+		case existing[id] || hashes[hash]:
+			tr.skip("already imported")
+			continue
+		case !r.null("revoked_at"):
+			tr.skip("revoked")
+			continue
+		case !expires.IsZero() && !expires.After(now):
+			tr.skip("expired")
+			continue
+		}
+		var scopes []string
+		if json.Unmarshal([]byte(r.str("scopes", nil)), &scopes) != nil || scopes == nil {
+			scopes = []string{}
+		}
+		t := &store.APIToken{ID: id, UserID: owner, Name: truncate(r.str("name", &fixed), maxNameBytes), TokenHash: hash,
+			Prefix: r.str("prefix", &fixed), Scopes: scopes, LastUsedAt: r.time("last_used_at"), ExpiresAt: expires,
+			CreatedAt: orTime(r.time("created_at"), now)}
+		if strings.TrimSpace(t.Name) == "" {
+			t.Name = "imported key"
+		}
+		if fixed {
+			im.rep.problem("API key %s: NUL characters or invalid UTF-8 removed", id)
+		}
+		im.p.tokens = append(im.p.tokens, t)
+		tr.ToImport++
+	}
+	return nil
 }

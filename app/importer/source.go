@@ -49,13 +49,16 @@ var sourceTables = []sourceTable{
 			"idempotency_key", "session_id"}},
 	{name: "org_api_keys",
 		required: []string{"provider", "encrypted_key", "set_by", "created_at", "updated_at"}},
+	{name: "api_tokens",
+		required: []string{"id", "user_id", "name", "token_hash", "prefix", "expires_at", "revoked_at", "created_at"},
+		optional: []string{"last_used_at", "scopes"}},
 }
 
 // upstreamTables are the other tables of upstream's schema: known, and
 // not imported by this version (reported with their row counts).
 // Search tables (FTS5 and their shadow tables) are rebuilt, not read.
 var upstreamTables = []string{
-	"api_tokens", "auth_sessions", "mcp_oauth_clients", "org_settings", "invites", "org_repositories",
+	"auth_sessions", "mcp_oauth_clients", "org_settings", "invites", "org_repositories",
 	"org_service_configs", "agent_personas", "agent_persona_files", "persona_tools", "org_repo_persona_defaults",
 	"session_threads", "screenshots", "session_git_state", "session_files_changed", "session_participants",
 	"session_share_links", "agent_memories", "integrations", "workflow_execution_steps", "workflow_mutation_proposals",

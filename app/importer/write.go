@@ -109,5 +109,10 @@ func (im *importer) write(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := im.inBatches(ctx, "api_tokens", len(p.tokens), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.APITokens().Create(ctx, p.tokens[i])
+	}); err != nil {
+		return err
+	}
 	return im.writeR2(ctx)
 }

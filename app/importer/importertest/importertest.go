@@ -49,6 +49,8 @@ CREATE TABLE triggers (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, workflow_id T
 CREATE TABLE workflow_executions (id TEXT PRIMARY KEY, workflow_id TEXT, user_id TEXT NOT NULL, trigger_id TEXT, status TEXT NOT NULL,
   trigger_type TEXT NOT NULL, trigger_metadata TEXT, variables TEXT, outputs TEXT, error TEXT, started_at TEXT NOT NULL,
   completed_at TEXT, workflow_version TEXT, workflow_hash TEXT, workflow_snapshot TEXT, idempotency_key TEXT, session_id TEXT);
+CREATE TABLE api_tokens (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT UNIQUE NOT NULL,
+  prefix TEXT, scopes TEXT DEFAULT '[]', last_used_at TEXT, expires_at TEXT, revoked_at TEXT, created_at TEXT);
 CREATE TABLE channel_bindings (id TEXT PRIMARY KEY, user_id TEXT);
 CREATE TABLE some_future_table (id TEXT PRIMARY KEY);
 `
@@ -80,6 +82,14 @@ func sealB(secret, plain string) string {
 }
 
 func q(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// AliceAPIKey is Alice's upstream API key (a second one is revoked).
+const AliceAPIKey = "sk_0123456789abcdef0123456789abcdef"
+
+func tokenHash(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
 
 // Passwords of the fixture's users (Bob signed in with GitHub: none).
 const AlicePassword = "alice-old-password"
@@ -115,6 +125,8 @@ func Rows(title string) string {
 	w(`INSERT INTO triggers VALUES ('t-hook','u-alice','wf-deploy','On push',1,'webhook','{"type":"webhook","path":"acme-deploy","method":"POST","secret":"s3cret-hook"}',NULL,NULL,'2026-01-07T10:00:00.000Z','2026-01-07T10:00:00.000Z')`)
 	w(`INSERT INTO workflow_executions VALUES ('x-1','wf-deploy','u-alice','t-hook','completed','webhook','{}','{}','{"ok":true}',NULL,'2026-01-08T10:00:00.000Z','2026-01-08T10:01:00.000Z','1.0.0',NULL,NULL,'webhook:abc',NULL)`)
 	w(`INSERT INTO workflow_executions VALUES ('x-2','wf-deploy','u-alice',NULL,'running','manual',NULL,'{}',NULL,NULL,'2026-01-09T10:00:00.000Z',NULL,'1.0.0',NULL,NULL,NULL,NULL)`)
+	w("INSERT INTO api_tokens VALUES ('k-alice','u-alice','CI',%s,'sk_abcd...wxyz','[]',NULL,NULL,NULL,'2026-01-10 10:00:00')", q(tokenHash(AliceAPIKey)))
+	w("INSERT INTO api_tokens VALUES ('k-old','u-alice','old',%s,'sk_0000...0000','[]',NULL,NULL,'2026-01-11 10:00:00','2026-01-10 10:00:00')", q(tokenHash("sk_revoked")))
 	w("INSERT INTO channel_bindings VALUES ('cb-1','u-alice')")
 	return b.String()
 }
