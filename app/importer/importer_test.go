@@ -90,7 +90,8 @@ func TestImportUpstream(t *testing.T) {
 		for table, want := range map[string]string{"users": "2 to import", "sessions": "2 to import", "messages": "3 to import",
 			"orchestrator_memory_files": "2 to import", "credentials": "2 to import", "org_api_keys": "1 to import",
 			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import",
-			"r2 objects": "1 to import  1 skipped: 1 not a session artifact", "api_tokens": "1 to import  1 skipped: 1 revoked"} {
+			"r2 objects": "1 to import  1 skipped: 1 not a session artifact", "api_tokens": "1 to import  1 skipped: 1 revoked",
+			"agent_personas": "1 to import", "agent_persona_files": "2 to import"} {
 			if got := line(rep, table); !strings.Contains(got, want) {
 				t.Errorf("%s line = %q, want %q", table, got, want)
 			}
@@ -143,6 +144,12 @@ func TestImportUpstream(t *testing.T) {
 		s1, err := st.Sessions().Get(ctx, fx.Session1)
 		if err != nil || s1.UserID != "u-alice" || len(s1.Title) > 200 || s1.Status != store.StatusTerminated {
 			t.Fatalf("s-1 = %+v, %v", s1, err)
+		}
+		if s1.PersonaID != "p-reviewer" {
+			t.Fatalf("s-1's persona = %q", s1.PersonaID)
+		}
+		if files, err := st.Personas().Files(ctx, "p-reviewer"); err != nil || len(files) != 2 || files[0].Filename != "role.md" {
+			t.Fatalf("persona files = %+v, %v", files, err)
 		}
 		s2, err := st.Sessions().Get(ctx, uuid.NewSHA1(uuid.MustParse("5b0f3a52-8e4c-4d0e-9a57-6a1f0c2d7e11"), []byte("s-2")).String())
 		if err != nil {

@@ -39,11 +39,18 @@ type plan struct {
 	execs    []*store.Execution
 	objects  []r2Object
 	tokens   []*store.APIToken
+	personas []plannedPersona
+	persOK   map[string]bool // persona ids that exist after the import
+}
+
+type plannedPersona struct {
+	p     *store.Persona
+	files []store.PersonaFile
 }
 
 func (im *importer) plan(ctx context.Context) error {
-	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, wfOK: map[string]*store.Workflow{}}
-	steps := []func(context.Context) error{im.planUsers, im.planSessions, im.planMessages, im.planMemories,
+	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, persOK: map[string]bool{}, wfOK: map[string]*store.Workflow{}}
+	steps := []func(context.Context) error{im.planUsers, im.planPersonas, im.planSessions, im.planMessages, im.planMemories,
 		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planAPITokens, im.planR2}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -213,10 +220,13 @@ func (im *importer) planSessions(ctx context.Context) error {
 		created := orTime(r.time("created_at"), now)
 		last := orTime(r.time("last_active_at"), created)
 		s := &store.Session{ID: id, UserID: owner, Workspace: r.str("workspace", &fixed), Title: r.str("title", &fixed),
-			Status: status, Purpose: purpose, Agent: "opencode", PersonaID: "", ErrorMessage: r.str("error_message", &fixed),
+			Status: status, Purpose: purpose, Agent: "opencode", ErrorMessage: r.str("error_message", &fixed),
 			QueueMode: "followup", LastActiveAt: last, ActiveSeconds: max(0, r.int("active_seconds")), CreatedAt: created, UpdatedAt: last}
 		if store.IsTerminal(status) {
 			s.EndedAt = last
+		}
+		if pid := r.str("persona_id", nil); im.p.persOK[pid] {
+			s.PersonaID = pid
 		}
 		if s.Workspace == "" {
 			s.Workspace = "workspace"
@@ -817,4 +827,144 @@ func (im *importer) planAPITokens(ctx context.Context) error {
 		tr.ToImport++
 	}
 	return nil
+}
+
+// planPersonas imports personas and their instruction files. A persona
+// whose creator was not imported is kept without a creator (shared ones
+// stay visible to everyone, as upstream showed them).
+func (im *importer) planPersonas(ctx context.Context) error {
+	if _, ok := im.cols["agent_personas"]; !ok {
+		return nil
+	}
+	rows, err := im.readTable(ctx, "agent_personas")
+	if err != nil {
+		return err
+	}
+	var files []row
+	if _, ok := im.cols["agent_persona_files"]; ok {
+		if files, err = im.readTable(ctx, "agent_persona_files"); err != nil {
+			return err
+		}
+	}
+	tr := im.rep.table("agent_personas")
+	ftr := im.rep.table("agent_persona_files")
+	existing, err := im.deps.Store.ExistingIDs(ctx, "personas", "id", ids[row](rows, "id"))
+	if err != nil {
+		return err
+	}
+	byPersona := map[string][]row{}
+	for _, f := range files {
+		byPersona[f.str("persona_id", nil)] = append(byPersona[f.str("persona_id", nil)], f)
+	}
+	now := im.opts.Now().UTC()
+	slugs := map[string]bool{}
+	// An imported default persona does not displace agentops' own.
+	_, err = im.deps.Store.Personas().Default(ctx)
+	sawDefault := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	for _, r := range rows {
+		fixed := false
+		id := r.str("id", nil)
+		switch {
+		case id == "":
+			tr.skip("without an id")
+			continue
+		case existing[id]:
+			im.p.persOK[id] = true
+			tr.skip("already imported")
+			ftr.Skipped = addSkips(ftr.Skipped, "persona already imported", len(byPersona[id]))
+			continue
+		}
+		creator := im.p.userMap[r.str("created_by", nil)]
+		slug := truncate(r.str("slug", &fixed), maxNameBytes)
+		if slug == "" || slugs[creator+"\x00"+slug] {
+			tr.skip("duplicate or empty slug")
+			continue
+		}
+		taken, err := im.personaSlugTaken(ctx, creator, slug)
+		if err != nil {
+			return err
+		}
+		if taken {
+			tr.skip("slug already used in agentops")
+			im.rep.problem("persona %s: the slug %q is taken", id, slug)
+			continue
+		}
+		slugs[creator+"\x00"+slug] = true
+		vis := r.str("visibility", nil)
+		if vis != store.PersonaPrivate {
+			vis = store.PersonaShared
+		}
+		created := orTime(r.time("created_at"), now)
+		p := &store.Persona{ID: id, Name: truncate(r.str("name", &fixed), maxNameBytes), Slug: slug, Description: r.str("description", &fixed),
+			Icon: r.str("icon", &fixed), DefaultModel: r.str("default_model", &fixed), Visibility: vis,
+			IsDefault: r.bool("is_default") && !sawDefault, CreatedBy: creator, CreatedAt: created, UpdatedAt: orTime(r.time("updated_at"), created)}
+		if p.IsDefault {
+			sawDefault = true
+		}
+		if strings.TrimSpace(p.Name) == "" {
+			p.Name = slug
+		}
+		var pf []store.PersonaFile
+		names := map[string]bool{}
+		fs := byPersona[id]
+		sort.SliceStable(fs, func(a, b int) bool { return fs[a].int("sort_order") < fs[b].int("sort_order") })
+		for _, f := range fs {
+			name := f.str("filename", &fixed)
+			content := f.str("content", &fixed)
+			switch {
+			case name == "" || len([]rune(name)) > 100 || names[name]:
+				ftr.skip("filename agentops does not accept")
+				continue
+			case content == "":
+				ftr.skip("empty")
+				continue
+			case len(pf) >= 50:
+				ftr.skip("over 50 files")
+				continue
+			}
+			if n := len([]rune(content)); n > 100000 {
+				content = string([]rune(content)[:100000])
+				im.rep.problem("persona %s, file %s: shortened from %d to 100000 characters", slug, name, n)
+			}
+			names[name] = true
+			fc := orTime(f.time("created_at"), created)
+			pf = append(pf, store.PersonaFile{ID: f.str("id", nil), PersonaID: id, Filename: name, Content: content,
+				SortOrder: int(f.int("sort_order")), CreatedAt: fc, UpdatedAt: orTime(f.time("updated_at"), fc)})
+			ftr.ToImport++
+		}
+		if fixed {
+			im.rep.problem("persona %s: NUL characters or invalid UTF-8 removed", slug)
+		}
+		im.p.persOK[id] = true
+		im.p.personas = append(im.p.personas, plannedPersona{p: p, files: pf})
+		tr.ToImport++
+	}
+	return nil
+}
+
+func addSkips(m map[string]int, reason string, n int) map[string]int {
+	if n == 0 {
+		return m
+	}
+	if m == nil {
+		m = map[string]int{}
+	}
+	m[reason] += n
+	return m
+}
+
+func (im *importer) personaSlugTaken(ctx context.Context, creator, slug string) (bool, error) {
+	list, err := im.deps.Store.Personas().Visible(ctx, creator)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range list {
+		if p.Slug == slug && p.CreatedBy == creator {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -49,6 +49,11 @@ var sourceTables = []sourceTable{
 			"idempotency_key", "session_id"}},
 	{name: "org_api_keys",
 		required: []string{"provider", "encrypted_key", "set_by", "created_at", "updated_at"}},
+	{name: "agent_personas",
+		required: []string{"id", "name", "slug", "description", "icon", "visibility", "is_default", "default_model", "created_by",
+			"created_at", "updated_at"}},
+	{name: "agent_persona_files",
+		required: []string{"id", "persona_id", "filename", "content", "sort_order", "created_at", "updated_at"}},
 	{name: "api_tokens",
 		required: []string{"id", "user_id", "name", "token_hash", "prefix", "expires_at", "revoked_at", "created_at"},
 		optional: []string{"last_used_at", "scopes"}},
@@ -59,7 +64,7 @@ var sourceTables = []sourceTable{
 // Search tables (FTS5 and their shadow tables) are rebuilt, not read.
 var upstreamTables = []string{
 	"auth_sessions", "mcp_oauth_clients", "org_settings", "invites", "org_repositories",
-	"org_service_configs", "agent_personas", "agent_persona_files", "persona_tools", "org_repo_persona_defaults",
+	"org_service_configs", "persona_tools", "org_repo_persona_defaults",
 	"session_threads", "screenshots", "session_git_state", "session_files_changed", "session_participants",
 	"session_share_links", "agent_memories", "integrations", "workflow_execution_steps", "workflow_mutation_proposals",
 	"workflow_version_history", "workflow_schedule_ticks", "pending_approvals", "orchestrator_identities",

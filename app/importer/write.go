@@ -57,6 +57,11 @@ func (im *importer) write(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := im.inBatches(ctx, "personas", len(p.personas), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.Personas().Create(ctx, p.personas[i].p, p.personas[i].files)
+	}); err != nil {
+		return err
+	}
 	if err := im.inBatches(ctx, "sessions", len(p.sessions), func(ctx context.Context, tx *store.Store, i int) error {
 		return tx.Sessions().Create(ctx, p.sessions[i])
 	}); err != nil {

@@ -51,6 +51,11 @@ CREATE TABLE workflow_executions (id TEXT PRIMARY KEY, workflow_id TEXT, user_id
   completed_at TEXT, workflow_version TEXT, workflow_hash TEXT, workflow_snapshot TEXT, idempotency_key TEXT, session_id TEXT);
 CREATE TABLE api_tokens (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT UNIQUE NOT NULL,
   prefix TEXT, scopes TEXT DEFAULT '[]', last_used_at TEXT, expires_at TEXT, revoked_at TEXT, created_at TEXT);
+CREATE TABLE agent_personas (id TEXT PRIMARY KEY, org_id TEXT NOT NULL DEFAULT 'default', name TEXT NOT NULL, slug TEXT NOT NULL,
+  description TEXT, icon TEXT, visibility TEXT NOT NULL DEFAULT 'shared', is_default INTEGER NOT NULL DEFAULT 0, default_model TEXT,
+  created_by TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE agent_persona_files (id TEXT PRIMARY KEY, persona_id TEXT NOT NULL, filename TEXT NOT NULL, content TEXT NOT NULL,
+  sort_order INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE channel_bindings (id TEXT PRIMARY KEY, user_id TEXT);
 CREATE TABLE some_future_table (id TEXT PRIMARY KEY);
 `
@@ -110,7 +115,10 @@ func Rows(title string) string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+";\n", args...) }
 	w("INSERT INTO users VALUES ('u-alice','Alice@Example.com','Alice',NULL,NULL,'Alice','alice@example.com',1,'admin',900,'[\"claude-sonnet\"]','followup','Europe/Paris',%s,'email','2026-01-02 10:00:00','2026-01-02 10:00:00')", q(upstreamHash(AlicePassword)))
 	w("INSERT INTO users VALUES ('u-bob','bob@example.com','Bob',NULL,'123',NULL,NULL,1,'member',900,NULL,'steer',NULL,NULL,'github','2026-01-03 10:00:00','2026-01-03 10:00:00')")
-	w("INSERT INTO sessions VALUES ('"+Session1+"','u-alice','acme/api','terminated',%s,'interactive',NULL,NULL,120,'2026-02-01 09:00:00','2026-02-01 09:30:00')", q(title))
+	w("INSERT INTO agent_personas VALUES ('p-reviewer','default','Reviewer','reviewer','Reviews diffs','eye','shared',1,NULL,'u-alice','2026-01-04 10:00:00','2026-01-04 10:00:00')")
+	w("INSERT INTO agent_persona_files VALUES ('pf-2','p-reviewer','style.md','Be terse.',1,'2026-01-04 10:00:00','2026-01-04 10:00:00')")
+	w("INSERT INTO agent_persona_files VALUES ('pf-1','p-reviewer','role.md','You review diffs.',0,'2026-01-04 10:00:00','2026-01-04 10:00:00')")
+	w("INSERT INTO sessions VALUES ('"+Session1+"','u-alice','acme/api','terminated',%s,'interactive',NULL,'p-reviewer',120,'2026-02-01 09:00:00','2026-02-01 09:30:00')", q(title))
 	w("INSERT INTO sessions VALUES ('s-2','u-bob','acme/web','running','Fix the build','interactive',NULL,NULL,10,'2026-02-02 09:00:00','2026-02-02 09:05:00')")
 	w(`INSERT INTO messages VALUES ('m-1','` + Session1 + `','user','List the files',NULL,'u-alice','alice@example.com','Alice','2026-02-01 09:00:01',1769936401)`)
 	w(`INSERT INTO messages VALUES ('m-2','` + Session1 + `','assistant','Here they are: go.mod' || char(0) || '.','[{"type":"text","text":"Here they are"},{"type":"tool-call","callId":"c1","toolName":"bash","status":"completed","args":{"cmd":"ls"},"result":"go.mod"}]',NULL,NULL,NULL,'2026-02-01 09:00:05',1769936405)`)
