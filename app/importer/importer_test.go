@@ -91,7 +91,8 @@ func TestImportUpstream(t *testing.T) {
 			"orchestrator_memory_files": "2 to import", "credentials": "2 to import", "org_api_keys": "1 to import",
 			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import",
 			"r2 objects": "1 to import  1 skipped: 1 not a session artifact", "api_tokens": "1 to import  1 skipped: 1 revoked",
-			"agent_personas": "1 to import", "agent_persona_files": "2 to import"} {
+			"agent_personas": "1 to import", "agent_persona_files": "2 to import", "session_git_state": "1 to import",
+			"session_files_changed": "1 to import", "workflow_execution_steps": "2 to import"} {
 			if got := line(rep, table); !strings.Contains(got, want) {
 				t.Errorf("%s line = %q, want %q", table, got, want)
 			}
@@ -150,6 +151,15 @@ func TestImportUpstream(t *testing.T) {
 		}
 		if files, err := st.Personas().Files(ctx, "p-reviewer"); err != nil || len(files) != 2 || files[0].Filename != "role.md" {
 			t.Fatalf("persona files = %+v, %v", files, err)
+		}
+		if g, err := st.GitStates().Get(ctx, fx.Session1); err != nil || g.PRNumber != 7 || g.PRState != "merged" {
+			t.Fatalf("git state = %+v, %v", g, err)
+		}
+		if files, err := st.GitStates().Files(ctx, fx.Session1); err != nil || len(files) != 1 || files[0].Additions != 3 {
+			t.Fatalf("changed files = %+v, %v", files, err)
+		}
+		if steps, err := st.ExecutionSteps().List(ctx, "x-1"); err != nil || len(steps) != 2 || steps[0].StepID != "s2" {
+			t.Fatalf("steps (in upstream's insertion order) = %+v, %v", steps, err)
 		}
 		s2, err := st.Sessions().Get(ctx, uuid.NewSHA1(uuid.MustParse("5b0f3a52-8e4c-4d0e-9a57-6a1f0c2d7e11"), []byte("s-2")).String())
 		if err != nil {

@@ -24,23 +24,26 @@ const (
 )
 
 type plan struct {
-	users    []*store.User
-	links    map[string]bool   // user ids that get a login link
-	userMap  map[string]string // upstream id → agentops id (imported, merged or already there)
-	sessions []*store.Session
-	sessOK   map[string]string // upstream session id → its owner, for sessions that exist after the import
-	sessID   map[string]string // upstream session id → agentops session id
-	messages []*store.Message
-	memories []store.MemoryFile
-	creds    []*store.Credential
-	wfs      []*store.Workflow
-	wfOK     map[string]*store.Workflow
-	triggers []*store.Trigger
-	execs    []*store.Execution
-	objects  []r2Object
-	tokens   []*store.APIToken
-	personas []plannedPersona
-	persOK   map[string]bool // persona ids that exist after the import
+	users       []*store.User
+	links       map[string]bool   // user ids that get a login link
+	userMap     map[string]string // upstream id → agentops id (imported, merged or already there)
+	sessions    []*store.Session
+	sessOK      map[string]string // upstream session id → its owner, for sessions that exist after the import
+	sessID      map[string]string // upstream session id → agentops session id
+	messages    []*store.Message
+	memories    []store.MemoryFile
+	creds       []*store.Credential
+	wfs         []*store.Workflow
+	wfOK        map[string]*store.Workflow
+	triggers    []*store.Trigger
+	execs       []*store.Execution
+	objects     []r2Object
+	tokens      []*store.APIToken
+	personas    []plannedPersona
+	persOK      map[string]bool // persona ids that exist after the import
+	gitStates   []*store.SessionGitState
+	fileChanges []*store.SessionFileChange
+	steps       []*store.ExecutionStep
 }
 
 type plannedPersona struct {
@@ -50,8 +53,8 @@ type plannedPersona struct {
 
 func (im *importer) plan(ctx context.Context) error {
 	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, persOK: map[string]bool{}, wfOK: map[string]*store.Workflow{}}
-	steps := []func(context.Context) error{im.planUsers, im.planPersonas, im.planSessions, im.planMessages, im.planMemories,
-		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planAPITokens, im.planR2}
+	steps := []func(context.Context) error{im.planUsers, im.planPersonas, im.planSessions, im.planGitState, im.planMessages, im.planMemories,
+		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planSteps, im.planAPITokens, im.planR2}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

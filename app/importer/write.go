@@ -67,6 +67,16 @@ func (im *importer) write(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := im.inBatches(ctx, "session_git_state", len(p.gitStates), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.GitStates().Create(ctx, p.gitStates[i])
+	}); err != nil {
+		return err
+	}
+	if err := im.inBatches(ctx, "session_files_changed", len(p.fileChanges), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.GitStates().InsertFile(ctx, p.fileChanges[i])
+	}); err != nil {
+		return err
+	}
 	seqs := map[string]int64{}
 	if err := im.inBatches(ctx, "messages", len(p.messages), func(ctx context.Context, tx *store.Store, i int) error {
 		m := p.messages[i]
@@ -111,6 +121,11 @@ func (im *importer) write(ctx context.Context) error {
 	}
 	if err := im.inBatches(ctx, "workflow_executions", len(p.execs), func(ctx context.Context, tx *store.Store, i int) error {
 		return tx.Executions().Insert(ctx, p.execs[i])
+	}); err != nil {
+		return err
+	}
+	if err := im.inBatches(ctx, "workflow_execution_steps", len(p.steps), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.ExecutionSteps().Insert(ctx, p.steps[i])
 	}); err != nil {
 		return err
 	}

@@ -56,6 +56,14 @@ CREATE TABLE agent_personas (id TEXT PRIMARY KEY, org_id TEXT NOT NULL DEFAULT '
   created_by TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE agent_persona_files (id TEXT PRIMARY KEY, persona_id TEXT NOT NULL, filename TEXT NOT NULL, content TEXT NOT NULL,
   sort_order INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE session_git_state (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, source_type TEXT, source_pr_number INTEGER,
+  source_issue_number INTEGER, source_repo_full_name TEXT, source_repo_url TEXT, branch TEXT, base_branch TEXT, commit_count INTEGER DEFAULT 0,
+  ref TEXT, pr_number INTEGER, pr_title TEXT, pr_state TEXT, pr_url TEXT, pr_created_at TEXT, pr_merged_at TEXT,
+  agent_authored INTEGER DEFAULT 1, created_at TEXT, updated_at TEXT);
+CREATE TABLE session_files_changed (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, file_path TEXT NOT NULL, status TEXT NOT NULL,
+  additions INTEGER DEFAULT 0, deletions INTEGER DEFAULT 0, created_at TEXT, updated_at TEXT);
+CREATE TABLE workflow_execution_steps (id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, step_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+  status TEXT NOT NULL, input_json TEXT, output_json TEXT, error TEXT, started_at TEXT, completed_at TEXT, created_at TEXT NOT NULL);
 CREATE TABLE channel_bindings (id TEXT PRIMARY KEY, user_id TEXT);
 CREATE TABLE some_future_table (id TEXT PRIMARY KEY);
 `
@@ -135,6 +143,11 @@ func Rows(title string) string {
 	w(`INSERT INTO workflow_executions VALUES ('x-2','wf-deploy','u-alice',NULL,'running','manual',NULL,'{}',NULL,NULL,'2026-01-09T10:00:00.000Z',NULL,'1.0.0',NULL,NULL,NULL,NULL)`)
 	w("INSERT INTO api_tokens VALUES ('k-alice','u-alice','CI',%s,'sk_abcd...wxyz','[]',NULL,NULL,NULL,'2026-01-10 10:00:00')", q(tokenHash(AliceAPIKey)))
 	w("INSERT INTO api_tokens VALUES ('k-old','u-alice','old',%s,'sk_0000...0000','[]',NULL,NULL,'2026-01-11 10:00:00','2026-01-10 10:00:00')", q(tokenHash("sk_revoked")))
+	w("INSERT INTO session_git_state VALUES ('g-1','" + Session1 + "','branch',NULL,NULL,'acme/api','https://github.com/acme/api'," +
+		"'agent/list','main',2,NULL,7,'List files','merged','https://github.com/acme/api/pull/7','2026-02-01T09:20:00.000Z','2026-02-01T10:00:00.000Z',1,'2026-02-01 09:00:00','2026-02-01 10:00:00')")
+	w("INSERT INTO session_files_changed VALUES ('" + Session1 + ":README.md','" + Session1 + "','README.md','modified',3,1,'2026-02-01 09:10:00','2026-02-01 09:10:00')")
+	w(`INSERT INTO workflow_execution_steps VALUES ('st-2','x-1','s2',1,'completed','{}','{"ok":true}',NULL,'2026-01-08T10:00:30.000Z','2026-01-08T10:01:00.000Z','2026-01-08 10:00:30')`)
+	w(`INSERT INTO workflow_execution_steps VALUES ('st-1','x-1','s1',1,'completed','{}','{}',NULL,'2026-01-08T10:00:00.000Z','2026-01-08T10:00:30.000Z','2026-01-08 10:00:31')`)
 	w("INSERT INTO channel_bindings VALUES ('cb-1','u-alice')")
 	return b.String()
 }
