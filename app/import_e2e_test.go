@@ -63,6 +63,11 @@ func TestImportUpstreamEndToEnd(t *testing.T) {
 			t.Fatalf("alice's upstream API key: %d", code)
 		}
 
+		// An invite sent before the move works at the new URL.
+		var reg struct{ SessionToken string }
+		s.mustJSON("POST", "/auth/email/register", "", map[string]any{"email": "carol@example.com", "password": "carol's passphrase",
+			"inviteCode": fx.InviteCode}, 200, &reg)
+
 		// Sessions and transcripts.
 		var msgs struct {
 			Messages []struct {

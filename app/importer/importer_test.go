@@ -92,7 +92,7 @@ func TestImportUpstream(t *testing.T) {
 			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import",
 			"r2 objects": "1 to import  1 skipped: 1 not a session artifact", "api_tokens": "1 to import  1 skipped: 1 revoked",
 			"agent_personas": "1 to import", "agent_persona_files": "2 to import", "session_git_state": "1 to import",
-			"session_files_changed": "1 to import", "workflow_execution_steps": "2 to import"} {
+			"session_files_changed": "1 to import", "workflow_execution_steps": "2 to import", "invites": "2 to import"} {
 			if got := line(rep, table); !strings.Contains(got, want) {
 				t.Errorf("%s line = %q, want %q", table, got, want)
 			}

@@ -44,6 +44,7 @@ type plan struct {
 	gitStates   []*store.SessionGitState
 	fileChanges []*store.SessionFileChange
 	steps       []*store.ExecutionStep
+	invites     []*store.Invite
 }
 
 type plannedPersona struct {
@@ -54,7 +55,7 @@ type plannedPersona struct {
 func (im *importer) plan(ctx context.Context) error {
 	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, persOK: map[string]bool{}, wfOK: map[string]*store.Workflow{}}
 	steps := []func(context.Context) error{im.planUsers, im.planPersonas, im.planSessions, im.planGitState, im.planMessages, im.planMemories,
-		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planSteps, im.planAPITokens, im.planR2}
+		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planSteps, im.planAPITokens, im.planInvites, im.planR2}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -970,4 +971,54 @@ func (im *importer) personaSlugTaken(ctx context.Context, creator, slug string) 
 		}
 	}
 	return false, nil
+}
+
+// planInvites keeps invites with their codes (agentops stores them as
+// upstream does), so that an invite link sent before the move still
+// works at the new URL; accepted ones are kept as the record of who
+// invited whom.
+func (im *importer) planInvites(ctx context.Context) error {
+	if _, ok := im.cols["invites"]; !ok {
+		return nil
+	}
+	rows, err := im.readTable(ctx, "invites")
+	if err != nil {
+		return err
+	}
+	tr := im.rep.table("invites")
+	existing, err := im.deps.Store.ExistingIDs(ctx, "invites", "id", ids[row](rows, "id"))
+	if err != nil {
+		return err
+	}
+	codes, err := im.deps.Store.ExistingIDs(ctx, "invites", "code", ids[row](rows, "code"))
+	if err != nil {
+		return err
+	}
+	now := im.opts.Now().UTC()
+	for _, r := range rows {
+		id, code := r.str("id", nil), r.str("code", nil)
+		expires := r.time("expires_at")
+		switch {
+		case id == "" || code == "" || expires.IsZero():
+			tr.skip("without an id, code or expiry")
+			continue
+		case existing[id] || codes[code]:
+			tr.skip("already imported")
+			continue
+		}
+		role := store.RoleMember
+		if r.str("role", nil) == store.RoleAdmin {
+			role = store.RoleAdmin
+		}
+		inv := &store.Invite{ID: id, Code: code, Email: strings.ToLower(strings.TrimSpace(r.str("email", nil))), Role: role,
+			InvitedBy: im.p.userMap[r.str("invited_by", nil)], AcceptedAt: r.time("accepted_at"),
+			AcceptedBy: im.p.userMap[r.str("accepted_by", nil)], ExpiresAt: expires, CreatedAt: orTime(r.time("created_at"), now)}
+		if !inv.AcceptedAt.IsZero() && inv.AcceptedBy == "" {
+			tr.skip("accepted by a user not imported")
+			continue
+		}
+		im.p.invites = append(im.p.invites, inv)
+		tr.ToImport++
+	}
+	return nil
 }

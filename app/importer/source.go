@@ -63,6 +63,8 @@ var sourceTables = []sourceTable{
 	{name: "workflow_execution_steps",
 		required: []string{"id", "execution_id", "step_id", "attempt", "status", "input_json", "output_json", "error",
 			"started_at", "completed_at", "created_at"}},
+	{name: "invites",
+		required: []string{"id", "code", "email", "role", "invited_by", "accepted_at", "accepted_by", "expires_at", "created_at"}},
 	{name: "api_tokens",
 		required: []string{"id", "user_id", "name", "token_hash", "prefix", "expires_at", "revoked_at", "created_at"},
 		optional: []string{"last_used_at", "scopes"}},
@@ -72,7 +74,7 @@ var sourceTables = []sourceTable{
 // not imported by this version (reported with their row counts).
 // Search tables (FTS5 and their shadow tables) are rebuilt, not read.
 var upstreamTables = []string{
-	"auth_sessions", "mcp_oauth_clients", "org_settings", "invites", "org_repositories",
+	"auth_sessions", "mcp_oauth_clients", "org_settings", "org_repositories",
 	"org_service_configs", "persona_tools", "org_repo_persona_defaults",
 	"session_threads", "screenshots", "session_participants",
 	"session_share_links", "agent_memories", "integrations", "workflow_mutation_proposals",

@@ -129,6 +129,11 @@ func (im *importer) write(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := im.inBatches(ctx, "invites", len(p.invites), func(ctx context.Context, tx *store.Store, i int) error {
+		return tx.Invites().Create(ctx, p.invites[i])
+	}); err != nil {
+		return err
+	}
 	if err := im.inBatches(ctx, "api_tokens", len(p.tokens), func(ctx context.Context, tx *store.Store, i int) error {
 		return tx.APITokens().Create(ctx, p.tokens[i])
 	}); err != nil {

@@ -64,6 +64,8 @@ CREATE TABLE session_files_changed (id TEXT PRIMARY KEY, session_id TEXT NOT NUL
   additions INTEGER DEFAULT 0, deletions INTEGER DEFAULT 0, created_at TEXT, updated_at TEXT);
 CREATE TABLE workflow_execution_steps (id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, step_id TEXT NOT NULL, attempt INTEGER NOT NULL,
   status TEXT NOT NULL, input_json TEXT, output_json TEXT, error TEXT, started_at TEXT, completed_at TEXT, created_at TEXT NOT NULL);
+CREATE TABLE invites (id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, email TEXT, role TEXT NOT NULL DEFAULT 'member', invited_by TEXT,
+  accepted_at TEXT, accepted_by TEXT, expires_at TEXT NOT NULL, created_at TEXT);
 CREATE TABLE channel_bindings (id TEXT PRIMARY KEY, user_id TEXT);
 CREATE TABLE some_future_table (id TEXT PRIMARY KEY);
 `
@@ -103,6 +105,9 @@ func tokenHash(tok string) string {
 	sum := sha256.Sum256([]byte(tok))
 	return hex.EncodeToString(sum[:])
 }
+
+// InviteCode is an open invite (for carol@example.com).
+const InviteCode = "c0ffee00c0ffee00c0ffee00c0ffee00"
 
 // Passwords of the fixture's users (Bob signed in with GitHub: none).
 const AlicePassword = "alice-old-password"
@@ -148,6 +153,8 @@ func Rows(title string) string {
 	w("INSERT INTO session_files_changed VALUES ('" + Session1 + ":README.md','" + Session1 + "','README.md','modified',3,1,'2026-02-01 09:10:00','2026-02-01 09:10:00')")
 	w(`INSERT INTO workflow_execution_steps VALUES ('st-2','x-1','s2',1,'completed','{}','{"ok":true}',NULL,'2026-01-08T10:00:30.000Z','2026-01-08T10:01:00.000Z','2026-01-08 10:00:30')`)
 	w(`INSERT INTO workflow_execution_steps VALUES ('st-1','x-1','s1',1,'completed','{}','{}',NULL,'2026-01-08T10:00:00.000Z','2026-01-08T10:00:30.000Z','2026-01-08 10:00:31')`)
+	w("INSERT INTO invites VALUES ('i-1','" + InviteCode + "','carol@example.com','member','u-alice',NULL,NULL,'2099-01-01T00:00:00.000Z','2026-01-12 10:00:00')")
+	w("INSERT INTO invites VALUES ('i-2','0000ffff','bob@example.com','member','u-alice','2026-01-03 10:00:00','u-bob','2026-01-09T00:00:00.000Z','2026-01-02 10:00:00')")
 	w("INSERT INTO channel_bindings VALUES ('cb-1','u-alice')")
 	return b.String()
 }
