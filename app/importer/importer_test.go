@@ -92,7 +92,7 @@ func TestImportUpstream(t *testing.T) {
 			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import",
 			"r2 objects": "1 to import  1 skipped: 1 not a session artifact", "api_tokens": "1 to import  1 skipped: 1 revoked",
 			"agent_personas": "1 to import", "agent_persona_files": "2 to import", "session_git_state": "1 to import",
-			"session_files_changed": "1 to import", "workflow_execution_steps": "2 to import", "invites": "2 to import"} {
+			"session_files_changed": "1 to import", "workflow_execution_steps": "2 to import", "invites": "2 to import", "workflow_version_history": "1 to import"} {
 			if got := line(rep, table); !strings.Contains(got, want) {
 				t.Errorf("%s line = %q, want %q", table, got, want)
 			}
@@ -160,6 +160,9 @@ func TestImportUpstream(t *testing.T) {
 		}
 		if steps, err := st.ExecutionSteps().List(ctx, "x-1"); err != nil || len(steps) != 2 || steps[0].StepID != "s2" {
 			t.Fatalf("steps (in upstream's insertion order) = %+v, %v", steps, err)
+		}
+		if vs, err := st.WorkflowVersions().List(ctx, "wf-deploy", 10, 0); err != nil || len(vs) != 2 || vs[1].Version != "0.9.0" || vs[0].Seq != 2 {
+			t.Fatalf("workflow versions (newest first) = %+v, %v", vs, err)
 		}
 		s2, err := st.Sessions().Get(ctx, uuid.NewSHA1(uuid.MustParse("5b0f3a52-8e4c-4d0e-9a57-6a1f0c2d7e11"), []byte("s-2")).String())
 		if err != nil {

@@ -45,6 +45,7 @@ type plan struct {
 	fileChanges []*store.SessionFileChange
 	steps       []*store.ExecutionStep
 	invites     []*store.Invite
+	versions    map[string][]*store.WorkflowVersion // by workflow uid, oldest first
 }
 
 type plannedPersona struct {
@@ -55,7 +56,7 @@ type plannedPersona struct {
 func (im *importer) plan(ctx context.Context) error {
 	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, persOK: map[string]bool{}, wfOK: map[string]*store.Workflow{}}
 	steps := []func(context.Context) error{im.planUsers, im.planPersonas, im.planSessions, im.planGitState, im.planMessages, im.planMemories,
-		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planTriggers, im.planExecutions, im.planSteps, im.planAPITokens, im.planInvites, im.planR2}
+		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planVersions, im.planTriggers, im.planExecutions, im.planSteps, im.planAPITokens, im.planInvites, im.planR2}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -1019,6 +1020,61 @@ func (im *importer) planInvites(ctx context.Context) error {
 		}
 		im.p.invites = append(im.p.invites, inv)
 		tr.ToImport++
+	}
+	return nil
+}
+
+// planVersions keeps the version history of the workflows this run
+// imports, oldest first; the current definition is the last version.
+func (im *importer) planVersions(ctx context.Context) error {
+	im.p.versions = map[string][]*store.WorkflowVersion{}
+	if _, ok := im.cols["workflow_version_history"]; !ok {
+		return nil
+	}
+	rows, err := im.readTable(ctx, "workflow_version_history")
+	if err != nil {
+		return err
+	}
+	tr := im.rep.table("workflow_version_history")
+	fresh := map[string]*store.Workflow{}
+	for _, w := range im.p.wfs {
+		fresh[w.UID] = w
+	}
+	now := im.opts.Now().UTC()
+	for _, r := range rows {
+		fixed := false
+		w := fresh[r.str("workflow_id", nil)]
+		if w == nil {
+			tr.skip("workflow not imported by this run")
+			continue
+		}
+		def, err := workflow.ParseDefinition(json.RawMessage(jsonnul.Replace([]byte(r.str("workflow_data", nil)))))
+		if err != nil {
+			tr.skip("invalid definition")
+			continue
+		}
+		source := r.str("source", nil)
+		if source != "sync" && source != "rollback" {
+			source = "update"
+		}
+		v := &store.WorkflowVersion{ID: r.str("id", nil), WorkflowUID: w.UID, Version: r.str("workflow_version", &fixed), Name: w.Name,
+			Hash: def.Hash, Data: def.Data, Source: source, Notes: r.str("notes", &fixed), CreatedBy: im.p.userMap[r.str("created_by", nil)],
+			CreatedAt: orTime(r.time("created_at"), now)}
+		if v.ID == "" {
+			tr.skip("without an id")
+			continue
+		}
+		if v.Version == "" {
+			v.Version = w.Version
+		}
+		if fixed {
+			im.rep.problem("workflow version %s: NUL characters or invalid UTF-8 removed", v.ID)
+		}
+		im.p.versions[w.UID] = append(im.p.versions[w.UID], v)
+		tr.ToImport++
+	}
+	for _, vs := range im.p.versions {
+		sort.SliceStable(vs, func(a, b int) bool { return vs[a].CreatedAt.Before(vs[b].CreatedAt) })
 	}
 	return nil
 }

@@ -109,6 +109,15 @@ func (im *importer) write(ctx context.Context) error {
 		if err := tx.Workflows().Insert(ctx, w); err != nil {
 			return err
 		}
+		vs := p.versions[w.UID]
+		for _, v := range vs {
+			if err := tx.WorkflowVersions().Append(ctx, v); err != nil {
+				return err
+			}
+		}
+		if len(vs) > 0 && vs[len(vs)-1].Hash == w.Hash {
+			return nil
+		}
 		return tx.WorkflowVersions().Append(ctx, &store.WorkflowVersion{ID: "import:" + w.UID, WorkflowUID: w.UID, Version: w.Version,
 			Name: w.Name, Hash: w.Hash, Data: w.Data, Source: "sync", Notes: "imported from upstream", CreatedBy: w.UserID, CreatedAt: w.UpdatedAt})
 	}); err != nil {

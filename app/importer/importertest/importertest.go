@@ -66,6 +66,8 @@ CREATE TABLE workflow_execution_steps (id TEXT PRIMARY KEY, execution_id TEXT NO
   status TEXT NOT NULL, input_json TEXT, output_json TEXT, error TEXT, started_at TEXT, completed_at TEXT, created_at TEXT NOT NULL);
 CREATE TABLE invites (id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, email TEXT, role TEXT NOT NULL DEFAULT 'member', invited_by TEXT,
   accepted_at TEXT, accepted_by TEXT, expires_at TEXT NOT NULL, created_at TEXT);
+CREATE TABLE workflow_version_history (id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, workflow_version TEXT, workflow_hash TEXT NOT NULL,
+  workflow_data TEXT NOT NULL, source TEXT NOT NULL, source_proposal_id TEXT, notes TEXT, created_by TEXT, created_at TEXT NOT NULL);
 CREATE TABLE channel_bindings (id TEXT PRIMARY KEY, user_id TEXT);
 CREATE TABLE some_future_table (id TEXT PRIMARY KEY);
 `
@@ -155,6 +157,7 @@ func Rows(title string) string {
 	w(`INSERT INTO workflow_execution_steps VALUES ('st-1','x-1','s1',1,'completed','{}','{}',NULL,'2026-01-08T10:00:00.000Z','2026-01-08T10:00:30.000Z','2026-01-08 10:00:31')`)
 	w("INSERT INTO invites VALUES ('i-1','" + InviteCode + "','carol@example.com','member','u-alice',NULL,NULL,'2099-01-01T00:00:00.000Z','2026-01-12 10:00:00')")
 	w("INSERT INTO invites VALUES ('i-2','0000ffff','bob@example.com','member','u-alice','2026-01-03 10:00:00','u-bob','2026-01-09T00:00:00.000Z','2026-01-02 10:00:00')")
+	w(`INSERT INTO workflow_version_history VALUES ('v-1','wf-deploy','0.9.0','x','{"steps":[{"id":"s1","type":"agent_message","content":"deploy it"}]}','sync',NULL,'first',NULL,'2026-01-06T10:00:00.000Z')`)
 	w("INSERT INTO channel_bindings VALUES ('cb-1','u-alice')")
 	return b.String()
 }
