@@ -65,7 +65,7 @@ func (im *importer) plan(ctx context.Context) error {
 	return nil
 }
 
-func ids[T any](rows []row, col string) []string {
+func ids(rows []row, col string) []string {
 	out := make([]string, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, r.str(col, nil))
@@ -80,7 +80,7 @@ func (im *importer) planUsers(ctx context.Context) error {
 	}
 	tr := im.rep.table("users")
 	st := im.deps.Store
-	existing, err := st.ExistingIDs(ctx, "users", "id", ids[row](rows, "id"))
+	existing, err := st.ExistingIDs(ctx, "users", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func (im *importer) planMessages(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("messages")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "messages", "id", ids[row](rows, "id"))
+	existing, err := im.deps.Store.ExistingIDs(ctx, "messages", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
@@ -347,7 +347,7 @@ func (im *importer) planMemories(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("orchestrator_memory_files")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "memory_files", "id", ids[row](rows, "id"))
+	existing, err := im.deps.Store.ExistingIDs(ctx, "memory_files", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
@@ -539,7 +539,7 @@ func (im *importer) planWorkflows(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("workflows")
-	all, err := im.deps.Store.ExistingIDs(ctx, "workflows", "uid", ids[row](rows, "id"))
+	all, err := im.deps.Store.ExistingIDs(ctx, "workflows", "uid", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
@@ -602,7 +602,7 @@ func (im *importer) planTriggers(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("triggers")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "workflow_triggers", "id", ids[row](rows, "id"))
+	existing, err := im.deps.Store.ExistingIDs(ctx, "workflow_triggers", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
@@ -673,7 +673,7 @@ func (im *importer) planExecutions(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("workflow_executions")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "workflow_executions", "id", ids[row](rows, "id"))
+	existing, err := im.deps.Store.ExistingIDs(ctx, "workflow_executions", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
@@ -783,11 +783,11 @@ func (im *importer) planAPITokens(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("api_tokens")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "api_tokens", "id", ids[row](rows, "id"))
+	existing, err := im.deps.Store.ExistingIDs(ctx, "api_tokens", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
-	hashes, err := im.deps.Store.ExistingIDs(ctx, "api_tokens", "token_hash", ids[row](rows, "token_hash"))
+	hashes, err := im.deps.Store.ExistingIDs(ctx, "api_tokens", "token_hash", ids(rows, "token_hash"))
 	if err != nil {
 		return err
 	}
@@ -853,7 +853,7 @@ func (im *importer) planPersonas(ctx context.Context) error {
 	}
 	tr := im.rep.table("agent_personas")
 	ftr := im.rep.table("agent_persona_files")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "personas", "id", ids[row](rows, "id"))
+	existing, err := im.deps.Store.ExistingIDs(ctx, "personas", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
@@ -987,11 +987,11 @@ func (im *importer) planInvites(ctx context.Context) error {
 		return err
 	}
 	tr := im.rep.table("invites")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "invites", "id", ids[row](rows, "id"))
+	existing, err := im.deps.Store.ExistingIDs(ctx, "invites", "id", ids(rows, "id"))
 	if err != nil {
 		return err
 	}
-	codes, err := im.deps.Store.ExistingIDs(ctx, "invites", "code", ids[row](rows, "code"))
+	codes, err := im.deps.Store.ExistingIDs(ctx, "invites", "code", ids(rows, "code"))
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"sort"
@@ -367,4 +366,3 @@ func sortedKeys(m map[string]int) []string {
 	return out
 }
 
-var _ = sql.ErrNoRows
