@@ -257,16 +257,36 @@ func TestImportUpstreamEmailClash(t *testing.T) {
 			UIQueueMode: "followup", IdentityProvider: "email", CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
+		if err := st.Users().Create(ctx, &store.User{ID: "local-alice", Email: "alice@example.com", Role: store.RoleMember, IdleTimeoutSeconds: 900,
+			UIQueueMode: "followup", IdentityProvider: "email", CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Workflows().Insert(ctx, &store.Workflow{UID: "local-wf", UserID: "local-alice", ID: "wf-deploy", Name: "Mine", Version: "1",
+			Data: []byte(`{"steps":[]}`), Hash: "h", Enabled: true, Tags: []byte("[]"), CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
 		dump := fx.WriteDump(t, fx.DDL, fx.Rows("t"))
 		_, err := e.run(t, importer.Options{Source: dump, UpstreamKey: fx.Key})
-		if err == nil || !strings.Contains(err.Error(), "bob@example.com") {
+		if err == nil || !strings.Contains(err.Error(), "alice@example.com, bob@example.com") {
 			t.Fatalf("clash: %v", err)
 		}
-		if n, _ := st.Users().Count(ctx); n != 1 {
+		if n, _ := st.Users().Count(ctx); n != 2 {
 			t.Fatalf("a refused import wrote users: %d", n)
 		}
-		if _, err := e.run(t, importer.Options{Source: dump, UpstreamKey: fx.Key, MergeUsers: true}); err != nil {
+		rep, err := e.run(t, importer.Options{Source: dump, UpstreamKey: fx.Key, MergeUsers: true})
+		if err != nil {
 			t.Fatalf("merge: %v", err)
+		}
+		// Alice's account already has a workflow with that id: it is
+		// left out (and its trigger and executions), nothing breaks.
+		if got := line(rep, "workflows"); !strings.Contains(got, "1 id or slug already used in the account") {
+			t.Fatalf("workflows line after merge: %q", got)
+		}
+		if len(rep.Links) != 0 {
+			t.Fatalf("merged users got login links: %+v", rep.Links)
+		}
+		if s1, err := st.Sessions().Get(ctx, fx.Session1); err != nil || s1.UserID != "local-alice" {
+			t.Fatalf("alice's session after merge: %+v, %v", s1, err)
 		}
 		s2, err := st.Sessions().Get(ctx, uuid.NewSHA1(uuid.MustParse("5b0f3a52-8e4c-4d0e-9a57-6a1f0c2d7e11"), []byte("s-2")).String())
 		if err != nil || s2.UserID != "local-bob" {

@@ -13,6 +13,7 @@ import (
 	"github.com/agentops/agentops/app/credentials"
 	"github.com/agentops/agentops/app/jsonnul"
 	"github.com/agentops/agentops/app/memory"
+	"github.com/agentops/agentops/app/tz"
 	"github.com/agentops/agentops/app/workflow"
 	"github.com/agentops/agentops/store"
 )
@@ -131,6 +132,12 @@ func (im *importer) planUsers(ctx context.Context) error {
 		case "followup", "collect", "steer":
 		default:
 			u.UIQueueMode = "followup"
+		}
+		if u.Timezone != "" {
+			if _, err := tz.Load(u.Timezone); err != nil {
+				im.rep.problem("user %s: time zone %q dropped: %v", email, u.Timezone, err)
+				u.Timezone = ""
+			}
 		}
 		var prefs []string
 		if json.Unmarshal([]byte(r.str("model_preferences", nil)), &prefs) == nil {
@@ -565,6 +572,14 @@ func (im *importer) planWorkflows(ctx context.Context) error {
 			tr.skip("already imported")
 			continue
 		}
+		slug := r.str("slug", &fixed)
+		if taken, err := im.workflowTaken(ctx, owner, id, slug); err != nil {
+			return err
+		} else if taken {
+			tr.skip("id or slug already used in the account")
+			im.rep.problem("workflow %s: the account it merges into has a workflow with this id or slug", id)
+			continue
+		}
 		def, err := workflow.ParseDefinition(json.RawMessage(jsonnul.Replace([]byte(r.str("data", nil)))))
 		if err != nil {
 			tr.skip("invalid definition")
@@ -580,7 +595,7 @@ func (im *importer) planWorkflows(ctx context.Context) error {
 			version = "1.0.0"
 		}
 		created := orTime(r.time("created_at"), now)
-		w := &store.Workflow{UID: id, UserID: owner, ID: id, Slug: r.str("slug", &fixed), Name: truncate(r.str("name", &fixed), maxNameBytes),
+		w := &store.Workflow{UID: id, UserID: owner, ID: id, Slug: slug, Name: truncate(r.str("name", &fixed), maxNameBytes),
 			Description: r.str("description", &fixed), Version: version, Data: def.Data, Hash: def.Hash,
 			Enabled: r.null("enabled") || r.bool("enabled"), Tags: tags, CreatedAt: created, UpdatedAt: orTime(r.time("updated_at"), created)}
 		if strings.TrimSpace(w.Name) == "" {
@@ -1077,4 +1092,22 @@ func (im *importer) planVersions(ctx context.Context) error {
 		sort.SliceStable(vs, func(a, b int) bool { return vs[a].CreatedAt.Before(vs[b].CreatedAt) })
 	}
 	return nil
+}
+
+// workflowTaken reports whether owner already has a workflow with this
+// id or slug (an account merged into).
+func (im *importer) workflowTaken(ctx context.Context, owner, id, slug string) (bool, error) {
+	for _, k := range []string{id, slug} {
+		if k == "" {
+			continue
+		}
+		_, err := im.deps.Store.Workflows().Get(ctx, owner, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
 }
