@@ -31,7 +31,9 @@ type env struct {
 	auth *auth.Service
 }
 
-func newEnv(t *testing.T, st *store.Store) *env {
+func newEnv(t *testing.T, st *store.Store) *env { return newEnvTB(t, st) }
+
+func newEnvTB(t testing.TB, st *store.Store) *env {
 	kr, err := keyring.Generate()
 	if err != nil {
 		t.Fatal(err)

@@ -27,14 +27,20 @@ func (im *importer) inBatches(ctx context.Context, table string, n int, fn func(
 		if err != nil {
 			return fmt.Errorf("import %s (rows %d to %d; those before are written, run the import again to continue): %w", table, start+1, end, err)
 		}
-		if im.opts.Progress != nil {
-			fmt.Fprintf(im.opts.Progress, "\r%-28s %d/%d", table, end, n)
-			if end == n {
-				fmt.Fprintln(im.opts.Progress)
-			}
-		}
+		im.progress(table, end, n)
 	}
 	return nil
+}
+
+// progress rewrites a table's progress line on a terminal.
+func (im *importer) progress(table string, done, n int) {
+	if im.opts.Progress == nil {
+		return
+	}
+	fmt.Fprintf(im.opts.Progress, "\r%-28s %d/%d", table, done, n)
+	if done == n {
+		fmt.Fprintln(im.opts.Progress)
+	}
 }
 
 func (im *importer) write(ctx context.Context) error {
@@ -77,21 +83,31 @@ func (im *importer) write(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// Messages go in multi-row inserts, a batch per transaction, with
+	// seq continuing each session's transcript.
 	seqs := map[string]int64{}
-	if err := im.inBatches(ctx, "messages", len(p.messages), func(ctx context.Context, tx *store.Store, i int) error {
-		m := p.messages[i]
-		if _, ok := seqs[m.SessionID]; !ok {
-			n, err := tx.Messages().MaxSeq(ctx, m.SessionID)
-			if err != nil {
-				return err
+	for start := 0; start < len(p.messages); start += batch {
+		end := min(start+batch, len(p.messages))
+		err := im.deps.Store.InTx(ctx, func(tx *store.Store) error {
+			part := make([]store.Message, 0, end-start)
+			for _, m := range p.messages[start:end] {
+				if _, ok := seqs[m.SessionID]; !ok {
+					n, err := tx.Messages().MaxSeq(ctx, m.SessionID)
+					if err != nil {
+						return err
+					}
+					seqs[m.SessionID] = n
+				}
+				seqs[m.SessionID]++
+				m.Seq = seqs[m.SessionID]
+				part = append(part, *m)
 			}
-			seqs[m.SessionID] = n
+			return tx.Messages().InsertMany(ctx, part)
+		})
+		if err != nil {
+			return fmt.Errorf("import messages (rows %d to %d; those before are written, run the import again to continue): %w", start+1, end, err)
 		}
-		seqs[m.SessionID]++
-		m.Seq = seqs[m.SessionID]
-		return tx.Messages().Insert(ctx, m)
-	}); err != nil {
-		return err
+		im.progress("messages", end, len(p.messages))
 	}
 	for start := 0; start < len(p.memories); start += batch {
 		part := p.memories[start:min(start+batch, len(p.memories))]
