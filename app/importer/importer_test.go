@@ -94,7 +94,8 @@ func TestImportUpstream(t *testing.T) {
 			"workflows": "1 to import", "triggers": "1 to import", "workflow_executions": "2 to import",
 			"r2 objects": "1 to import  1 skipped: 1 not a session artifact", "api_tokens": "1 to import  1 skipped: 1 revoked",
 			"agent_personas": "1 to import", "agent_persona_files": "2 to import", "session_git_state": "1 to import",
-			"session_files_changed": "1 to import", "workflow_execution_steps": "2 to import", "invites": "2 to import", "workflow_version_history": "1 to import"} {
+			"session_files_changed": "1 to import", "workflow_execution_steps": "2 to import", "invites": "2 to import", "workflow_version_history": "1 to import",
+			"custom_providers": "1 to import  1 skipped: 1 no key (agentops needs one)"} {
 			if got := line(rep, table); !strings.Contains(got, want) {
 				t.Errorf("%s line = %q, want %q", table, got, want)
 			}
@@ -183,11 +184,15 @@ func TestImportUpstream(t *testing.T) {
 			t.Fatalf("memory search = %+v, %v", hits, err)
 		}
 		// Credentials open with the instance keyring.
-		if n, err := credentials.VerifyAll(ctx, st, e.kr); err != nil || n != 3 {
+		if n, err := credentials.VerifyAll(ctx, st, e.kr); err != nil || n != 4 {
 			t.Fatalf("verify credentials: %d, %v", n, err)
 		}
 		if c, err := st.Credentials().Get(ctx, store.UserOwner("u-bob"), "github"); err != nil || c.UserID != "u-bob" {
 			t.Fatalf("bob's github credential: %+v, %v", c, err)
+		}
+		if c, err := st.Credentials().Get(ctx, store.OrgOwner, "custom-together"); err != nil || c.BaseURL != "https://api.together.xyz/v1" ||
+			len(c.Models) != 1 || c.Models[0] != "meta-llama/Llama-3-70b" {
+			t.Fatalf("custom provider: %+v, %v", c, err)
 		}
 		tr, err := st.Triggers().GetByWebhookPath(ctx, "acme-deploy")
 		if err != nil || tr.ID != "t-hook" || tr.WebhookSecret == "" || strings.Contains(string(tr.Config), "s3cret") {

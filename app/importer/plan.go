@@ -57,7 +57,7 @@ type plannedPersona struct {
 func (im *importer) plan(ctx context.Context) error {
 	im.p = plan{links: map[string]bool{}, userMap: map[string]string{}, sessOK: map[string]string{}, sessID: map[string]string{}, persOK: map[string]bool{}, wfOK: map[string]*store.Workflow{}}
 	steps := []func(context.Context) error{im.planUsers, im.planPersonas, im.planSessions, im.planGitState, im.planMessages, im.planMemories,
-		im.planCredentials, im.planOrgKeys, im.planWorkflows, im.planVersions, im.planTriggers, im.planExecutions, im.planSteps, im.planAPITokens, im.planInvites, im.planR2}
+		im.planCredentials, im.planOrgKeys, im.planCustomProviders, im.planWorkflows, im.planVersions, im.planTriggers, im.planExecutions, im.planSteps, im.planAPITokens, im.planInvites, im.planR2}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -1110,4 +1110,71 @@ func (im *importer) workflowTaken(ctx context.Context, owner, id, slug string) (
 		return true, nil
 	}
 	return false, nil
+}
+
+// planCustomProviders imports the org's OpenAI-compatible endpoints as
+// custom-<id> org credentials (base URL, models, key opened with scheme
+// A). agentops needs a key: an endpoint without one is listed.
+func (im *importer) planCustomProviders(ctx context.Context) error {
+	if _, ok := im.cols["custom_providers"]; !ok {
+		return nil
+	}
+	rows, err := im.readTable(ctx, "custom_providers")
+	if err != nil {
+		return err
+	}
+	tr := im.rep.table("custom_providers")
+	keys, err := newUpstreamKeys(im.opts.UpstreamKey)
+	if err != nil {
+		return refuse("%v", err)
+	}
+	kr := im.deps.Keyring
+	now := im.opts.Now()
+	for _, r := range rows {
+		up := r.str("provider_id", nil)
+		provider := "custom-" + strings.TrimPrefix(strings.ToLower(up), "custom-")
+		switch {
+		case !credentials.IsCustom(provider):
+			tr.skip("provider id agentops does not accept")
+			im.rep.problem("custom provider %q: agentops names them custom-<lower-case letters, digits and dashes, up to 40>", up)
+			continue
+		case r.null("encrypted_key") || r.str("encrypted_key", nil) == "":
+			tr.skip("no key (agentops needs one)")
+			continue
+		case keys == nil:
+			tr.skip("no --upstream-encryption-key-file given")
+			continue
+		}
+		plain, err := keys.openA(r.str("encrypted_key", nil))
+		if err != nil {
+			return refuse("the upstream encryption key does not decrypt the key of custom provider %s: is it the ENCRYPTION_KEY of this deployment?", up)
+		}
+		if _, err := im.deps.Store.Credentials().Get(ctx, store.OrgOwner, provider); err == nil {
+			tr.skip("already set")
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var models []struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal([]byte(r.str("models", nil)), &models)
+		in := credentials.Input{Key: string(plain), BaseURL: r.str("base_url", nil)}
+		for _, m := range models {
+			if m.ID != "" && len(in.Models) < credentials.MaxModels {
+				in.Models = append(in.Models, m.ID)
+			}
+		}
+		c, err := credentials.SealImported(kr, kr.PrimaryID(), store.OrgOwner, "", provider, in, now)
+		if err != nil {
+			tr.skip("endpoint agentops refuses")
+			im.rep.problem("custom provider %s: %v", up, err)
+			continue
+		}
+		c.SetBy = im.p.userMap[r.str("set_by", nil)]
+		c.CreatedAt, c.UpdatedAt = orTime(r.time("created_at"), c.CreatedAt), orTime(r.time("updated_at"), c.UpdatedAt)
+		im.p.creds = append(im.p.creds, c)
+		tr.ToImport++
+	}
+	return nil
 }

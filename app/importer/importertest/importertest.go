@@ -68,6 +68,9 @@ CREATE TABLE invites (id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, email TEXT
   accepted_at TEXT, accepted_by TEXT, expires_at TEXT NOT NULL, created_at TEXT);
 CREATE TABLE workflow_version_history (id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, workflow_version TEXT, workflow_hash TEXT NOT NULL,
   workflow_data TEXT NOT NULL, source TEXT NOT NULL, source_proposal_id TEXT, notes TEXT, created_by TEXT, created_at TEXT NOT NULL);
+CREATE TABLE custom_providers (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL, base_url TEXT NOT NULL,
+  encrypted_key TEXT, models TEXT NOT NULL DEFAULT '[]', show_all_models INTEGER NOT NULL DEFAULT 0, set_by TEXT, created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL);
 CREATE TABLE channel_bindings (id TEXT PRIMARY KEY, user_id TEXT);
 CREATE TABLE some_future_table (id TEXT PRIMARY KEY);
 `
@@ -158,6 +161,8 @@ func Rows(title string) string {
 	w("INSERT INTO invites VALUES ('i-1','" + InviteCode + "','carol@example.com','member','u-alice',NULL,NULL,'2099-01-01T00:00:00.000Z','2026-01-12 10:00:00')")
 	w("INSERT INTO invites VALUES ('i-2','0000ffff','bob@example.com','member','u-alice','2026-01-03 10:00:00','u-bob','2026-01-09T00:00:00.000Z','2026-01-02 10:00:00')")
 	w(`INSERT INTO workflow_version_history VALUES ('v-1','wf-deploy','0.9.0','x','{"steps":[{"id":"s1","type":"agent_message","content":"deploy it"}]}','sync',NULL,'first',NULL,'2026-01-06T10:00:00.000Z')`)
+	w(`INSERT INTO custom_providers VALUES ('cp-1','together','Together','https://api.together.xyz/v1',%s,'[{"id":"meta-llama/Llama-3-70b","name":"Llama"}]',0,'u-alice','2026-01-06 10:00:00','2026-01-06 10:00:00')`, q(sealA(Key, "tg-key")))
+	w(`INSERT INTO custom_providers VALUES ('cp-2','ollama','Ollama','http://127.0.0.1:11434/v1',NULL,'[]',0,'u-alice','2026-01-06 10:00:00','2026-01-06 10:00:00')`)
 	w("INSERT INTO channel_bindings VALUES ('cb-1','u-alice')")
 	return b.String()
 }
