@@ -736,10 +736,8 @@ func (im *importer) planExecutions(ctx context.Context) error {
 			Snapshot: jsonOr("workflow_snapshot", string(w.Data)), TriggerType: r.str("trigger_type", nil),
 			Variables: jsonOr("variables", "{}"), Status: status, IdempotencyKey: r.str("idempotency_key", &fixed),
 			Error: errText, StartedAt: started, CompletedAt: orTime(r.time("completed_at"), started), UpdatedAt: now}
-		if json.RawMessage(r.str("trigger_metadata", nil)) != nil {
-			if m := jsonOr("trigger_metadata", ""); len(m) > 0 {
-				e.TriggerMetadata = m
-			}
+		if m := jsonOr("trigger_metadata", ""); len(m) > 0 {
+			e.TriggerMetadata = m
 		}
 		if o := jsonOr("outputs", ""); len(o) > 0 {
 			e.Outputs = o
