@@ -129,3 +129,10 @@ func (r GitStates) Files(ctx context.Context, sessionID string) ([]SessionFileCh
 	err := r.s.r.NewSelect().Model(&out).Where("session_id = ?", sessionID).OrderExpr("file_path ASC").Scan(ctx)
 	return out, wrap("list changed files", err)
 }
+
+// InsertFile adds one changed file (imports; ReplaceFiles is the runner's
+// path).
+func (r GitStates) InsertFile(ctx context.Context, f *SessionFileChange) error {
+	_, err := r.s.w.NewInsert().Model(f).Exec(ctx)
+	return wrap("insert changed file", err)
+}

@@ -83,6 +83,9 @@ type Principal struct {
 	// Exactly one of these is set: the login session or the API key used.
 	AuthSessionID string
 	APITokenID    string
+	// ViaLoginLink: the login session came from a one-time login link,
+	// which may set a password without the current one.
+	ViaLoginLink bool
 }
 
 // IsAdmin reports whether the caller has the admin role.
@@ -127,7 +130,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 			s.log.Warn("record login use", "err", err)
 		}
 	}
-	return &Principal{User: a.User, AuthSessionID: a.ID}, nil
+	return &Principal{User: a.User, AuthSessionID: a.ID, ViaLoginLink: a.Provider == loginLinkProvider}, nil
 }
 
 // NormalizeEmail trims and lower-cases an email and checks its form.
@@ -324,6 +327,16 @@ func (s *Service) Login(ctx context.Context, rawEmail, password, client string) 
 	if err := s.st.LoginFailures().Clear(ctx, email, client); err != nil {
 		return "", err
 	}
+	if NeedsRehash(u.PasswordHash) {
+		// An imported upstream hash: replace it with our own now that we
+		// know the password (a failure only leaves the old, valid hash).
+		if h, err := s.hashPassword(ctx, password); err == nil {
+			u.PasswordHash, u.UpdatedAt = h, s.now()
+			if err := s.st.Users().Update(ctx, u, "password_hash"); err != nil {
+				s.log.Warn("re-hash imported password", "user_id", u.ID, "err", err)
+			}
+		}
+	}
 	return s.startSession(ctx, s.st, u.ID, "email")
 }
 
@@ -337,19 +350,24 @@ func (s *Service) Logout(ctx context.Context, p *Principal, token string) error 
 
 // ChangePassword checks the current password and sets a new one; every
 // other login session of the user ends.
+//
+// A login made with a one-time login link sets the password without the
+// current one (its user may never have had one, or forgot it).
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string) error {
-	if current == "" {
+	if current == "" && !p.ViaLoginLink {
 		return apperr.Invalid("currentPassword", "Current password is required")
 	}
 	if err := CheckPasswordPolicy("newPassword", next); err != nil {
 		return err
 	}
-	if p.User.PasswordHash == "" {
-		return errBadCredentials()
-	}
-	ok, err := s.checkPassword(ctx, p.User.PasswordHash, current)
-	if err != nil || !ok {
-		return errBadCredentials()
+	if !p.ViaLoginLink {
+		if p.User.PasswordHash == "" {
+			return errBadCredentials()
+		}
+		ok, err := s.checkPassword(ctx, p.User.PasswordHash, current)
+		if err != nil || !ok {
+			return errBadCredentials()
+		}
 	}
 	hash, err := s.hashPassword(ctx, next)
 	if err != nil {

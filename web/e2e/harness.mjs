@@ -71,6 +71,10 @@ export async function startServer() {
     proxyBase,
     proxy,
     dir,
+    /** Runs the agentops command line on this server's data dir. */
+    cli(...args) {
+      return execFileSync(bin, [...args, "--data-dir", join(dir, "data"), "--log-level", "warn"], { encoding: "utf8" });
+    },
     async stop() {
       proxy.close();
       proc.kill("SIGTERM");

@@ -2,7 +2,7 @@ import { lazy, Suspense } from "preact/compat";
 import { useEffect, useState } from "preact/hooks";
 import { api, auth, toLogin, type User } from "./api";
 import { navigate, onLinkClick, useLocation } from "./router";
-import { Invite, Login, Setup } from "./screens/Auth";
+import { Invite, Login, LoginLink, Setup } from "./screens/Auth";
 import { applyTheme, effectiveTheme } from "./theme";
 
 // The signed-in screens load on demand, so that login and setup stay small.
@@ -36,7 +36,7 @@ export function App() {
       .finally(() => setChecked(true));
   }, []);
 
-  const isPublic = PUBLIC.includes(path) || path.startsWith("/invite/");
+  const isPublic = PUBLIC.includes(path) || path.startsWith("/invite/") || path.startsWith("/login/link/");
   useEffect(() => {
     if (isPublic) return;
     if (!auth.token()) {
@@ -71,6 +71,7 @@ export function App() {
   else if (path === "/setup") page = <Setup onDone={() => setUser(null)} />;
   else if (path === "/login") page = <Login onDone={() => setUser(null)} />;
   else if (path.startsWith("/invite/")) page = <Invite code={decodeURIComponent(path.slice(8))} />;
+  else if (path.startsWith("/login/link/")) page = <LoginLink token={decodeURIComponent(path.slice(12))} onDone={() => setUser(null)} />;
   else if (!auth.token()) page = null;
   else if (path === "/" || path === "/sessions") page = <Sessions />;
   else if (path.startsWith("/sessions/")) page = <SessionView key={path} id={decodeURIComponent(path.slice(10))} />;
@@ -164,6 +165,7 @@ function titleFor(path: string): string {
   if (path === "/login") return "Log in · agentops";
   if (path === "/setup") return "Set up · agentops";
   if (path.startsWith("/invite/")) return "Invite · agentops";
+  if (path.startsWith("/login/link/")) return "Log in with a link · agentops";
   if (path.startsWith("/sessions/")) return "Session · agentops";
   if (path.startsWith("/settings")) return "Settings · agentops";
   if (path.startsWith("/workflows")) return "Workflows · agentops";
