@@ -314,9 +314,7 @@ test("dashboard: hero figures, the daily chart, recent and active sessions", asy
   await page.waitForFunction(() => document.querySelectorAll(".chart svg rect.bar").length === 7);
 });
 
-// Issue 17's routes (commit, push, pull request) are not on this branch yet:
-// the lead enables this test after merging them.
-test.skip("review panel: commit, push and pull request show the server's answers and errors", async () => {
+test("review panel: commit, push and pull request show the server's answers and errors", async () => {
   await page.goto(`/sessions/${sessionId}`);
   await page.getByText("Runner ready").waitFor({ timeout: 30000 });
   const panels = page.locator(".panels");
