@@ -548,9 +548,14 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		if a.cfg.AgentTurnTimeout > 0 {
 			runnerArgs = append(runnerArgs, "--turn-timeout", a.cfg.AgentTurnTimeout.String())
 		}
+		runAs, err := a.runnerUser()
+		if err != nil {
+			return nil, nil, err
+		}
 		local, err := sandbox.NewLocal(sandbox.LocalOptions{
-			Root:       filepath.Join(a.cfg.DataDir, "workspaces"),
-			StateRoot:  filepath.Join(a.cfg.DataDir, "agent-state"),
+			Root:       a.cfg.WorkspacesDir,
+			StateRoot:  a.cfg.AgentStateDir(),
+			RunAs:      runAs,
 			RunnerArgs: runnerArgs,
 			Command:    a.cfg.RunnerCommand,
 			LogDir:     filepath.Join(a.cfg.DataDir, "runner-logs"),
