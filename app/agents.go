@@ -78,6 +78,27 @@ func usable(info agent.Info, res []credentials.Resolved) (ok bool, limited []pro
 	return ok, limited
 }
 
+// providerChoices lists the providers the agent can use with the
+// caller's credentials, in the order the adapter picks them, each with its
+// credential's models list.
+func providerChoices(info agent.Info, res []credentials.Resolved) []session.ProviderModels {
+	if info.BuiltIn() {
+		return nil
+	}
+	var out []session.ProviderModels
+	seen := map[string]bool{}
+	for _, want := range info.Providers {
+		for _, r := range res {
+			if seen[r.Provider] || !(r.Provider == want || want == "custom" && credentials.IsCustom(r.Provider)) {
+				continue
+			}
+			seen[r.Provider] = true
+			out = append(out, session.ProviderModels{Provider: r.Provider, Models: r.Models})
+		}
+	}
+	return out
+}
+
 func (c *agentCatalog) Agents(ctx context.Context, userID string) ([]session.AgentStatus, error) {
 	var res []credentials.Resolved
 	if c.creds != nil {
@@ -109,6 +130,7 @@ func (c *agentCatalog) Agents(ctx context.Context, userID string) ([]session.Age
 		if len(limited) > 0 {
 			st.Models = limited
 		}
+		st.Providers = providerChoices(info, res)
 		if st.Models == nil {
 			st.Models = []protocol.ModelGroup{}
 		}
