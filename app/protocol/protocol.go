@@ -92,6 +92,12 @@ const (
 	RMemPatch  = "mem-patch"  // {path, operations} → {result}
 	RMemRm     = "mem-rm"     // {path} → {deleted}
 	RMemSearch = "mem-search" // {query, path?, limit?} → {results}
+
+	// RTranscript asks for the session's transcript before a message
+	// (agentops addition): {requestId, messageId} → {messages:
+	// [{role, content}], omitted}. An adapter seeds a new agent session
+	// with it when the agent's own state is gone.
+	RTranscript = "transcript-read"
 )
 
 // ResultType is the type of the answer to an RPC frame.

@@ -310,6 +310,7 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 			return err
 		}
 	}
+	content := p.Content
 	if a.session == "" && p.AgentSessionID != "" {
 		if a.call(ctx, "GET", "/session/"+p.AgentSessionID, nil, nil) == nil {
 			a.session = p.AgentSessionID
@@ -323,12 +324,14 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 			return err
 		}
 		a.session = s.ID
+		// A new OpenCode session: it gets the transcript so far.
+		content = agent.SeedPrompt(ctx, out, p, a.opts.Log())
 	}
 	if err := out.SetAgentSession(a.session); err != nil {
 		return err
 	}
 	err = a.call(ctx, "POST", "/session/"+a.session+"/prompt_async", map[string]any{
-		"parts": []any{map[string]any{"type": "text", "text": p.Content}},
+		"parts": []any{map[string]any{"type": "text", "text": content}},
 		"model": map[string]any{"providerID": providerID, "modelID": modelID},
 	}, nil)
 	if err != nil {
