@@ -495,6 +495,9 @@ func (t *translator) handle(ev event) (done bool, err error) {
 			if _, seen := t.texts[part.ID]; !seen {
 				t.order = append(t.order, part.ID)
 			}
+			if part.Text != "" && part.Text != t.texts[part.ID] {
+				t.wd.Progress()
+			}
 			t.texts[part.ID] = part.Text
 		case "tool":
 			t.wd.Progress()
@@ -511,9 +514,14 @@ func (t *translator) handle(ev event) (done bool, err error) {
 			}
 			return false, t.out.Tool(call)
 		case "step-start":
-			t.wd.Progress()
+			// Not progress by itself: on a malformed or cut-off model
+			// answer OpenCode loops forever through empty steps
+			// (step-start, then step-finish with reason "unknown" and no
+			// tokens), which must not hold off the no-progress deadline.
 		case "step-finish":
-			t.wd.Progress()
+			if part.Tokens.Input+part.Tokens.Output > 0 {
+				t.wd.Progress()
+			}
 			u := protocol.Usage{InputTokens: part.Tokens.Input, OutputTokens: part.Tokens.Output}
 			if part.Tokens.Cache.Read > 0 {
 				u.CacheReadTokens = &part.Tokens.Cache.Read
