@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,8 +34,8 @@ import (
 // the session actor, a real `agentops runner` child (this repository
 // built into a temporary dir) and the CLI, with the time to the first
 // chunk and to the finished message on a browser socket; and, sampled
-// every 50 ms during the turns, the runner's RSS beside the CLI's (every
-// other process in the runner's process group).
+// every 50 ms during the turns, the runner's RSS beside the CLI's (the
+// sum over the runner's descendants).
 func throughServer(runs int, model *fakemodel.Server) error {
 	tmp, err := os.MkdirTemp("", "agentbench-server-")
 	if err != nil {
@@ -281,40 +282,46 @@ func sampleRunner(bin, sid string) (stop func() (runner, cli int64)) {
 	return func() (int64, int64) { close(done); wg.Wait(); return pr, pc }
 }
 
-func runnerAndGroupRSS(bin, sid string) (runner, group int64) {
+func runnerAndGroupRSS(bin, sid string) (runner, cli int64) {
 	entries, _ := os.ReadDir("/proc")
-	pgid := -1
-	type proc struct {
-		pid  string
-		pgid int
-	}
-	var procs []proc
+	children := map[int][]int{}
+	root := -1
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp …; comm may hold spaces.
-		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) < 3 {
+		// pid (comm) state ppid …; comm may hold spaces.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 {
 			continue
 		}
-		g, _ := strconv.Atoi(f[2])
-		procs = append(procs, proc{e.Name(), g})
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if strings.HasPrefix(string(cmd), bin+"\x00runner") && strings.Contains(string(cmd), sid) {
+			root = pid
 			runner = statusRSS(e.Name())
-			pgid, _ = strconv.Atoi(e.Name())
 		}
 	}
-	for _, p := range procs {
-		if p.pgid == pgid && p.pid != strconv.Itoa(pgid) {
-			group += statusRSS(p.pid)
+	if root < 0 {
+		return 0, 0
+	}
+	// Every descendant: the CLI runs in a process group of its own.
+	queue := slices.Clone(children[root])
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = append(queue[1:], children[pid]...)
+		r := statusRSS(strconv.Itoa(pid))
+		cli += r
+		if os.Getenv("AGENTBENCH_TREE") != "" {
+			comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+			fmt.Fprintf(os.Stderr, "  %d %s %d MB\n", pid, strings.TrimSpace(string(comm)), r>>20)
 		}
 	}
-	return runner, group
+	return runner, cli
 }
