@@ -355,8 +355,8 @@ func (l *Local) start(ctx context.Context, req SpawnRequest, create bool) (Sandb
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if l.runAs != nil {
 		// Later entries win in exec's environment handling.
-		cmd.Env = append(cmd.Env, l.runAs.env()...)
-		cmd.SysProcAttr.Credential = l.runAs.credential()
+		cmd.Env = append(cmd.Env, l.runAs.Env()...)
+		cmd.SysProcAttr.Credential = l.runAs.Credential()
 	}
 	if err := cmd.Start(); err != nil {
 		return Sandbox{}, fmt.Errorf("sandbox: start runner: %w", err)

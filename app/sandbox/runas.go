@@ -56,12 +56,14 @@ func LookupRunAs(name string) (*RunAs, error) {
 	return r, nil
 }
 
-func (r *RunAs) credential() *syscall.Credential {
+// Credential is for exec.Cmd.SysProcAttr.Credential: the user, its group
+// and its supplementary groups.
+func (r *RunAs) Credential() *syscall.Credential {
 	return &syscall.Credential{Uid: r.UID, Gid: r.GID, Groups: slices.Clone(r.Groups)}
 }
 
-// env is what replaces the server's HOME, USER and LOGNAME.
-func (r *RunAs) env() []string {
+// Env is what replaces the server's HOME, USER and LOGNAME (append it last).
+func (r *RunAs) Env() []string {
 	home := r.Home
 	if home == "" {
 		home = "/"
