@@ -96,6 +96,11 @@ const (
 	// RGitOp answers the server's git-op request (agentops addition):
 	// {requestId, data: GitOpResult}.
 	RGitOp = "git-op-result"
+	// RTranscript asks for the session's transcript before a message
+	// (agentops addition): {requestId, messageId} → {messages:
+	// [{role, content}], omitted}. An adapter seeds a new agent session
+	// with it when the agent's own state is gone.
+	RTranscript = "transcript-read"
 )
 
 // ResultType is the type of the answer to an RPC frame.

@@ -286,6 +286,10 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		protocol.RTitle, protocol.RTunnels, protocol.RScreenshot, protocol.RModelSwitched,
 		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:
 		// Accepted and ignored, as upstream's essentials list allows.
+	case protocol.RTranscript:
+		if f.RequestID != "" {
+			a.sendTranscript(f)
+		}
 	default:
 		if a.m.cfg.RPCs != nil && f.RequestID != "" && a.m.cfg.RPCs.Handles(f.Type) {
 			write, send := a.rpc(f)
