@@ -98,7 +98,7 @@ image:
 # manifests decoded strictly into k8s.io/api types): packaging/check, a Go
 # module of its own.
 packaging-check:
-	cd packaging/check && $(GO) run . -root ../..
+	cd packaging/check && $(GO) vet . && $(GO) run . -root ../..
 
 # CI only: installs the .deb on this machine, checks it, removes and purges it.
 package-test:

@@ -9,6 +9,8 @@
 #  3. checks on the result: its metadata (podman image inspect: user,
 #     healthcheck, volume, entrypoint, environment) and its files (the
 #     image mounted, the binary, git and node run in it with chroot).
+# VERSION names the image's tag (default: git describe); IMAGE its name
+# (localhost/agentops); REMOVE_IMAGE=1 removes it after the checks.
 # `podman run` does not work on the CI machines (setrlimit and cgroup
 # errors), so the image is built and inspected here, not run.
 # Needs root (mmdebstrap's root mode, podman image mount), podman and mmdebstrap.
@@ -66,6 +68,8 @@ cp bin/agentops "$ctx/bin/agentops"
 podman build --quiet --isolation=chroot --format docker -f packaging/Dockerfile \
   --build-arg BINARY=prebuilt --build-arg RUNTIME="$base" \
   -t "$IMAGE:$tag" "$ctx" >/dev/null
+# The prebuilt stage leaves an untagged image per binary: remove ours.
+podman image prune -f --filter label=org.agentops.stage=prebuilt >/dev/null
 echo "image: $IMAGE:$tag ($(podman image inspect --format '{{.Size}}' "$IMAGE:$tag" | awk '{printf "%.0f MB", $1/1e6}'))"
 
 # ---- 3. checks ----
@@ -86,6 +90,7 @@ check "listens on all interfaces, data in the volume" '(.Config.Env | index("AGE
 check "port 8787 exposed" '.Config.ExposedPorts | has("8787/tcp")'
 
 mnt=$(podman image mount "$IMAGE:$tag")
+trap 'podman image unmount "$IMAGE:$tag" >/dev/null 2>&1 || true; rm -rf "$ctx"' EXIT
 inside() { chroot --userspec="$UID_GID:$UID_GID" "$mnt" env HOME=/var/lib/agentops "$@"; }
 if got=$(inside /usr/bin/agentops version) && [ "$got" = "agentops $VERSION" ]; then
   echo "ok: the binary runs in the image as the agentops user: $got"
@@ -105,4 +110,10 @@ else
   echo "FAIL: /var/lib/agentops owner $(stat -c %u "$mnt/var/lib/agentops")"; fail=1
 fi
 podman image unmount "$IMAGE:$tag" >/dev/null
+# REMOVE_IMAGE=1 (CI): drop the image once checked, so that runs do not pile
+# images up (the base stays cached).
+if [ "${REMOVE_IMAGE:-0}" = 1 ]; then
+  podman rmi "$IMAGE:$tag" >/dev/null
+  echo "image: removed $IMAGE:$tag (REMOVE_IMAGE=1)"
+fi
 exit $fail
