@@ -602,6 +602,7 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		// Until local runners can run as another user (--runner-user,
 		// issue 13), every local runner runs as the server's user.
 		LocalRunnersAsServerUser: a.cfg.Sandbox != "external" && a.cfg.RunnerUser == "",
+		Version:                  a.cfg.Version,
 	}, a.log)
 	return mgr, provider, nil
 }

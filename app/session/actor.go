@@ -45,6 +45,9 @@ type actor struct {
 	savedActive time.Time
 	stopped     bool
 	git         gitLink
+	// restartAsked: the runner was asked to restart because it ran
+	// another agentops version (upgrade.go).
+	restartAsked, restartWarned bool
 }
 
 func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, error) {
@@ -222,6 +225,7 @@ func (a *actor) fillStatus(rs *RuntimeStatus) {
 	}
 	rs.RunnerConnected = a.runner.connected()
 	rs.RunnerReady = a.runner.ready
+	rs.RunnerVersion = a.runner.version
 	rs.RunnerBusy = a.sess.RunnerBusy
 	rs.QueuedPrompts = a.queuedCount()
 	rs.ConnectedClients = a.hub.count()

@@ -172,6 +172,9 @@ type RuntimeStatus struct {
 	// exception to ISO-8601 in REST): the start of the current running
 	// period, null when the session is not running.
 	RunningStartedAt *int64 `json:"runningStartedAt"`
+	// RunnerVersion is the connected runner's agentops version, from its
+	// handshake (agentops addition; empty for upstream's runner).
+	RunnerVersion string `json:"runnerVersion,omitempty"`
 }
 
 // Status returns the live status of a session the user owns.
