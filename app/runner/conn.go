@@ -184,7 +184,9 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			}
 			r.inbox.post(command{kind: cmdWorkflow, workflow: f.Workflow, persona: r.persona})
 		case protocol.SAnswer:
-			r.cfg.Agent.Answer(f.QuestionID, f.Answer)
+			if r.tools == nil || !r.tools.deliver(f.QuestionID, f.Answer) {
+				r.cfg.Agent.Answer(f.QuestionID, f.Answer)
+			}
 		case protocol.SStop:
 			return errStop
 		case protocol.SError:

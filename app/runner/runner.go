@@ -30,6 +30,7 @@ import (
 
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner/agent"
+	"github.com/agentops/agentops/app/runner/tools"
 )
 
 // Config is what Run needs. ServerURL, SessionID, Token and Agent are
@@ -57,6 +58,14 @@ type Config struct {
 	// when it is reached the agent's output blocks until acks arrive.
 	// Default 10000.
 	MaxUnacked int
+	// ToolSocket, when set, is the unix socket path where the runner
+	// answers the agent's MCP tool calls (`agentops runner mcp`, see
+	// package tools); the agent's CLI is configured with it through
+	// agent.Options.Tools.
+	ToolSocket string
+	// ToolWaits, when set, counts the ask_user calls that wait for an
+	// answer (the agent's Deadlines.LastWait reads it).
+	ToolWaits *tools.Waits
 }
 
 // Defaults.
@@ -182,6 +191,16 @@ func Run(ctx context.Context, cfg Config) error {
 		rpc:   newRPCs(),
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	var bridgeDone sync.WaitGroup
+	if cfg.ToolSocket != "" {
+		r.tools = newToolHandler(r)
+		b, err := tools.Listen(cfg.ToolSocket, r.tools, r.log)
+		if err != nil {
+			cancel()
+			return err
+		}
+		bridgeDone.Go(func() { b.Serve(ctx) })
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -190,6 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 	err = r.connectLoop(ctx)
 	cancel()
 	<-done
+	bridgeDone.Wait()
 	if c, ok := cfg.Agent.(interface{ Close() error }); ok {
 		if cerr := c.Close(); cerr != nil {
 			r.log.Warn("closing the agent", "err", cerr)
@@ -206,6 +226,7 @@ type runner struct {
 	out   *outbox
 	inbox *mailbox // commands for execLoop
 	rpc   *rpcs
+	tools *toolHandler // nil without Config.ToolSocket
 	// persona is the session's persona instruction files from the last
 	// plugin-content; only the connection's read loop touches it (one
 	// connection at a time).
@@ -215,6 +236,21 @@ type runner struct {
 	// agent last reported it.
 	sessMu       sync.Mutex
 	agentSession string
+	curMessage   string
+}
+
+// setCurrentMessage records the prompt whose turn runs (empty: none), for
+// the questions the agent asks through its tools.
+func (r *runner) setCurrentMessage(id string) {
+	r.sessMu.Lock()
+	r.curMessage = id
+	r.sessMu.Unlock()
+}
+
+func (r *runner) currentMessageID() string {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	return r.curMessage
 }
 
 func (r *runner) setAgentSession(id string) {

@@ -142,8 +142,25 @@ type Options struct {
 	AllowRoot bool
 	// Deadlines bound each turn; zero fields take the defaults.
 	Deadlines Deadlines
+	// Tools, when set, is the MCP server (`agentops runner mcp`) that
+	// gives the agent its memory and ask_user tools; each adapter
+	// configures its CLI with it.
+	Tools *ToolServer
 	Logger    *slog.Logger // nil: discard
 }
+
+// ToolServer is how to start the stdio MCP server of agentops' tools.
+type ToolServer struct {
+	Command string
+	Args    []string
+	Env     map[string]string // set for the server on top of what the CLI passes
+	// CallTimeout is how long the CLI should wait for one tool call
+	// (longer than a question's expiry).
+	CallTimeout time.Duration
+}
+
+// ToolServerName is the MCP server's name in the CLIs' configurations.
+const ToolServerName = "agentops"
 
 // Log returns the logger, never nil.
 func (o Options) Log() *slog.Logger {
@@ -169,6 +186,11 @@ type Deadlines struct {
 	TurnCap    time.Duration
 	// KillGrace is how long a child gets between SIGTERM and SIGKILL.
 	KillGrace time.Duration
+	// LastWait, when set, reports when a tool call last waited for a
+	// person (an ask_user question; the current time while one waits):
+	// the no-progress clock counts from it, so a question does not end
+	// the turn.
+	LastWait func() time.Time
 }
 
 // Default deadlines.

@@ -154,8 +154,10 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 		}
 		args = append(args, "--append-system-prompt", strings.TrimSpace(b.String()))
 	}
+	args = append(args, mcpArgs(a.opts.Tools)...)
 	env := cli.Env(a.opts, a.dirs)
 	env = cli.Pass(env, a.opts, providerEnv...)
+	env = append(env, mcpEnv(a.opts.Tools)...)
 	env = append(env,
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1",
 		"DISABLE_ERROR_REPORTING=1", "CLAUDE_CODE_MAX_RETRIES=2")
@@ -377,4 +379,34 @@ func toolText(raw json.RawMessage) string {
 		return strings.Join(parts, "\n")
 	}
 	return string(raw)
+}
+
+// mcpArgs configure agentops' MCP server (memory and ask_user tools):
+// only it (--strict-mcp-config), named agentops, so the model sees
+// mcp__agentops__memory_read and the rest.
+func mcpArgs(t *agent.ToolServer) []string {
+	if t == nil {
+		return nil
+	}
+	srv := map[string]any{"type": "stdio", "command": t.Command, "args": t.Args}
+	if len(t.Env) > 0 {
+		srv["env"] = t.Env
+	}
+	conf, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{agent.ToolServerName: srv}})
+	return []string{"--mcp-config", string(conf), "--strict-mcp-config"}
+}
+
+// mcpEnv: Claude Code defers MCP tools behind its ToolSearch tool unless
+// ENABLE_TOOL_SEARCH=false (then they are in every request's tools), and
+// gives up on a tool call after MCP_TOOL_TIMEOUT milliseconds, which must
+// outlast a question's expiry.
+func mcpEnv(t *agent.ToolServer) []string {
+	if t == nil {
+		return nil
+	}
+	env := []string{"ENABLE_TOOL_SEARCH=false"}
+	if t.CallTimeout > 0 {
+		env = append(env, fmt.Sprintf("MCP_TOOL_TIMEOUT=%d", t.CallTimeout.Milliseconds()))
+	}
+	return env
 }

@@ -178,11 +178,21 @@ func (a *Agent) start(ctx context.Context, p agent.Prompt, provCfg map[string]an
 	pw := make([]byte, 16)
 	_, _ = rand.Read(pw)
 	a.pass = hex.EncodeToString(pw)
-	conf, _ := json.Marshal(map[string]any{
+	confMap := map[string]any{
 		"autoupdate": false, "share": "disabled", "provider": provCfg,
 		"model": providerID + "/" + modelID, "small_model": providerID + "/" + modelID,
 		"permission": map[string]any{"edit": "allow", "bash": "allow", "webfetch": "deny"},
-	})
+	}
+	if t := a.opts.Tools; t != nil {
+		// agentops' MCP server: OpenCode offers its tools as
+		// agentops_memory_read and so on.
+		srv := map[string]any{"type": "local", "command": append([]string{t.Command}, t.Args...), "enabled": true}
+		if len(t.Env) > 0 {
+			srv["environment"] = t.Env
+		}
+		confMap["mcp"] = map[string]any{agent.ToolServerName: srv}
+	}
+	conf, _ := json.Marshal(confMap)
 	env := cli.Env(a.opts, a.dirs)
 	env = append(env, "OPENCODE_CONFIG_CONTENT="+string(conf), "OPENCODE_SERVER_PASSWORD="+a.pass,
 		"OPENCODE_DISABLE_MODELS_FETCH=1", "OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_LSP_DOWNLOAD=1",
