@@ -73,6 +73,11 @@ func TestAgentToolsOverMCP(t *testing.T) {
 				}
 			}
 			calls := partsOfType(msgs[1], "tool-call")
+			if len(calls) != 1 {
+				for _, r := range model.Requests() {
+					t.Logf("REQ %s", r.Body)
+				}
+			}
 			if len(calls) != 1 || calls[0]["status"] != "completed" || !strings.Contains(fmt.Sprint(calls[0]["toolName"]), "memory_write") {
 				t.Fatalf("tool calls: %+v", msgs[1].Parts)
 			}

@@ -160,14 +160,105 @@ func decide(prompts []string, toolDone bool) plan {
 // recorded as namespace+"__"+name; the namespace is returned apart.
 func findTool(offered []string, name string) (full, namespace, short string) {
 	for _, t := range offered {
-		if t == name || strings.HasSuffix(t, "_"+name) {
-			if ns, n, ok := strings.Cut(t, "\x00"); ok {
+		if ns, n, ok := strings.Cut(t, "\x00"); ok {
+			if n == name {
 				return ns + "__" + n, ns, n
 			}
+			continue
+		}
+		if t == name || strings.HasSuffix(t, "_"+name) {
 			return t, "", t
 		}
 	}
 	return "", "", ""
+}
+
+// callDone turns a CALL plan into the final "done" once the request
+// holds a result for a call of that tool with those arguments (the CLIs
+// merge and reorder history, so the position of a tool result says too
+// little): Anthropic tool_use/tool_result, Chat tool_calls/tool
+// messages, Responses function_call/function_call_output.
+func callDone(p plan, body json.RawMessage) plan {
+	if p.kind != "call" {
+		return p
+	}
+	var req struct {
+		Messages []struct {
+			Role       string          `json:"role"`
+			Content    json.RawMessage `json:"content"`
+			ToolCallID string          `json:"tool_call_id"`
+			ToolCalls  []struct {
+				ID       string `json:"id"`
+				Function struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"messages"`
+		Input []struct {
+			Type      string `json:"type"`
+			Name      string `json:"name"`
+			CallID    string `json:"call_id"`
+			Arguments string `json:"arguments"`
+		} `json:"input"`
+	}
+	_ = json.Unmarshal(body, &req)
+	type call struct {
+		name string
+		args json.RawMessage
+	}
+	calls := map[string]call{}
+	var results []string
+	for _, m := range req.Messages {
+		for _, tc := range m.ToolCalls {
+			calls[tc.ID] = call{tc.Function.Name, json.RawMessage(tc.Function.Arguments)}
+		}
+		if m.Role == "tool" {
+			results = append(results, m.ToolCallID)
+		}
+		var blocks []struct {
+			Type      string          `json:"type"`
+			ID        string          `json:"id"`
+			Name      string          `json:"name"`
+			Input     json.RawMessage `json:"input"`
+			ToolUseID string          `json:"tool_use_id"`
+		}
+		if json.Unmarshal(m.Content, &blocks) == nil {
+			for _, b := range blocks {
+				switch b.Type {
+				case "tool_use":
+					calls[b.ID] = call{b.Name, b.Input}
+				case "tool_result":
+					results = append(results, b.ToolUseID)
+				}
+			}
+		}
+	}
+	for _, it := range req.Input {
+		switch it.Type {
+		case "function_call":
+			calls[it.CallID] = call{it.Name, json.RawMessage(it.Arguments)}
+		case "function_call_output":
+			results = append(results, it.CallID)
+		}
+	}
+	for _, id := range results {
+		c, ok := calls[id]
+		if ok && (c.name == p.tool || strings.HasSuffix(c.name, "_"+p.tool)) && sameJSON(c.args, p.args) {
+			return plan{kind: "text", text: "done"}
+		}
+	}
+	return p
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
 }
 
 // isPrompt tells a person's prompt from text the CLIs add to user
@@ -303,7 +394,7 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		tools = append(tools, t.Name)
 	}
 	s.record(Request{API: "anthropic", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := decide(prompts, toolDone)
+	p := callDone(decide(prompts, toolDone), body)
 	if len(tools) == 0 && (p.kind == "tool" || p.kind == "call") { // a side request (a title, say)
 		p = plan{kind: "text", text: "ok"}
 	}
@@ -424,7 +515,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	toolDone := len(req.Messages) > 0 && req.Messages[len(req.Messages)-1].Role == "tool"
 	s.record(Request{API: "chat", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := decide(prompts, toolDone)
+	p := callDone(decide(prompts, toolDone), body)
 	if len(tools) == 0 && p.kind != "fail500" && p.kind != "garbage" && p.kind != "truncated" {
 		p = plan{kind: "text", text: "ok"} // a title request
 	}
@@ -526,7 +617,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 	}
 	toolDone := len(req.Input) > 0 && req.Input[len(req.Input)-1].Type == "function_call_output"
 	s.record(Request{API: "responses", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := decide(prompts, toolDone)
+	p := callDone(decide(prompts, toolDone), body)
 	if failModes(w, p) {
 		return
 	}
