@@ -145,8 +145,8 @@ type Options struct {
 	// Tools, when set, is the MCP server (`agentops runner mcp`) that
 	// gives the agent its memory and ask_user tools; each adapter
 	// configures its CLI with it.
-	Tools *ToolServer
-	Logger    *slog.Logger // nil: discard
+	Tools  *ToolServer
+	Logger *slog.Logger // nil: discard
 }
 
 // ToolServer is how to start the stdio MCP server of agentops' tools.

@@ -108,8 +108,8 @@ type plan struct {
 	text    string
 	tool    string          // call: the tool's name (suffix)
 	args    json.RawMessage // call
-	path    string // tool
-	content string // tool
+	path    string          // tool
+	content string          // tool
 }
 
 // decide picks the reply from the latest prompt and whether the last
