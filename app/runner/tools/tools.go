@@ -39,7 +39,7 @@ const (
 const NoAnswer = "No answer: nobody answered the question before it expired."
 
 // CallTimeout is how long a CLI is told to wait for one tool call: longer
-// than a question's expiry (10 minutes by default), so that ask_user ends
+// than a question's expiry (5 minutes) or an approval's (10), so that ask_user ends
 // with an answer or NoAnswer, not with the CLI's own timeout.
 const CallTimeout = 30 * time.Minute
 
