@@ -115,6 +115,9 @@ func (b *Bridge) serveConn(ctx context.Context, c net.Conn) {
 		}
 		calls.Go(func() {
 			res := b.h.Call(ctx, req.Tool, req.Args)
+			if ctx.Err() != nil {
+				return // shutting down: the client sees the connection close
+			}
 			wmu.Lock()
 			defer wmu.Unlock()
 			_ = enc.Encode(Response{ID: req.ID, Text: res.Text, IsError: res.IsError})
