@@ -55,6 +55,7 @@ var tables = []Table{
 	{Name: "workflow_executions"},
 	{Name: "workflow_execution_steps"},
 	{Name: "workflow_schedule_ticks"},
+	{Name: "action_invocations"},
 }
 
 // Tables returns the registered tables in foreign-key order (parents
