@@ -53,13 +53,22 @@ type sessionJSON struct {
 	// started at doStatus.runningStartedAt.
 	ActiveSeconds int64 `json:"activeSeconds"`
 	IsOwner       bool  `json:"isOwner"`
+	// PermissionMode: auto or ask (agentops addition).
+	PermissionMode string `json:"permissionMode"`
 }
 
 func toSessionJSON(s *store.Session) sessionJSON {
 	return sessionJSON{ID: s.ID, UserID: s.UserID, Workspace: s.Workspace, Status: s.Status, Purpose: s.Purpose,
 		Title: strPtr(s.Title), Agent: s.Agent, PersonaID: strPtr(s.PersonaID), SandboxID: strPtr(s.SandboxID),
 		ErrorMessage: strPtr(s.ErrorMessage), CreatedAt: isoTime(s.CreatedAt), LastActiveAt: isoTime(s.LastActiveAt),
-		EndedAt: isoTimePtr(s.EndedAt), ActiveSeconds: s.ActiveSeconds, IsOwner: true}
+		EndedAt: isoTimePtr(s.EndedAt), ActiveSeconds: s.ActiveSeconds, IsOwner: true, PermissionMode: permissionModeOf(s)}
+}
+
+func permissionModeOf(s *store.Session) string {
+	if s.PermissionMode == "" {
+		return store.PermissionAuto
+	}
+	return s.PermissionMode
 }
 
 // sessionListItem is a session in GET /api/sessions: upstream's list adds
@@ -150,6 +159,8 @@ type createSessionRequest struct {
 	InitialPrompt string  `json:"initialPrompt"`
 	InitialModel  string  `json:"initialModel"`
 	PersonaID     string  `json:"personaId"`
+	// PermissionMode: auto (default) or ask.
+	PermissionMode string `json:"permissionMode"`
 
 	RepoURL            string `json:"repoUrl"`
 	RepoPath           string `json:"repoPath"`
@@ -185,7 +196,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	created, err := s.sessions.Create(r.Context(), p.User, session.CreateInput{
 		Workspace: *req.Workspace, Title: req.Title, Agent: req.Agent, InitialPrompt: req.InitialPrompt,
-		InitialModel: req.InitialModel, PersonaID: req.PersonaID,
+		InitialModel: req.InitialModel, PersonaID: req.PersonaID, PermissionMode: req.PermissionMode,
 		Repo: session.RepoInput{RepoURL: req.RepoURL, RepoPath: req.RepoPath, Branch: req.Branch, Ref: req.Ref,
 			SourceType: req.SourceType, SourcePRNumber: req.SourcePRNumber, SourceIssueNumber: req.SourceIssueNumber,
 			SourceRepoFullName: req.SourceRepoFullName},
@@ -226,7 +237,8 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 }
 
 type renameRequest struct {
-	Title *string `json:"title"`
+	Title          *string `json:"title"`
+	PermissionMode *string `json:"permissionMode"`
 }
 
 func (s *Server) renameSession(w http.ResponseWriter, r *http.Request) {
@@ -235,13 +247,21 @@ func (s *Server) renameSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := required("title", req.Title != nil); err != nil {
+	if err := required("title", req.Title != nil || req.PermissionMode != nil); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if err := s.sessions.Rename(r.Context(), principal(r).User.ID, r.PathValue("id"), *req.Title); err != nil {
-		writeError(w, r, err)
-		return
+	if req.PermissionMode != nil {
+		if err := s.sessions.SetPermissionMode(r.Context(), principal(r).User.ID, r.PathValue("id"), *req.PermissionMode); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if req.Title != nil {
+		if err := s.sessions.Rename(r.Context(), principal(r).User.ID, r.PathValue("id"), *req.Title); err != nil {
+			writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"success": true})
 }

@@ -92,6 +92,12 @@ const (
 	RMemPatch  = "mem-patch"  // {path, operations} → {result}
 	RMemRm     = "mem-rm"     // {path} → {deleted}
 	RMemSearch = "mem-search" // {query, path?, limit?} → {results}
+
+	// RApprovalRequest asks the owner to approve an edit or command the
+	// agent wants to make in a session whose permissionMode is ask:
+	// {invocationId, toolName, args, diff?}; answered, once resolved, with
+	// SApprovalResult (agentops addition).
+	RApprovalRequest = "approval-request"
 )
 
 // ResultType is the type of the answer to an RPC frame.
@@ -114,6 +120,12 @@ const (
 	// SDiff asks the runner for the workspace's diff against the session's
 	// base commit: {requestId, path?}; answered with RDiff.
 	SDiff = "diff"
+	// SApprovalResult answers RApprovalRequest: {invocationId, approved,
+	// reason?} (denied, expired or answered with a denial).
+	SApprovalResult = "approval-result"
+	// SPermissionMode tells the runner the session's permission mode
+	// (auto or ask) after init and whenever it changes.
+	SPermissionMode = "permission-mode"
 )
 
 // RepoConfig is what the repo-config frame tells a runner about the
@@ -322,6 +334,10 @@ type RunnerFrame struct {
 	Usage *Usage `json:"usage,omitempty"`
 	// agent-session
 	AgentSessionID string `json:"agentSessionId,omitempty"`
+
+	// approval-request
+	InvocationID string `json:"invocationId,omitempty"`
+	Diff         string `json:"diff,omitempty"`
 }
 
 // Usage is a turn's token usage and cost, as the agent reported it; it is
@@ -420,6 +436,12 @@ type ServerFrame struct {
 	// workflow-execute (see workflow.go)
 	ExecutionID string            `json:"executionId,omitempty"`
 	Workflow    *WorkflowDispatch `json:"payload,omitempty"`
+
+	// approval-result and permission-mode
+	InvocationID   string `json:"invocationId,omitempty"`
+	Approved       *bool  `json:"approved,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	PermissionMode string `json:"permissionMode,omitempty"`
 }
 
 // Persisted reports whether a runner frame type always changes durable
@@ -429,7 +451,7 @@ type ServerFrame struct {
 // seq and are never acknowledged.
 func Persisted(frameType string) bool {
 	switch frameType {
-	case RMessageCreate, RToolUpdate, RMessageFinalize, RComplete, RAborted, RError, RAgentSession:
+	case RMessageCreate, RToolUpdate, RMessageFinalize, RComplete, RAborted, RError, RAgentSession, RApprovalRequest:
 		return true
 	}
 	return false

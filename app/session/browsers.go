@@ -39,6 +39,7 @@ func (a *actor) attachClient(c Client, u *store.User) {
 	for _, q := range a.sortedQuestions(false) {
 		c.Send(a.questionFrame(q))
 	}
+	a.sendPendingApprovals(c)
 	if first {
 		a.broadcast(frame(map[string]any{"type": protocol.CUserJoined, "userId": u.ID,
 			"userDetails":    map[string]any{"name": nullable(u.Name), "email": u.Email, "avatarUrl": nullable(u.AvatarURL)},
@@ -108,6 +109,10 @@ func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
 		err = a.browserDiff()
 	case "answer":
 		err = a.answerQuestion(f.QuestionID, f.Answer)
+	case "approve-action":
+		err = a.browserApproval(u.ID, f.InvocationID, true, "")
+	case "deny-action":
+		err = a.browserApproval(u.ID, f.InvocationID, false, f.Reason)
 	case "revert":
 		err = a.revert(f.MessageID)
 	case "queue.withdraw":

@@ -200,6 +200,7 @@ func (a *actor) end(status, reason string) error {
 	}
 	a.queue = nil
 	a.questions = map[string]*store.InteractivePrompt{}
+	a.approvals = map[string]*store.ActionInvocation{}
 	a.timers = newTimers()
 	data := map[string]any{"status": status, "reason": reason, "runnerConnected": false}
 	if status == store.StatusError {
