@@ -3,6 +3,8 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,124 @@ func TestAgentToolsOverMCP(t *testing.T) {
 				t.Fatalf("expired ask_user call: %+v", msgs[5].Parts)
 			}
 		})
+	}
+}
+
+// permissionMode ask with Claude Code: each edit waits for an approval
+// (an interactive_prompt of type approval with the diff, listed by
+// /api/action-invocations/pending); a denial leaves the file untouched
+// and the turn ends; an approval over REST lets the edit happen; an
+// answer to an answered one is 409, to an unknown one 404; nobody
+// answering denies it at expiry. Codex refuses ask.
+func TestApprovalsClaudeCode(t *testing.T) {
+	agenttest.CLI(t, claudecode.Info)
+	model := fakemodel.Start()
+	t.Cleanup(model.Close)
+	s := startServer(t, store.SQLite, "local", func(cfg *app.Config) {
+		cfg.AgentsDir = agenttest.CacheDir(t)
+		cfg.AgentsAllowRoot = true
+		cfg.SessionTimings.ApprovalTTL = 15 * time.Second
+	})
+	s.mustJSON("PUT", "/api/auth/me/credentials/anthropic", s.token, map[string]any{"key": "sk-fake", "baseUrl": model.URL}, 200, nil)
+	s.mustJSON("PUT", "/api/auth/me/credentials/custom-local", s.token,
+		map[string]any{"key": "sk-fake", "baseUrl": model.URL + "/v1", "models": []string{"gpt-5-codex"}}, 200, nil)
+	code, raw := s.call("POST", "/api/sessions", s.token, map[string]any{"workspace": "w", "agent": "codex", "permissionMode": "ask"})
+	if code != 400 || !strings.Contains(string(raw), "codex") {
+		t.Fatalf("codex with ask: %d %s", code, raw)
+	}
+	code, raw = s.call("POST", "/api/sessions", s.token, map[string]any{"workspace": "w", "agent": "claude-code", "permissionMode": "sometimes"})
+	if code != 400 || !strings.Contains(string(raw), "permissionMode") {
+		t.Fatalf("bad mode: %d %s", code, raw)
+	}
+	created := s.createSession(map[string]any{"workspace": "w", "agent": "claude-code", "permissionMode": "ask"})
+	id := created.Session.ID
+	var got struct{ Session map[string]any }
+	s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
+	if got.Session["permissionMode"] != "ask" {
+		t.Fatalf("session %+v", got.Session)
+	}
+	b := s.dial(id, s.token)
+	b.waitReady()
+	target := filepath.Join(s.cfg.DataDir, "workspaces", id, "hello.txt")
+
+	// Denied from the browser socket: the file stays absent.
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + target + " hi"}, 200, nil)
+	ip := b.waitFor("approval prompt", typ("interactive_prompt"))
+	p := ip["prompt"].(map[string]any)
+	ctx := p["context"].(map[string]any)
+	if p["type"] != "approval" || ctx["toolName"] != "Write" || !strings.Contains(fmt.Sprint(ctx["diff"]), "+hi") || ctx["status"] != "pending" {
+		t.Fatalf("approval prompt %+v", p)
+	}
+	var pending struct{ Invocations []map[string]any }
+	s.mustJSON("GET", "/api/action-invocations/pending", s.token, nil, 200, &pending)
+	if len(pending.Invocations) != 1 || pending.Invocations[0]["id"] != p["id"] {
+		t.Fatalf("pending %+v", pending)
+	}
+	b.send(map[string]any{"type": "deny-action", "invocationId": p["id"], "reason": "not now"})
+	res := b.waitFor("resolved", typ("interactive_prompt_resolved"))
+	if res["resolution"] != "deny" {
+		t.Fatalf("resolved %+v", res)
+	}
+	waitAgentTurns(t, s, id, 1)
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Fatalf("the denied write happened: %v", err)
+	}
+	var inv struct{ Invocation map[string]any }
+	s.mustJSON("GET", "/api/action-invocations/"+p["id"].(string), s.token, nil, 200, &inv)
+	if inv.Invocation["status"] != "denied" || inv.Invocation["reason"] != "not now" || inv.Invocation["resolvedBy"] == nil {
+		t.Fatalf("denied invocation %+v", inv.Invocation)
+	}
+	// Answering it again is 409; an unknown one 404.
+	if code, raw := s.call("POST", "/api/action-invocations/"+p["id"].(string)+"/approve", s.token, nil); code != 409 {
+		t.Fatalf("approve a denied one: %d %s", code, raw)
+	}
+	if code, raw := s.call("POST", "/api/action-invocations/inv_nope/deny", s.token, map[string]any{"reason": "x"}); code != 404 {
+		t.Fatalf("deny an unknown one: %d %s", code, raw)
+	}
+
+	// Approved over REST: the file is written.
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + target + " hi"}, 200, nil)
+	ip = b.waitFor("approval prompt", typ("interactive_prompt"))
+	p = ip["prompt"].(map[string]any)
+	s.mustJSON("POST", "/api/action-invocations/"+p["id"].(string)+"/approve", s.token, nil, 200, &inv)
+	if inv.Invocation["status"] != "approved" {
+		t.Fatalf("approved %+v", inv.Invocation)
+	}
+	waitAgentTurns(t, s, id, 2)
+	if data, err := os.ReadFile(target); err != nil || string(data) != "hi" {
+		t.Fatalf("hello.txt after approval: %q %v", data, err)
+	}
+
+	// Nobody answers: denied at expiry.
+	other := filepath.Join(s.cfg.DataDir, "workspaces", id, "other.txt")
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + other + " x"}, 200, nil)
+	ip = b.waitFor("approval prompt", typ("interactive_prompt"))
+	p = ip["prompt"].(map[string]any)
+	b.waitFor("expired", typ("interactive_prompt_expired"))
+	waitAgentTurns(t, s, id, 3)
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Fatalf("the expired write happened: %v", err)
+	}
+	s.mustJSON("GET", "/api/action-invocations/"+p["id"].(string), s.token, nil, 200, &inv)
+	if inv.Invocation["status"] != "expired" {
+		t.Fatalf("expired invocation %+v", inv.Invocation)
+	}
+	var all struct {
+		Invocations []map[string]any
+		HasMore     bool
+	}
+	s.mustJSON("GET", "/api/action-invocations?limit=2", s.token, nil, 200, &all)
+	if len(all.Invocations) != 2 || !all.HasMore || all.Invocations[0]["id"] != p["id"] {
+		t.Fatalf("list %+v", all)
+	}
+	// Switching to auto: the next edit does not ask.
+	s.mustJSON("PATCH", "/api/sessions/"+id, s.token, map[string]any{"permissionMode": "auto"}, 200, nil)
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + other + " y"}, 200, nil)
+	waitAgentTurns(t, s, id, 4)
+	if data, err := os.ReadFile(other); err != nil || string(data) != "y" {
+		t.Fatalf("other.txt in auto: %q %v", data, err)
+	}
+	if code, raw := s.call("PATCH", "/api/sessions/"+id, s.token, map[string]any{"permissionMode": "never"}); code != 400 {
+		t.Fatalf("PATCH a bad mode: %d %s", code, raw)
 	}
 }

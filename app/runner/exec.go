@@ -249,6 +249,9 @@ func (e *executor) startNext(ctx context.Context) error {
 	p := e.queue[0]
 	e.queue = e.queue[1:]
 	p.AgentSessionID = e.r.currentAgentSession()
+	if e.r.tools != nil { // approvals need the tools server
+		p.PermissionMode = e.r.permissionMode()
+	}
 	if err := e.status(ctx, protocol.AgentThinking, p.MessageID); err != nil {
 		return err
 	}

@@ -237,6 +237,19 @@ type runner struct {
 	sessMu       sync.Mutex
 	agentSession string
 	curMessage   string
+	permMode     string // the session's permission mode, from the server
+}
+
+func (r *runner) setPermissionMode(mode string) {
+	r.sessMu.Lock()
+	r.permMode = mode
+	r.sessMu.Unlock()
+}
+
+func (r *runner) permissionMode() string {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	return r.permMode
 }
 
 // setCurrentMessage records the prompt whose turn runs (empty: none), for

@@ -20,12 +20,93 @@ import (
 type toolHandler struct {
 	r *runner
 
-	mu      sync.Mutex
-	waiting map[string]chan any // question id → its answer
+	mu        sync.Mutex
+	waiting   map[string]chan any            // question id → its answer
+	approvals map[string]chan approvalResult // invocation id → its result
+}
+
+type approvalResult struct {
+	approved bool
+	reason   string
 }
 
 func newToolHandler(r *runner) *toolHandler {
-	return &toolHandler{r: r, waiting: map[string]chan any{}}
+	return &toolHandler{r: r, waiting: map[string]chan any{}, approvals: map[string]chan approvalResult{}}
+}
+
+// deliverApproval hands an approval-result to its waiting call.
+func (h *toolHandler) deliverApproval(id string, approved bool, reason string) bool {
+	h.mu.Lock()
+	ch := h.approvals[id]
+	delete(h.approvals, id)
+	h.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	ch <- approvalResult{approved, reason}
+	return true
+}
+
+// Approve asks the session's owner to approve a tool call and waits for
+// the answer (approval-request, approval-result); a denial carries its
+// reason.
+func (h *toolHandler) Approve(ctx context.Context, toolName string, args json.RawMessage, diff string) (bool, string, error) {
+	id := "inv_" + uuid.NewString()
+	ch := make(chan approvalResult, 1)
+	h.mu.Lock()
+	h.approvals[id] = ch
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.approvals, id)
+		h.mu.Unlock()
+	}()
+	if w := h.r.cfg.ToolWaits; w != nil {
+		w.Begin()
+		defer w.End()
+	}
+	f := protocol.RunnerFrame{Type: protocol.RApprovalRequest, InvocationID: id, ToolName: toolName, Args: args, Diff: diff}
+	if _, err := h.r.out.emit(ctx, f); err != nil {
+		return false, "", err
+	}
+	select {
+	case <-ctx.Done():
+		return false, "", ctx.Err()
+	case res := <-ch:
+		return res.approved, res.reason, nil
+	}
+}
+
+// permissionPrompt answers Claude Code's permission-prompt tool:
+// {tool_name, input, tool_use_id} → {"behavior":"allow","updatedInput"}
+// or {"behavior":"deny","message"}.
+func (h *toolHandler) permissionPrompt(ctx context.Context, raw json.RawMessage) tools.Result {
+	var a struct {
+		ToolName string          `json:"tool_name"`
+		Input    json.RawMessage `json:"input"`
+	}
+	if err := json.Unmarshal(raw, &a); err != nil || a.ToolName == "" {
+		return tools.Errorf("permission_prompt needs tool_name and input")
+	}
+	if len(a.Input) == 0 {
+		a.Input = json.RawMessage("{}")
+	}
+	deny := func(msg string) tools.Result {
+		b, _ := json.Marshal(map[string]any{"behavior": "deny", "message": msg})
+		return tools.Result{Text: string(b)}
+	}
+	ok, reason, err := h.Approve(ctx, a.ToolName, a.Input, agent.EditDiff(a.ToolName, a.Input))
+	switch {
+	case err != nil:
+		return deny("the approval could not be asked: " + err.Error())
+	case !ok:
+		if reason == "" {
+			reason = "denied by the user"
+		}
+		return deny("The user denied this: " + reason)
+	}
+	b, _ := json.Marshal(map[string]any{"behavior": "allow", "updatedInput": a.Input})
+	return tools.Result{Text: string(b)}
 }
 
 // deliver hands an answer to a waiting ask_user; false when the question
@@ -97,6 +178,8 @@ func (h *toolHandler) Call(ctx context.Context, tool string, raw json.RawMessage
 		if a.Limit != nil {
 			req.Limit = *a.Limit
 		}
+	case tools.PermissionPrompt:
+		return h.permissionPrompt(ctx, raw)
 	case tools.AskUser:
 		if a.Question == nil || strings.TrimSpace(*a.Question) == "" {
 			return missing("question")

@@ -150,7 +150,10 @@ func toolServer() (*agent.ToolServer, string, func(), error) {
 // newRunnerMCP is `agentops runner mcp`: the stdio MCP server that agent
 // CLIs start; it forwards each tool call to its runner's socket.
 func newRunnerMCP() *cobra.Command {
-	var socket string
+	var (
+		socket           string
+		permissionPrompt bool
+	)
 	cmd := &cobra.Command{
 		Use:   "mcp",
 		Short: "Serve agentops' tools (memory, ask_user) to an agent CLI over stdio MCP",
@@ -162,10 +165,15 @@ func newRunnerMCP() *cobra.Command {
 			if socket == "" {
 				return errors.New("--socket is required")
 			}
-			return tools.ServeMCP(cmd.Context(), os.Stdin, os.Stdout, socket, cmd.Root().Version)
+			var extra []tools.Spec
+			if permissionPrompt {
+				extra = append(extra, tools.PermissionSpec)
+			}
+			return tools.ServeMCP(cmd.Context(), os.Stdin, os.Stdout, socket, cmd.Root().Version, extra...)
 		},
 	}
 	cmd.Flags().StringVar(&socket, "socket", "", "the runner's tools socket (required)")
+	cmd.Flags().BoolVar(&permissionPrompt, "permission-prompt", false, "also serve permission_prompt, Claude Code's permission-prompt tool (permissionMode ask)")
 	return cmd
 }
 

@@ -13,6 +13,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"log/slog"
 	"time"
 
@@ -65,7 +67,15 @@ type Prompt struct {
 	// Turn.SetAgentSession; empty when the agent has none yet. An adapter
 	// resumes it.
 	AgentSessionID string
+	// PermissionMode is the session's: "ask" makes each edit or command
+	// an approval (through Options.Tools); anything else acts without
+	// asking.
+	PermissionMode string
 }
+
+// PermissionAsk is the permission mode in which the agent asks before
+// each edit or command.
+const PermissionAsk = "ask"
 
 // Turn is how an agent emits one turn's output. Every method may block
 // when the runner's unacknowledged buffer is full (backpressure). Methods
@@ -217,3 +227,44 @@ func (d Deadlines) WithDefaults() Deadlines {
 // ErrRPC is wrapped by the error of a Turn.Call the server answered with
 // an error.
 var ErrRPC = errors.New("runner: the server refused the request")
+
+// EditDiff renders what an edit tool call would change, for an approval:
+// the Claude Code Edit/MultiEdit/Write and OpenCode edit/write argument
+// shapes; empty for anything else.
+func EditDiff(toolName string, input json.RawMessage) string {
+	var a struct {
+		FilePath  string `json:"file_path"`
+		FilePath2 string `json:"filePath"`
+		Old       string `json:"old_string"`
+		New       string `json:"new_string"`
+		Old2      string `json:"oldString"`
+		New2      string `json:"newString"`
+		Content   string `json:"content"`
+	}
+	if json.Unmarshal(input, &a) != nil {
+		return ""
+	}
+	path := a.FilePath + a.FilePath2
+	old, nw := a.Old+a.Old2, a.New+a.New2
+	var b strings.Builder
+	switch {
+	case path == "":
+		return ""
+	case old != "" || nw != "":
+		fmt.Fprintf(&b, "--- %s\n+++ %s\n", path, path)
+		for _, l := range strings.Split(old, "\n") {
+			b.WriteString("-" + l + "\n")
+		}
+		for _, l := range strings.Split(nw, "\n") {
+			b.WriteString("+" + l + "\n")
+		}
+	case strings.EqualFold(toolName, "write"):
+		fmt.Fprintf(&b, "+++ %s\n", path)
+		for _, l := range strings.Split(a.Content, "\n") {
+			b.WriteString("+" + l + "\n")
+		}
+	default:
+		return ""
+	}
+	return b.String()
+}

@@ -16,10 +16,10 @@ import (
 // call goes to the runner's socket at socketPath; a runner that cannot be
 // reached makes the call a tool error, at once. Malformed JSON-RPC gets a
 // JSON-RPC error and the server goes on.
-func ServeMCP(ctx context.Context, in io.ReadCloser, out io.WriteCloser, socketPath, version string) error {
+func ServeMCP(ctx context.Context, in io.ReadCloser, out io.WriteCloser, socketPath, version string, extra ...Spec) error {
 	cl := &Client{Path: socketPath}
 	defer func() { _ = cl.Close() }()
-	s := NewMCPServer(cl, version)
+	s := NewMCPServer(cl, version, extra...)
 	w := &lockedWriter{w: out}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
@@ -74,9 +74,9 @@ func (l *lockedWriter) Close() error { return l.w.Close() }
 
 // NewMCPServer builds the MCP server for the tools, forwarding calls to
 // cl.
-func NewMCPServer(cl *Client, version string) *mcp.Server {
+func NewMCPServer(cl *Client, version string, extra ...Spec) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: ServerName, Title: "agentops", Version: version}, nil)
-	for _, sp := range Specs {
+	for _, sp := range append(append([]Spec(nil), Specs...), extra...) {
 		name := sp.Name
 		s.AddTool(&mcp.Tool{Name: name, Description: sp.Description, InputSchema: sp.Schema},
 			func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {

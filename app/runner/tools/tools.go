@@ -33,6 +33,10 @@ const (
 	MemoryDelete = "memory_delete"
 	MemorySearch = "memory_search"
 	AskUser      = "ask_user"
+	// PermissionPrompt is Claude Code's permission-prompt tool
+	// (--permission-prompt-tool mcp__agentops__permission_prompt): it
+	// asks the session's owner to approve an edit or command.
+	PermissionPrompt = "permission_prompt"
 )
 
 // NoAnswer starts the result of an ask_user whose question expired.
@@ -65,6 +69,11 @@ var Specs = []Spec{
 	{AskUser, "Ask your person a question and wait for the answer (use it when you are stuck or need a decision). With options, they pick one.",
 		obj(`"question":{"type":"string"},"options":{"type":"array","items":{"type":"string"},"description":"choices to offer, optional"}`, "question")},
 }
+
+// PermissionSpec is the permission-prompt tool; it is served only to the
+// CLI that uses it (agentops runner mcp --permission-prompt).
+var PermissionSpec = Spec{PermissionPrompt, "Internal: asks the session's owner to approve a tool call. Not for the model.",
+	json.RawMessage(`{"type":"object","properties":{"tool_name":{"type":"string"},"input":{"type":"object"},"tool_use_id":{"type":"string"}},"required":["tool_name","input"]}`)}
 
 func obj(props string, required ...string) json.RawMessage {
 	req, _ := json.Marshal(required)

@@ -48,6 +48,7 @@ type Agent struct {
 	mu      sync.Mutex
 	proc    *cli.Proc
 	model   string // the model proc runs
+	ask     bool   // proc asks for approvals (permissionMode ask)
 	session string // Claude's session id
 	starts  int    // processes started (tests)
 }
@@ -135,8 +136,16 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 	if a.session == "" {
 		a.session = p.AgentSessionID
 	}
+	ask := a.asks(p)
 	args := []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-		"--include-partial-messages", "--model", model, "--permission-mode", "bypassPermissions"}
+		"--include-partial-messages", "--model", model}
+	if ask {
+		// Each edit or command goes to the permission-prompt tool, which
+		// asks the session's owner (docs/agents.md, "Permission modes").
+		args = append(args, "--permission-mode", "default", "--permission-prompt-tool", "mcp__"+agent.ToolServerName+"__permission_prompt")
+	} else {
+		args = append(args, "--permission-mode", "bypassPermissions")
+	}
 	if a.session != "" && a.transcriptExists(a.session) {
 		args = append(args, "--resume", a.session)
 	} else {
@@ -154,7 +163,7 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 		}
 		args = append(args, "--append-system-prompt", strings.TrimSpace(b.String()))
 	}
-	args = append(args, mcpArgs(a.opts.Tools)...)
+	args = append(args, mcpArgs(a.opts.Tools, ask)...)
 	env := cli.Env(a.opts, a.dirs)
 	env = cli.Pass(env, a.opts, providerEnv...)
 	env = append(env, mcpEnv(a.opts.Tools)...)
@@ -168,7 +177,7 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 	if err != nil {
 		return err
 	}
-	a.proc, a.model = proc, model
+	a.proc, a.model, a.ask = proc, model, ask
 	a.starts++
 	return out.SetAgentSession(a.session)
 }
@@ -194,8 +203,8 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 	defer wd.Stop()
 
 	model := modelName(p.Model)
-	if a.proc != nil && a.model != model {
-		a.stop() // --model is per process: resume with the new one
+	if a.proc != nil && (a.model != model || a.ask != a.asks(p)) {
+		a.stop() // --model and the permission mode are per process: resume with the new ones
 	}
 	if a.proc == nil {
 		if err := a.start(p, model, out); err != nil {
@@ -384,11 +393,15 @@ func toolText(raw json.RawMessage) string {
 // mcpArgs configure agentops' MCP server (memory and ask_user tools):
 // only it (--strict-mcp-config), named agentops, so the model sees
 // mcp__agentops__memory_read and the rest.
-func mcpArgs(t *agent.ToolServer) []string {
+func mcpArgs(t *agent.ToolServer, ask bool) []string {
 	if t == nil {
 		return nil
 	}
-	srv := map[string]any{"type": "stdio", "command": t.Command, "args": t.Args}
+	args := t.Args
+	if ask {
+		args = append(append([]string(nil), t.Args...), "--permission-prompt")
+	}
+	srv := map[string]any{"type": "stdio", "command": t.Command, "args": args}
 	if len(t.Env) > 0 {
 		srv["env"] = t.Env
 	}
@@ -409,4 +422,10 @@ func mcpEnv(t *agent.ToolServer) []string {
 		env = append(env, fmt.Sprintf("MCP_TOOL_TIMEOUT=%d", t.CallTimeout.Milliseconds()))
 	}
 	return env
+}
+
+// asks reports whether the prompt's turn must ask before edits and
+// commands (permissionMode ask, with the tools server to ask through).
+func (a *Agent) asks(p agent.Prompt) bool {
+	return p.PermissionMode == agent.PermissionAsk && a.opts.Tools != nil
 }
