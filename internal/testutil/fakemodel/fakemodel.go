@@ -52,11 +52,14 @@ type Server struct {
 
 	mu   sync.Mutex
 	reqs []Request
+	// issued maps the prompts of a request that got a tool call to how
+	// many tool results that request held (see settle).
+	issued map[string]int
 }
 
 // Start serves on loopback until Close.
 func Start() *Server {
-	s := &Server{}
+	s := &Server{issued: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", s.anthropic)
 	mux.HandleFunc("POST /v1/messages/count_tokens", func(w http.ResponseWriter, r *http.Request) {
@@ -173,92 +176,62 @@ func findTool(offered []string, name string) (full, namespace, short string) {
 	return "", "", ""
 }
 
-// callDone turns a CALL plan into the final "done" once the request
-// holds a result for a call of that tool with those arguments (the CLIs
-// merge and reorder history, so the position of a tool result says too
-// little): Anthropic tool_use/tool_result, Chat tool_calls/tool
-// messages, Responses function_call/function_call_output.
-func callDone(p plan, body json.RawMessage) plan {
-	if p.kind != "call" {
+// settle turns a tool or CALL plan into the final "done" once a tool
+// result came back for the call this server made for these prompts: the
+// CLIs merge and reorder history (Claude Code puts a later prompt beside
+// an earlier tool result), so the position of a result says too little;
+// its count does.
+func (s *Server) settle(p plan, prompts []string, body json.RawMessage) plan {
+	if p.kind != "tool" && p.kind != "call" {
 		return p
 	}
+	key := strings.Join(prompts, "\x00")
+	n := countResults(body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if before, ok := s.issued[key]; ok && n > before {
+		return plan{kind: "text", text: "done"}
+	}
+	s.issued[key] = n
+	return p
+}
+
+// countResults counts the tool results in a request of any of the three
+// APIs.
+func countResults(body json.RawMessage) int {
 	var req struct {
 		Messages []struct {
-			Role       string          `json:"role"`
-			Content    json.RawMessage `json:"content"`
-			ToolCallID string          `json:"tool_call_id"`
-			ToolCalls  []struct {
-				ID       string `json:"id"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
 		Input []struct {
-			Type      string `json:"type"`
-			Name      string `json:"name"`
-			CallID    string `json:"call_id"`
-			Arguments string `json:"arguments"`
+			Type string `json:"type"`
 		} `json:"input"`
 	}
 	_ = json.Unmarshal(body, &req)
-	type call struct {
-		name string
-		args json.RawMessage
-	}
-	calls := map[string]call{}
-	var results []string
+	n := 0
 	for _, m := range req.Messages {
-		for _, tc := range m.ToolCalls {
-			calls[tc.ID] = call{tc.Function.Name, json.RawMessage(tc.Function.Arguments)}
-		}
 		if m.Role == "tool" {
-			results = append(results, m.ToolCallID)
+			n++
+			continue
 		}
 		var blocks []struct {
-			Type      string          `json:"type"`
-			ID        string          `json:"id"`
-			Name      string          `json:"name"`
-			Input     json.RawMessage `json:"input"`
-			ToolUseID string          `json:"tool_use_id"`
+			Type string `json:"type"`
 		}
 		if json.Unmarshal(m.Content, &blocks) == nil {
 			for _, b := range blocks {
-				switch b.Type {
-				case "tool_use":
-					calls[b.ID] = call{b.Name, b.Input}
-				case "tool_result":
-					results = append(results, b.ToolUseID)
+				if b.Type == "tool_result" {
+					n++
 				}
 			}
 		}
 	}
 	for _, it := range req.Input {
-		switch it.Type {
-		case "function_call":
-			calls[it.CallID] = call{it.Name, json.RawMessage(it.Arguments)}
-		case "function_call_output":
-			results = append(results, it.CallID)
+		if it.Type == "function_call_output" {
+			n++
 		}
 	}
-	for _, id := range results {
-		c, ok := calls[id]
-		if ok && (c.name == p.tool || strings.HasSuffix(c.name, "_"+p.tool)) && sameJSON(c.args, p.args) {
-			return plan{kind: "text", text: "done"}
-		}
-	}
-	return p
-}
-
-func sameJSON(a, b json.RawMessage) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
+	return n
 }
 
 // isPrompt tells a person's prompt from text the CLIs add to user
@@ -394,7 +367,7 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		tools = append(tools, t.Name)
 	}
 	s.record(Request{API: "anthropic", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := callDone(decide(prompts, toolDone), body)
+	p := s.settle(decide(prompts, toolDone), prompts, body)
 	if len(tools) == 0 && (p.kind == "tool" || p.kind == "call") { // a side request (a title, say)
 		p = plan{kind: "text", text: "ok"}
 	}
@@ -515,7 +488,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	toolDone := len(req.Messages) > 0 && req.Messages[len(req.Messages)-1].Role == "tool"
 	s.record(Request{API: "chat", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := callDone(decide(prompts, toolDone), body)
+	p := s.settle(decide(prompts, toolDone), prompts, body)
 	if len(tools) == 0 && p.kind != "fail500" && p.kind != "garbage" && p.kind != "truncated" {
 		p = plan{kind: "text", text: "ok"} // a title request
 	}
@@ -617,7 +590,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 	}
 	toolDone := len(req.Input) > 0 && req.Input[len(req.Input)-1].Type == "function_call_output"
 	s.record(Request{API: "responses", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := callDone(decide(prompts, toolDone), body)
+	p := s.settle(decide(prompts, toolDone), prompts, body)
 	if failModes(w, p) {
 		return
 	}
