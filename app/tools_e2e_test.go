@@ -125,14 +125,25 @@ func TestAgentToolsOverMCP(t *testing.T) {
 	}
 }
 
-// permissionMode ask with Claude Code: each edit waits for an approval
-// (an interactive_prompt of type approval with the diff, listed by
+// permissionMode ask with Claude Code (its permission-prompt tool) and
+// OpenCode (its permission events): each edit waits for an approval (an
+// interactive_prompt of type approval with the diff, listed by
 // /api/action-invocations/pending); a denial leaves the file untouched
 // and the turn ends; an approval over REST lets the edit happen; an
 // answer to an answered one is 409, to an unknown one 404; nobody
-// answering denies it at expiry. Codex refuses ask.
-func TestApprovalsClaudeCode(t *testing.T) {
-	agenttest.CLI(t, claudecode.Info)
+// answering denies it at expiry; PATCH to auto stops the asking. Codex
+// refuses ask.
+func TestApprovals(t *testing.T) {
+	for _, c := range []struct {
+		info agent.Info
+		tool string
+	}{{claudecode.Info, "Write"}, {opencode.Info, "edit"}} {
+		t.Run(c.info.ID, func(t *testing.T) { approvalsCase(t, c.info, c.tool) })
+	}
+}
+
+func approvalsCase(t *testing.T, info agent.Info, toolName string) {
+	agenttest.CLI(t, info)
 	model := fakemodel.Start()
 	t.Cleanup(model.Close)
 	s := startServer(t, store.SQLite, "local", func(cfg *app.Config) {
@@ -141,17 +152,23 @@ func TestApprovalsClaudeCode(t *testing.T) {
 		cfg.SessionTimings.ApprovalTTL = 15 * time.Second
 	})
 	s.mustJSON("PUT", "/api/auth/me/credentials/anthropic", s.token, map[string]any{"key": "sk-fake", "baseUrl": model.URL}, 200, nil)
+	models := []string{"gpt-5-codex"}
+	if info.ID == opencode.Info.ID {
+		models = []string{"m"}
+	}
 	s.mustJSON("PUT", "/api/auth/me/credentials/custom-local", s.token,
-		map[string]any{"key": "sk-fake", "baseUrl": model.URL + "/v1", "models": []string{"gpt-5-codex"}}, 200, nil)
-	code, raw := s.call("POST", "/api/sessions", s.token, map[string]any{"workspace": "w", "agent": "codex", "permissionMode": "ask"})
-	if code != 400 || !strings.Contains(string(raw), "codex") {
-		t.Fatalf("codex with ask: %d %s", code, raw)
+		map[string]any{"key": "sk-fake", "baseUrl": model.URL + "/v1", "models": models}, 200, nil)
+	if info.ID == claudecode.Info.ID {
+		code, raw := s.call("POST", "/api/sessions", s.token, map[string]any{"workspace": "w", "agent": "codex", "permissionMode": "ask"})
+		if code != 400 || !strings.Contains(string(raw), "codex") {
+			t.Fatalf("codex with ask: %d %s", code, raw)
+		}
+		code, raw = s.call("POST", "/api/sessions", s.token, map[string]any{"workspace": "w", "agent": "claude-code", "permissionMode": "sometimes"})
+		if code != 400 || !strings.Contains(string(raw), "permissionMode") {
+			t.Fatalf("bad mode: %d %s", code, raw)
+		}
 	}
-	code, raw = s.call("POST", "/api/sessions", s.token, map[string]any{"workspace": "w", "agent": "claude-code", "permissionMode": "sometimes"})
-	if code != 400 || !strings.Contains(string(raw), "permissionMode") {
-		t.Fatalf("bad mode: %d %s", code, raw)
-	}
-	created := s.createSession(map[string]any{"workspace": "w", "agent": "claude-code", "permissionMode": "ask"})
+	created := s.createSession(map[string]any{"workspace": "w", "agent": info.ID, "permissionMode": "ask"})
 	id := created.Session.ID
 	var got struct{ Session map[string]any }
 	s.mustJSON("GET", "/api/sessions/"+id, s.token, nil, 200, &got)
@@ -167,7 +184,7 @@ func TestApprovalsClaudeCode(t *testing.T) {
 	ip := b.waitFor("approval prompt", typ("interactive_prompt"))
 	p := ip["prompt"].(map[string]any)
 	ctx := p["context"].(map[string]any)
-	if p["type"] != "approval" || ctx["toolName"] != "Write" || !strings.Contains(fmt.Sprint(ctx["diff"]), "+hi") || ctx["status"] != "pending" {
+	if p["type"] != "approval" || ctx["toolName"] != toolName || !strings.Contains(fmt.Sprint(ctx["diff"]), "+hi") || ctx["status"] != "pending" {
 		t.Fatalf("approval prompt %+v", p)
 	}
 	var pending struct{ Invocations []map[string]any }

@@ -109,6 +109,14 @@ type Turn interface {
 	Call(ctx context.Context, req protocol.RunnerFrame) (map[string]json.RawMessage, error)
 }
 
+// Approver is implemented by a Turn whose runner can ask the session's
+// owner to approve an edit or command (permissionMode ask): Approve
+// blocks until the owner answers, the approval expires (denied, with a
+// reason) or ctx ends.
+type Approver interface {
+	Approve(ctx context.Context, toolName string, args json.RawMessage, diff string) (approved bool, reason string, err error)
+}
+
 // ErrTurnEnded is returned by Turn methods called after Agent.Run returned.
 var ErrTurnEnded = errors.New("agent: the turn has ended")
 
