@@ -151,7 +151,9 @@ func approvalsCase(t *testing.T, info agent.Info, toolName string) {
 		cfg.AgentsAllowRoot = true
 		cfg.SessionTimings.ApprovalTTL = 15 * time.Second
 	})
-	s.mustJSON("PUT", "/api/auth/me/credentials/anthropic", s.token, map[string]any{"key": "sk-fake", "baseUrl": model.URL}, 200, nil)
+	if info.ID == claudecode.Info.ID { // OpenCode would prefer it too
+		s.mustJSON("PUT", "/api/auth/me/credentials/anthropic", s.token, map[string]any{"key": "sk-fake", "baseUrl": model.URL}, 200, nil)
+	}
 	models := []string{"gpt-5-codex"}
 	if info.ID == opencode.Info.ID {
 		models = []string{"m"}
