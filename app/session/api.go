@@ -84,7 +84,7 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 	sess := &store.Session{
 		ID: uuid.NewString(), UserID: owner.ID, Workspace: in.Workspace, Title: in.Title, Status: store.StatusInitializing,
 		Purpose: "interactive", Agent: in.Agent, PersonaID: in.PersonaID, RunnerTokenHash: hashToken(token),
-		QueueMode:    queueModeOr(owner.UIQueueMode), PermissionMode: in.PermissionMode,
+		QueueMode: queueModeOr(owner.UIQueueMode), PermissionMode: in.PermissionMode,
 		LastActiveAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 	git.SessionID, git.Branch, git.CreatedAt, git.UpdatedAt = sess.ID, gitws.SessionBranch(sess.ID), now, now
