@@ -16,8 +16,10 @@ import (
 	"github.com/agentops/agentops/app/runner/agent/codex"
 	"github.com/agentops/agentops/app/runner/agent/opencode"
 	"github.com/agentops/agentops/app/runner/tools"
+	"github.com/agentops/agentops/internal/testutil/eventually"
 	"github.com/agentops/agentops/internal/testutil/fakemodel"
 	"github.com/agentops/agentops/store"
+	"github.com/agentops/agentops/store/storetest"
 )
 
 // Each real agent CLI is configured with `agentops runner mcp`: the
@@ -261,4 +263,70 @@ func approvalsCase(t *testing.T, info agent.Info, toolName string) {
 	if code, raw := s.call("PATCH", "/api/sessions/"+id, s.token, map[string]any{"permissionMode": "never"}); code != 400 {
 		t.Fatalf("PATCH a bad mode: %d %s", code, raw)
 	}
+}
+
+// An approval survives a kill -9 of the server: it was stored before it
+// was shown, is still pending after the restart, and answering it then
+// lets the (still running) agent's edit happen.
+func TestApprovalSurvivesServerRestart(t *testing.T) {
+	agenttest.CLI(t, claudecode.Info)
+	model := fakemodel.Start()
+	t.Cleanup(model.Close)
+	dataDir := t.TempDir()
+	p := startProc(t, dataDir, storetest.URL(t, store.SQLite))
+	p.args = append(p.args, "--agents-dir", agenttest.CacheDir(t), "--agents-allow-root")
+	p.kill()
+	p.start()
+	s := &server{t: t, url: "http://" + p.addr}
+	var reg struct{ SessionToken string }
+	s.mustJSON("POST", "/auth/email/register", "", map[string]any{"email": "owner@example.com", "password": "a long passphrase"}, 200, &reg)
+	s.token = reg.SessionToken
+	s.mustJSON("PUT", "/api/auth/me/credentials/anthropic", s.token, map[string]any{"key": "sk-fake", "baseUrl": model.URL}, 200, nil)
+	id := s.createSession(map[string]any{"workspace": "w", "agent": "claude-code", "permissionMode": "ask"}).Session.ID
+	target := filepath.Join(dataDir, "workspaces", id, "hello.txt")
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + target + " hi"}, 200, nil)
+	var pending struct{ Invocations []map[string]any }
+	eventually.NoError(t, 60*time.Second, "a pending approval", func() error {
+		s.mustJSON("GET", "/api/action-invocations/pending", s.token, nil, 200, &pending)
+		if len(pending.Invocations) != 1 {
+			return fmt.Errorf("pending %+v", pending.Invocations)
+		}
+		return nil
+	})
+	invID := pending.Invocations[0]["id"].(string)
+
+	p.kill()
+	p.start()
+	s.mustJSON("GET", "/api/action-invocations/pending", s.token, nil, 200, &pending)
+	if len(pending.Invocations) != 1 || pending.Invocations[0]["id"] != invID {
+		t.Fatalf("pending after the restart %+v", pending.Invocations)
+	}
+	// A browser that connects now is shown it.
+	b := s.dial(id, s.token)
+	ip := b.waitFor("approval prompt", typ("interactive_prompt"))
+	if ip["prompt"].(map[string]any)["id"] != invID {
+		t.Fatalf("prompt %+v", ip)
+	}
+	// Another user cannot see or answer it.
+	other := s.secondUser("other@example.com")
+	if code, raw := s.call("POST", "/api/action-invocations/"+invID+"/approve", other, nil); code != 404 {
+		t.Fatalf("another user's approve: %d %s", code, raw)
+	}
+	if code, _ := s.call("GET", "/api/action-invocations/"+invID, other, nil); code != 404 {
+		t.Fatalf("another user's get: %d", code)
+	}
+	eventually.NoError(t, 60*time.Second, "the runner back and the approval answered", func() error {
+		code, raw := s.call("POST", "/api/action-invocations/"+invID+"/approve", s.token, nil)
+		if code != 200 {
+			return fmt.Errorf("approve: %d %s", code, raw)
+		}
+		return nil
+	})
+	eventually.NoError(t, 60*time.Second, "the approved write", func() error {
+		data, err := os.ReadFile(target)
+		if err != nil || string(data) != "hi" {
+			return fmt.Errorf("hello.txt %q %v", data, err)
+		}
+		return nil
+	})
 }

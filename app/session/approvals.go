@@ -143,6 +143,11 @@ func (a *actor) resolveApproval(id, status, reason, userID string) error {
 		}
 		return apperr.NotFound("Action invocation")
 	}
+	if status != store.InvocationExpired && !a.runner.connected() {
+		// The agent waits for the answer on the runner's socket: answer
+		// when it is back (as for questions).
+		return apperr.Conflict("The agent is not connected; answer again when it is back")
+	}
 	now := a.now()
 	if status == store.InvocationExpired && reason == "" {
 		reason = "Nobody approved it in time"
@@ -222,7 +227,7 @@ func (a *actor) setPermissionMode(mode string) error {
 		return err
 	}
 	a.sendRunner(protocol.ServerFrame{Type: protocol.SPermissionMode, PermissionMode: mode})
-	if mode == store.PermissionAuto {
+	if mode == store.PermissionAuto && a.runner.connected() {
 		// Pending approvals are moot: let the agent act.
 		for id := range a.approvals {
 			if err := a.resolveApproval(id, store.InvocationApproved, "permission mode changed to auto", a.sess.UserID); err != nil {
