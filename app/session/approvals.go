@@ -222,8 +222,8 @@ func (a *actor) setPermissionMode(mode string) error {
 	if err := ValidPermissionMode(mode, a.sess.Agent, a.sess.Purpose); err != nil {
 		return err
 	}
-	a.sess.PermissionMode, a.sess.UpdatedAt = mode, a.now()
-	if err := a.commit(a.saveSession("permission_mode", "updated_at")); err != nil {
+	a.sess.PermissionMode = mode
+	if err := a.commit(a.saveSession("permission_mode")); err != nil {
 		return err
 	}
 	a.sendRunner(protocol.ServerFrame{Type: protocol.SPermissionMode, PermissionMode: mode})
