@@ -286,3 +286,24 @@ func (a *actor) permissionMode() string {
 	}
 	return a.sess.PermissionMode
 }
+
+// abandonApprovals denies, with reason, the approvals pending when a new
+// runner is started for the session: the agent that asked is gone, and a
+// new one does not wait for them.
+func (a *actor) abandonApprovals(reason string) {
+	for id, inv := range a.approvals {
+		now := a.now()
+		if err := a.commit(func(ctx context.Context, tx *store.Store) error {
+			return tx.ActionInvocations().Resolve(ctx, id, store.InvocationDenied, reason, "", now)
+		}); err != nil && !errors.Is(err, store.ErrResolved) {
+			a.log.Error("deny an abandoned approval", "invocation_id", id, "err", err)
+			continue
+		}
+		delete(a.approvals, id)
+		a.timers.clear(timerApproval + id)
+		inv.Status, inv.Reason, inv.ResolvedAt = store.InvocationDenied, reason, now
+		a.broadcast(frame(map[string]any{"type": "interactive_prompt_resolved", "promptId": id, "promptType": "approval",
+			"resolution": "deny", "context": ApprovalJSON(inv)}))
+		a.m.publish(Event{Type: "action.denied", SessionID: a.id, UserID: a.sess.UserID, Data: EventData{InvocationID: id, ToolName: inv.ToolName, Reason: reason}})
+	}
+}

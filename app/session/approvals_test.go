@@ -100,3 +100,37 @@ func TestApprovalsInTheActor(t *testing.T) {
 		}
 	})
 }
+
+// A new runner (here: a hibernate and wake) denies the approvals the old
+// one's agent was waiting for, with a reason, and tells browsers.
+func TestApprovalsDeniedWhenTheRunnerIsReplaced(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		h := newHarness(t, st, "followup")
+		id := h.create()
+		r := h.connectRunner(id)
+		r.ready()
+		if err := h.m.SetPermissionMode(ctx, h.user.ID, id, "ask"); err != nil {
+			t.Fatal(err)
+		}
+		h.prompt(id, "edit something", "")
+		r.send("approval-request", map[string]any{"invocationId": "inv1", "toolName": "Write"})
+		b := h.browser(id)
+		b.take()
+		if _, err := h.m.Hibernate(ctx, h.user.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		h.sync()
+		if _, err := h.m.Wake(ctx, h.user.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		h.sync()
+		inv, err := st.ActionInvocations().Get(ctx, "inv1")
+		if err != nil || inv.Status != store.InvocationDenied || !strings.Contains(inv.Reason, "restarted") {
+			t.Fatalf("after a new runner: %+v %v", inv, err)
+		}
+		if res := ofType(b.take(), "interactive_prompt_resolved"); len(res) != 1 || res[0]["resolution"] != "deny" {
+			t.Fatalf("browsers: %v", res)
+		}
+	})
+}
