@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,6 +274,9 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 	model := fakemodel.Start()
 	t.Cleanup(model.Close)
 	dataDir := t.TempDir()
+	// Runs after the server and its runners are killed: the agent CLIs
+	// and MCP servers they started (own process groups) go too.
+	t.Cleanup(func() { killProcessesIn(dataDir) })
 	p := startProc(t, dataDir, storetest.URL(t, store.SQLite))
 	p.args = append(p.args, "--agents-dir", agenttest.CacheDir(t), "--agents-allow-root")
 	p.kill()
@@ -329,4 +333,35 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// killProcessesIn kills (SIGKILL) the processes whose working directory
+// or command line is under dir, and waits until none is left.
+func killProcessesIn(dir string) {
+	find := func() []int {
+		var pids []int
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			var pid int
+			if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+				continue
+			}
+			cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+			cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if strings.HasPrefix(cwd, dir) || strings.Contains(string(cmd), dir) {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	for range 50 {
+		pids := find()
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
