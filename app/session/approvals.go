@@ -109,6 +109,13 @@ func (a *actor) approvalRequested(f *protocol.RunnerFrame, now time.Time) (write
 	if _, ok := a.approvals[f.InvocationID]; ok { // replayed after a reconnect: still pending
 		return nil, func() {}
 	}
+	if old, err := a.m.st.ActionInvocations().Get(context.Background(), f.InvocationID); err == nil {
+		// Replayed after it was resolved: answer it again.
+		if old.SessionID != a.id {
+			return nil, func() { a.sendApprovalResult(f.InvocationID, false, "invocationId belongs to another session") }
+		}
+		return nil, func() { a.sendApprovalResult(old.ID, old.Status == store.InvocationApproved, old.Reason) }
+	}
 	if a.permissionMode() != store.PermissionAsk {
 		// The mode changed to auto while the agent asked: let it act.
 		return nil, func() { a.sendApprovalResult(f.InvocationID, true, "") }

@@ -74,6 +74,15 @@ func TestApprovalsInTheActor(t *testing.T) {
 			t.Fatalf("another user's answer: %v", err)
 		}
 
+		// Asked again after it was answered: the same answer, no new prompt.
+		r.send("approval-request", map[string]any{"invocationId": "inv1", "toolName": "Write"})
+		if res := ofType(r.c.take(), "approval-result"); len(res) != 1 || res[0]["approved"] != false {
+			t.Fatalf("asked again: %v", res)
+		}
+		if ip := ofType(b.take(), "interactive_prompt"); len(ip) != 0 {
+			t.Fatalf("asked again shows a prompt: %v", ip)
+		}
+
 		// Nobody answers; the server restarts meanwhile; it expires.
 		r.send("approval-request", map[string]any{"invocationId": "inv2", "toolName": "Bash", "args": map[string]any{"command": "ls"}})
 		h.m.Shutdown(ctx)
