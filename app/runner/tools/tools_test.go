@@ -17,7 +17,7 @@ import (
 )
 
 // startMCP runs ServeMCP over pipes and returns a client session.
-func startMCP(t *testing.T, socket string) *mcp.ClientSession {
+func startMCP(t testing.TB, socket string) *mcp.ClientSession {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cr, sw := io.Pipe() // server → client
@@ -198,5 +198,35 @@ func TestMalformedRequests(t *testing.T) {
 	}
 	if m := send(`{"jsonrpc":"2.0","id":4,"method":"tools/list"}`); m["result"] == nil {
 		t.Fatalf("the server stopped after bad requests: %v", m)
+	}
+}
+
+// BenchmarkToolCall measures one tool call through the MCP server and the
+// runner's socket (the handler answers at once): the overhead agentops
+// adds to a memory call before the server's RPC.
+func BenchmarkToolCall(b *testing.B) {
+	dir, err := os.MkdirTemp("", "tools-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	sock := filepath.Join(dir, "s.sock")
+	br, err := tools.Listen(sock, tools.HandlerFunc(func(ctx context.Context, tool string, args json.RawMessage) tools.Result {
+		return tools.Result{Text: "ok"}
+	}), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); br.Serve(ctx) }()
+	defer func() { cancel(); <-served }()
+	cs := startMCP(b, sock)
+	args := map[string]any{"path": "notes/a.md"}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "memory_read", Arguments: args}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
