@@ -83,6 +83,14 @@ func TestApprovalsInTheActor(t *testing.T) {
 			t.Fatalf("asked again shows a prompt: %v", ip)
 		}
 
+		// The web client's answer {questionId, answer: action id} approves.
+		r.send("approval-request", map[string]any{"invocationId": "inv3", "toolName": "Bash"})
+		sock.Frame([]byte(`{"type":"answer","questionId":"inv3","answer":"approve"}`))
+		h.sync()
+		if res := ofType(r.c.take(), "approval-result"); len(res) != 1 || res[0]["invocationId"] != "inv3" || res[0]["approved"] != true {
+			t.Fatalf("web client approval: %v", res)
+		}
+
 		// Nobody answers; the server restarts meanwhile; it expires.
 		r.send("approval-request", map[string]any{"invocationId": "inv2", "toolName": "Bash", "args": map[string]any{"command": "ls"}})
 		h.m.Shutdown(ctx)

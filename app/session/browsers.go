@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/store"
@@ -108,6 +109,14 @@ func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
 	case protocol.BDiff:
 		err = a.browserDiff()
 	case "answer":
+		if _, isApproval := a.approvals[f.QuestionID]; isApproval {
+			// The web client answers every interactive_prompt with
+			// answer {questionId, answer: <action id>}.
+			var action string
+			_ = json.Unmarshal(f.Answer, &action)
+			err = a.browserApproval(u.ID, f.QuestionID, action == "approve", "")
+			break
+		}
 		err = a.answerQuestion(f.QuestionID, f.Answer)
 	case "approve-action":
 		err = a.browserApproval(u.ID, f.InvocationID, true, "")
