@@ -183,6 +183,8 @@ func approvalsCase(t *testing.T, info agent.Info, toolName string) {
 	b := s.dial(id, s.token)
 	b.waitReady()
 	target := filepath.Join(s.cfg.DataDir, "workspaces", id, "hello.txt")
+	evs := s.events(s.url, s.token, "")
+	t.Cleanup(evs.cancel)
 
 	// Denied from the browser socket: the file stays absent.
 	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "WRITE " + target + " hi"}, 200, nil)
@@ -197,10 +199,16 @@ func approvalsCase(t *testing.T, info agent.Info, toolName string) {
 	if len(pending.Invocations) != 1 || pending.Invocations[0]["id"] != p["id"] {
 		t.Fatalf("pending %+v", pending)
 	}
+	if ev, _ := evs.waitFor("action.approval_required", nil); fmt.Sprint(ev["data"]) == "" || !strings.Contains(fmt.Sprint(ev), p["id"].(string)) {
+		t.Fatalf("action.approval_required %v", ev)
+	}
 	b.send(map[string]any{"type": "deny-action", "invocationId": p["id"], "reason": "not now"})
 	res := b.waitFor("resolved", typ("interactive_prompt_resolved"))
 	if res["resolution"] != "deny" {
 		t.Fatalf("resolved %+v", res)
+	}
+	if ev, _ := evs.waitFor("action.denied", nil); !strings.Contains(fmt.Sprint(ev), "not now") {
+		t.Fatalf("action.denied %v", ev)
 	}
 	waitAgentTurns(t, s, id, 1)
 	if _, err := os.Stat(target); !os.IsNotExist(err) {
@@ -298,6 +306,12 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 		return nil
 	})
 	invID := pending.Invocations[0]["id"].(string)
+	// The owner's inbox has an approval notification for it.
+	var inbox struct{ Messages []map[string]any }
+	s.mustJSON("GET", "/api/me/notifications?messageType=approval", s.token, nil, 200, &inbox)
+	if len(inbox.Messages) != 1 || !strings.Contains(fmt.Sprint(inbox.Messages[0]["content"]), "Write") {
+		t.Fatalf("approval notifications %+v", inbox.Messages)
+	}
 
 	p.kill()
 	p.start()
