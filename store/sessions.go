@@ -38,22 +38,19 @@ type Session struct {
 	Agent     string `bun:"agent,notnull"`
 	// AgentSessionID is the agent's own session or thread id (the runner
 	// reports it; init sends it back so a new runner resumes it).
-	AgentSessionID  string          `bun:"agent_session_id,nullzero"`
-	PersonaID       string          `bun:"persona_id,nullzero"`
-	SandboxID       string          `bun:"sandbox_id,nullzero"`
-	RunnerTokenHash string          `bun:"runner_token_hash,nullzero"`
-	RunnerSeq       int64           `bun:"runner_seq,notnull"`
-	RunnerBusy      bool            `bun:"runner_busy,notnull"`
-	Models          json.RawMessage `bun:"models,type:jsonb,nullzero"`
-	ErrorMessage    string          `bun:"error_message,nullzero"`
-	QueueMode       string          `bun:"queue_mode,notnull"`
-	// PermissionMode is PermissionAuto or PermissionAsk; empty is stored
-	// as auto.
-	PermissionMode   string    `bun:"permission_mode,nullzero,notnull,default:'auto'"`
-	RunnerLostAt     time.Time `bun:"runner_lost_at,nullzero"`
-	RunnerRespawns   int       `bun:"runner_respawns,notnull"`
-	LastDispatchedAt time.Time `bun:"last_dispatched_at,nullzero"`
-	LastActiveAt     time.Time `bun:"last_active_at,notnull"`
+	AgentSessionID   string          `bun:"agent_session_id,nullzero"`
+	PersonaID        string          `bun:"persona_id,nullzero"`
+	SandboxID        string          `bun:"sandbox_id,nullzero"`
+	RunnerTokenHash  string          `bun:"runner_token_hash,nullzero"`
+	RunnerSeq        int64           `bun:"runner_seq,notnull"`
+	RunnerBusy       bool            `bun:"runner_busy,notnull"`
+	Models           json.RawMessage `bun:"models,type:jsonb,nullzero"`
+	ErrorMessage     string          `bun:"error_message,nullzero"`
+	QueueMode        string          `bun:"queue_mode,notnull"`
+	RunnerLostAt     time.Time       `bun:"runner_lost_at,nullzero"`
+	RunnerRespawns   int             `bun:"runner_respawns,notnull"`
+	LastDispatchedAt time.Time       `bun:"last_dispatched_at,nullzero"`
+	LastActiveAt     time.Time       `bun:"last_active_at,notnull"`
 	// RunningStartedAt is the start of the current running period (zero
 	// when the session is not running); ActiveSeconds sums the periods
 	// that ended.
@@ -67,6 +64,9 @@ type Session struct {
 	ToolCallCount int       `bun:"tool_call_count,scanonly"`
 	CreatedAt     time.Time `bun:"created_at,notnull"`
 	UpdatedAt     time.Time `bun:"updated_at,notnull"`
+	// PermissionMode is PermissionAuto or PermissionAsk; empty is stored
+	// as auto (the column's default).
+	PermissionMode string `bun:"permission_mode,nullzero,notnull,default:'auto'"`
 }
 
 // IsTerminal reports whether a status ends the session's life.
