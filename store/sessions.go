@@ -64,6 +64,9 @@ type Session struct {
 	ToolCallCount int       `bun:"tool_call_count,scanonly"`
 	CreatedAt     time.Time `bun:"created_at,notnull"`
 	UpdatedAt     time.Time `bun:"updated_at,notnull"`
+	// PermissionMode is PermissionAuto or PermissionAsk; empty is stored
+	// as auto (the column's default).
+	PermissionMode string `bun:"permission_mode,nullzero,notnull,default:'auto'"`
 }
 
 // IsTerminal reports whether a status ends the session's life.

@@ -57,6 +57,7 @@ var tables = []Table{
 	{Name: "workflow_execution_steps"},
 	{Name: "workflow_schedule_ticks"},
 	{Name: "login_links"},
+	{Name: "action_invocations"},
 }
 
 // Tables returns the registered tables in foreign-key order (parents

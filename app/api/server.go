@@ -139,6 +139,7 @@ func (s *Server) routes() {
 	bindAdminInvites(s, m)
 	if s.sessions != nil {
 		bindSessions(s, m)
+		bindActionInvocations(s, m)
 	}
 	if s.artifacts != nil {
 		bindFilesBackup(s, m)

@@ -60,6 +60,8 @@ type sessionJSON struct {
 	// what a restarted or external runner resumes); absent before the
 	// agent's first turn.
 	AgentSessionID *string `json:"agentSessionId,omitempty"`
+	// PermissionMode: auto or ask (agentops addition).
+	PermissionMode string `json:"permissionMode"`
 }
 
 func toSessionJSON(s *store.Session) sessionJSON {
@@ -67,7 +69,15 @@ func toSessionJSON(s *store.Session) sessionJSON {
 		Title: strPtr(s.Title), Agent: s.Agent, PersonaID: strPtr(s.PersonaID), SandboxID: strPtr(s.SandboxID),
 		ErrorMessage: strPtr(s.ErrorMessage), CreatedAt: isoTime(s.CreatedAt), LastActiveAt: isoTime(s.LastActiveAt),
 		EndedAt: isoTimePtr(s.EndedAt), ActiveSeconds: s.ActiveSeconds, IsOwner: true,
-		AgentSessionID: strPtr(s.AgentSessionID)}
+		AgentSessionID: strPtr(s.AgentSessionID), PermissionMode: permissionModeOf(s)}
+
+}
+
+func permissionModeOf(s *store.Session) string {
+	if s.PermissionMode == "" {
+		return store.PermissionAuto
+	}
+	return s.PermissionMode
 }
 
 // sessionListItem is a session in GET /api/sessions: upstream's list adds
@@ -158,6 +168,8 @@ type createSessionRequest struct {
 	InitialPrompt string  `json:"initialPrompt"`
 	InitialModel  string  `json:"initialModel"`
 	PersonaID     string  `json:"personaId"`
+	// PermissionMode: auto (default) or ask.
+	PermissionMode string `json:"permissionMode"`
 
 	RepoURL            string `json:"repoUrl"`
 	RepoPath           string `json:"repoPath"`
@@ -193,7 +205,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	created, err := s.sessions.Create(r.Context(), p.User, session.CreateInput{
 		Workspace: *req.Workspace, Title: req.Title, Agent: req.Agent, InitialPrompt: req.InitialPrompt,
-		InitialModel: req.InitialModel, PersonaID: req.PersonaID,
+		InitialModel: req.InitialModel, PersonaID: req.PersonaID, PermissionMode: req.PermissionMode,
 		Repo: session.RepoInput{RepoURL: req.RepoURL, RepoPath: req.RepoPath, Branch: req.Branch, Ref: req.Ref,
 			SourceType: req.SourceType, SourcePRNumber: req.SourcePRNumber, SourceIssueNumber: req.SourceIssueNumber,
 			SourceRepoFullName: req.SourceRepoFullName},
@@ -234,7 +246,8 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 }
 
 type renameRequest struct {
-	Title *string `json:"title"`
+	Title          *string `json:"title"`
+	PermissionMode *string `json:"permissionMode"`
 }
 
 func (s *Server) renameSession(w http.ResponseWriter, r *http.Request) {
@@ -243,13 +256,21 @@ func (s *Server) renameSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := required("title", req.Title != nil); err != nil {
+	if err := required("title", req.Title != nil || req.PermissionMode != nil); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if err := s.sessions.Rename(r.Context(), principal(r).User.ID, r.PathValue("id"), *req.Title); err != nil {
-		writeError(w, r, err)
-		return
+	if req.PermissionMode != nil {
+		if err := s.sessions.SetPermissionMode(r.Context(), principal(r).User.ID, r.PathValue("id"), *req.PermissionMode); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if req.Title != nil {
+		if err := s.sessions.Rename(r.Context(), principal(r).User.ID, r.PathValue("id"), *req.Title); err != nil {
+			writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"success": true})
 }

@@ -34,6 +34,9 @@ func (s *Service) fromEvent(ctx context.Context, ev session.Event) (Input, bool)
 		}
 		in.MessageType = store.NoticeQuestion
 		in.Content = fmt.Sprintf("%s asks: %s", s.label(ctx, ev.SessionID), ev.Data.Text)
+	case "action.approval_required":
+		in.MessageType = store.NoticeApproval
+		in.Content = fmt.Sprintf("%s asks to run %s: approve or deny it", s.label(ctx, ev.SessionID), ev.Data.ToolName)
 	case "session.completed":
 		switch {
 		case ownReason(ev.Data.Reason):

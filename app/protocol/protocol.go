@@ -111,6 +111,11 @@ const (
 	// [{role, content}], omitted}. An adapter seeds a new agent session
 	// with it when the agent's own state is gone.
 	RTranscript = "transcript-read"
+	// RApprovalRequest asks the owner to approve an edit or command the
+	// agent wants to make in a session whose permissionMode is ask:
+	// {invocationId, toolName, args, diff?}; answered, once resolved, with
+	// SApprovalResult (agentops addition).
+	RApprovalRequest = "approval-request"
 )
 
 // ResultType is the type of the answer to an RPC frame.
@@ -137,6 +142,12 @@ const (
 	// addition): {requestId, op, commitMessage?, gitName, gitEmail,
 	// token?}; answered with RGitOp.
 	SGitOp = "git-op"
+	// SApprovalResult answers RApprovalRequest: {invocationId, approved,
+	// reason?} (denied, expired or answered with a denial).
+	SApprovalResult = "approval-result"
+	// SPermissionMode tells the runner the session's permission mode
+	// (auto or ask) after init and whenever it changes.
+	SPermissionMode = "permission-mode"
 )
 
 // Git operations of SGitOp.
@@ -387,6 +398,10 @@ type RunnerFrame struct {
 	Usage *Usage `json:"usage,omitempty"`
 	// agent-session
 	AgentSessionID string `json:"agentSessionId,omitempty"`
+
+	// approval-request
+	InvocationID string `json:"invocationId,omitempty"`
+	Diff         string `json:"diff,omitempty"`
 }
 
 // Usage is a turn's token usage and cost, as the agent reported it; it is
@@ -489,6 +504,12 @@ type ServerFrame struct {
 	// workflow-execute (see workflow.go)
 	ExecutionID string            `json:"executionId,omitempty"`
 	Workflow    *WorkflowDispatch `json:"payload,omitempty"`
+
+	// approval-result and permission-mode
+	InvocationID   string `json:"invocationId,omitempty"`
+	Approved       *bool  `json:"approved,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	PermissionMode string `json:"permissionMode,omitempty"`
 }
 
 // Persisted reports whether a runner frame type always changes durable
@@ -498,7 +519,7 @@ type ServerFrame struct {
 // seq and are never acknowledged.
 func Persisted(frameType string) bool {
 	switch frameType {
-	case RMessageCreate, RToolUpdate, RMessageFinalize, RComplete, RAborted, RError, RAgentSession:
+	case RMessageCreate, RToolUpdate, RMessageFinalize, RComplete, RAborted, RError, RAgentSession, RApprovalRequest:
 		return true
 	}
 	return false

@@ -197,8 +197,16 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 				continue
 			}
 			r.inbox.post(command{kind: cmdWorkflow, workflow: f.Workflow, persona: r.persona})
+		case protocol.SPermissionMode:
+			r.setPermissionMode(f.PermissionMode)
+		case protocol.SApprovalResult:
+			if r.tools == nil || f.Approved == nil || !r.tools.deliverApproval(f.InvocationID, *f.Approved, f.Reason) {
+				r.log.Debug("ignoring an approval-result nobody waits for", "invocation_id", f.InvocationID)
+			}
 		case protocol.SAnswer:
-			r.cfg.Agent.Answer(f.QuestionID, f.Answer)
+			if r.tools == nil || !r.tools.deliver(f.QuestionID, f.Answer) {
+				r.cfg.Agent.Answer(f.QuestionID, f.Answer)
+			}
 		case protocol.SStop:
 			return errStop
 		case protocol.SError:

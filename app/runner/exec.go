@@ -254,12 +254,16 @@ func (e *executor) startNext(ctx context.Context) error {
 	p := e.queue[0]
 	e.queue = e.queue[1:]
 	p.AgentSessionID = e.r.currentAgentSession()
+	if e.r.tools != nil { // approvals need the tools server
+		p.PermissionMode = e.r.permissionMode()
+	}
 	if err := e.status(ctx, protocol.AgentThinking, p.MessageID); err != nil {
 		return err
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	t := &turn{ctx: ctx, r: e.r, out: e.r.out, rpc: e.r.rpc, prompt: p, status: protocol.AgentThinking}
 	e.cur, e.cancelTurn, e.aborts = t, cancel, 0
+	e.r.setCurrentMessage(p.MessageID)
 	e.wg.Go(func() {
 		err := runAgent(tctx, e.r.cfg.Agent, p, t)
 		e.r.inbox.post(command{kind: cmdTurnDone, turn: t, err: err})
@@ -352,6 +356,7 @@ func runAgent(ctx context.Context, a agent.Agent, p agent.Prompt, t *turn) (err 
 func (e *executor) finish(ctx context.Context, t *turn, runErr error) error {
 	e.cancelTurn()
 	e.cur, e.cancelTurn = nil, nil
+	e.r.setCurrentMessage("")
 	aborts := e.aborts
 	e.aborts = 0
 	created, turnID, finalText, usage := t.end()

@@ -30,6 +30,7 @@ import (
 
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner/agent"
+	"github.com/agentops/agentops/app/runner/tools"
 )
 
 // Config is what Run needs. ServerURL, SessionID, Token and Agent are
@@ -62,6 +63,14 @@ type Config struct {
 	// the runner to restart once its turn has ended: Run then returns
 	// ErrRestart. Empty: none is sent, and the server never asks.
 	Version string
+	// ToolSocket, when set, is the unix socket path where the runner
+	// answers the agent's MCP tool calls (`agentops runner mcp`, see
+	// package tools); the agent's CLI is configured with it through
+	// agent.Options.Tools.
+	ToolSocket string
+	// ToolWaits, when set, counts the ask_user calls that wait for an
+	// answer (the agent's Deadlines.LastWait reads it).
+	ToolWaits *tools.Waits
 }
 
 // ErrRestart is Run's result when the server asked this runner to restart
@@ -192,6 +201,16 @@ func Run(ctx context.Context, cfg Config) error {
 		rpc:   newRPCs(),
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	var bridgeDone sync.WaitGroup
+	if cfg.ToolSocket != "" {
+		r.tools = newToolHandler(r)
+		b, err := tools.Listen(cfg.ToolSocket, r.tools, r.log)
+		if err != nil {
+			cancel()
+			return err
+		}
+		bridgeDone.Go(func() { b.Serve(ctx) })
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -200,6 +219,7 @@ func Run(ctx context.Context, cfg Config) error {
 	err = r.connectLoop(ctx)
 	cancel()
 	<-done
+	bridgeDone.Wait()
 	if c, ok := cfg.Agent.(interface{ Close() error }); ok {
 		if cerr := c.Close(); cerr != nil {
 			r.log.Warn("closing the agent", "err", cerr)
@@ -216,6 +236,7 @@ type runner struct {
 	out   *outbox
 	inbox *mailbox // commands for execLoop
 	rpc   *rpcs
+	tools *toolHandler // nil without Config.ToolSocket
 	// persona is the session's persona instruction files from the last
 	// plugin-content; only the connection's read loop touches it (one
 	// connection at a time).
@@ -225,6 +246,34 @@ type runner struct {
 	// agent last reported it.
 	sessMu       sync.Mutex
 	agentSession string
+	curMessage   string
+	permMode     string // the session's permission mode, from the server
+}
+
+func (r *runner) setPermissionMode(mode string) {
+	r.sessMu.Lock()
+	r.permMode = mode
+	r.sessMu.Unlock()
+}
+
+func (r *runner) permissionMode() string {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	return r.permMode
+}
+
+// setCurrentMessage records the prompt whose turn runs (empty: none), for
+// the questions the agent asks through its tools.
+func (r *runner) setCurrentMessage(id string) {
+	r.sessMu.Lock()
+	r.curMessage = id
+	r.sessMu.Unlock()
+}
+
+func (r *runner) currentMessageID() string {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	return r.curMessage
 }
 
 func (r *runner) setAgentSession(id string) {

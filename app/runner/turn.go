@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -210,4 +211,12 @@ func (t *turn) end() (created bool, id string, finalText *string, usage *protoco
 		finalText = &s
 	}
 	return t.id != "", t.id, finalText, t.usage
+}
+
+// Approve implements agent.Approver through the runner's tools bridge.
+func (t *turn) Approve(ctx context.Context, toolName string, args json.RawMessage, diff string) (bool, string, error) {
+	if t.r == nil || t.r.tools == nil {
+		return false, "", errors.New("runner: approvals need the tools socket")
+	}
+	return t.r.tools.Approve(ctx, toolName, args, diff)
 }

@@ -40,6 +40,7 @@ type actor struct {
 	users      map[string]*store.User
 	owner      *store.User
 	questions  map[string]*store.InteractivePrompt // by question id
+	approvals  map[string]*store.ActionInvocation  // pending, by invocation id
 	// savedActive is the last_active_at the database has; commits write
 	// the newer one along (activity is frequent, so it is not written alone).
 	savedActive time.Time
@@ -102,6 +103,9 @@ func (a *actor) load(ctx context.Context, sess *store.Session) error {
 	a.questions = map[string]*store.InteractivePrompt{}
 	for i := range qs {
 		a.questions[qs[i].QuestionID] = &qs[i]
+	}
+	if err := a.loadApprovals(ctx, st); err != nil {
+		return err
 	}
 	if a.owner, err = st.Users().Get(ctx, sess.UserID); err != nil {
 		return err

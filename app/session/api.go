@@ -22,6 +22,8 @@ type CreateInput struct {
 	InitialModel  string
 	PersonaID     string
 	Repo          RepoInput
+	// PermissionMode is auto (default) or ask.
+	PermissionMode string
 }
 
 // Created is a new session and, for external sandboxes, how to start its
@@ -63,6 +65,12 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 	if err := m.checkModel(ctx, owner.ID, in.Agent, in.InitialModel); err != nil {
 		return nil, err
 	}
+	if in.PermissionMode == "" {
+		in.PermissionMode = store.PermissionAuto
+	}
+	if err := ValidPermissionMode(in.PermissionMode, in.Agent, "interactive"); err != nil {
+		return nil, err
+	}
 	if _, ok := m.cfg.Agents[in.Agent]; !ok {
 		known := make([]string, 0, len(m.cfg.Agents))
 		for k := range m.cfg.Agents {
@@ -79,7 +87,7 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 	sess := &store.Session{
 		ID: uuid.NewString(), UserID: owner.ID, Workspace: in.Workspace, Title: in.Title, Status: store.StatusInitializing,
 		Purpose: "interactive", Agent: in.Agent, PersonaID: in.PersonaID, RunnerTokenHash: hashToken(token),
-		QueueMode:    queueModeOr(owner.UIQueueMode),
+		QueueMode: queueModeOr(owner.UIQueueMode), PermissionMode: in.PermissionMode,
 		LastActiveAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 	git.SessionID, git.Branch, git.CreatedAt, git.UpdatedAt = sess.ID, gitws.SessionBranch(sess.ID), now, now

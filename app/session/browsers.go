@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/agentops/agentops/app/apperr"
@@ -42,6 +43,7 @@ func (a *actor) attachClient(c Client, u *store.User) {
 	for _, q := range a.sortedQuestions(false) {
 		c.Send(a.questionFrame(q))
 	}
+	a.sendPendingApprovals(c)
 	if first {
 		a.broadcast(frame(map[string]any{"type": protocol.CUserJoined, "userId": u.ID,
 			"userDetails":    map[string]any{"name": nullable(u.Name), "email": u.Email, "avatarUrl": nullable(u.AvatarURL)},
@@ -112,7 +114,19 @@ func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
 	case protocol.BDiff:
 		err = a.browserDiff()
 	case "answer":
+		if _, isApproval := a.approvals[f.QuestionID]; isApproval {
+			// The web client answers every interactive_prompt with
+			// answer {questionId, answer: <action id>}.
+			var action string
+			_ = json.Unmarshal(f.Answer, &action)
+			err = a.browserApproval(u.ID, f.QuestionID, action == "approve", "")
+			break
+		}
 		err = a.answerQuestion(f.QuestionID, f.Answer)
+	case "approve-action":
+		err = a.browserApproval(u.ID, f.InvocationID, true, "")
+	case "deny-action":
+		err = a.browserApproval(u.ID, f.InvocationID, false, f.Reason)
 	case "revert":
 		err = a.revert(f.MessageID)
 	case "queue.withdraw":

@@ -109,6 +109,9 @@ func (c *Config) setDefaults() {
 type Timings struct {
 	// QuestionTTL is how long a question waits for an answer (5 min).
 	QuestionTTL time.Duration
+	// ApprovalTTL is how long an approval waits before it is denied
+	// (10 min).
+	ApprovalTTL time.Duration
 	// RevertGrace: prompts the runner was processing go back to the queue
 	// this long after it went away (5 s).
 	RevertGrace time.Duration
@@ -137,6 +140,7 @@ func (t *Timings) setDefaults() {
 		}
 	}
 	def(&t.QuestionTTL, 5*time.Minute)
+	def(&t.ApprovalTTL, DefaultApprovalTTL)
 	def(&t.RevertGrace, 5*time.Second)
 	def(&t.RunnerLost, 60*time.Second)
 	def(&t.StuckProcessing, 5*time.Minute)

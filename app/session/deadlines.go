@@ -87,6 +87,7 @@ func (a *actor) armAll() {
 			a.timers.set(timerQuestion+q.QuestionID, q.ExpiresAt)
 		}
 	}
+	a.armApprovals()
 }
 
 // armRunnerLost arms the revert and runner-lost deadlines from
@@ -136,6 +137,8 @@ func (a *actor) fire(name string) {
 		err = a.flushCollect()
 	case strings.HasPrefix(name, timerQuestion):
 		err = a.expireQuestion(strings.TrimPrefix(name, timerQuestion))
+	case strings.HasPrefix(name, timerApproval):
+		err = a.expireApproval(strings.TrimPrefix(name, timerApproval))
 	}
 	if err != nil {
 		a.log.Error("deadline "+name, "err", err)

@@ -117,4 +117,7 @@ type EventData struct {
 	Error      string `json:"error,omitempty"`
 	QuestionID string `json:"questionId,omitempty"`
 	Text       string `json:"text,omitempty"`
+	// action.approval_required, action.approved, action.denied
+	InvocationID string `json:"invocationId,omitempty"`
+	ToolName     string `json:"toolName,omitempty"`
 }

@@ -28,6 +28,7 @@ func (a *actor) spawn(token string, restore bool) (sandbox.Sandbox, error) {
 	if a.m.sandbox == nil {
 		return sandbox.Sandbox{}, errors.New("no sandbox provider")
 	}
+	a.abandonApprovals("The agent's runner was restarted before anyone answered")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sb sandbox.Sandbox
@@ -200,6 +201,7 @@ func (a *actor) end(status, reason string) error {
 	}
 	a.queue = nil
 	a.questions = map[string]*store.InteractivePrompt{}
+	a.approvals = map[string]*store.ActionInvocation{}
 	a.timers = newTimers()
 	data := map[string]any{"status": status, "reason": reason, "runnerConnected": false}
 	if status == store.StatusError {

@@ -43,6 +43,7 @@ func (a *actor) attachRunner(c Conn, version string) {
 	c.Send(frame(repo)) // before init: the runner sets its workspace up before it is ready
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SInit, SessionID: a.id, LastSeq: &last, Agent: a.sess.Agent,
 		AgentSessionID: a.sess.AgentSessionID}))
+	c.Send(frame(protocol.ServerFrame{Type: protocol.SPermissionMode, PermissionMode: a.permissionMode()}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SOpencodeConf, Config: json.RawMessage(`{}`)}))
 	c.Send(frame(protocol.ServerFrame{Type: protocol.SPluginContent, PluginContent: a.pluginContent()}))
 	a.sendAnswers(c)
@@ -283,6 +284,17 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		persist = true
 		writes = append(writes, func(ctx context.Context, tx *store.Store) error { return tx.InteractivePrompts().Upsert(ctx, q) })
 		after = append(after, func() { a.questionAsked(q) })
+	case protocol.RApprovalRequest:
+		if f.InvocationID == "" || len(f.InvocationID) > 100 || f.ToolName == "" {
+			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "approval-request needs invocationId and toolName"})
+			break
+		}
+		write, then := a.approvalRequested(f, now)
+		persist = true
+		if write != nil {
+			writes = append(writes, write)
+		}
+		after = append(after, then)
 	case protocol.RWorkflowResult:
 		if a.m.workflows == nil || f.Envelope == nil || f.ExecutionID == "" {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SError, Message: "workflow-execution-result needs executionId and envelope"})

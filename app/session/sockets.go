@@ -166,6 +166,9 @@ type clientFrame struct {
 	QuestionID string          `json:"questionId"`
 	Answer     json.RawMessage `json:"answer"`
 	MessageID  string          `json:"messageId"`
+	// approve-action, deny-action
+	InvocationID string `json:"invocationId"`
+	Reason       string `json:"reason"`
 }
 
 // Closed tells the actor the socket is gone.

@@ -15,6 +15,7 @@ import (
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/runner/agent"
 	"github.com/agentops/agentops/app/runner/agent/builtin"
+	"github.com/agentops/agentops/app/runner/tools"
 )
 
 // RunnerTokenEnv holds the runner's session token. It is never a flag, so
@@ -60,9 +61,17 @@ func newRunner(version string) *cobra.Command {
 				}
 			}
 			log := runnerLogger(cmd)
+			toolSrv, toolSocket, cleanup, err := toolServer()
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			waits := &tools.Waits{}
+			deadlines.LastWait = waits.Last
 			ag, err := agents.New(agentName, agent.Options{
 				Workspace: ws, StateDir: stateDir, AgentsDir: agentsDir, Getenv: os.Getenv,
 				AllowRoot: allowRoot, Deadlines: deadlines, Logger: log.With("agent", agentName),
+				Tools: toolSrv,
 			})
 			if err != nil {
 				return err
@@ -84,6 +93,8 @@ func newRunner(version string) *cobra.Command {
 				Logger:      log,
 				GiveUpAfter: giveUpAfter,
 				Version:     version,
+				ToolSocket:  toolSocket,
+				ToolWaits:   waits,
 			})
 			if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
 				log.Info("runner interrupted")
@@ -108,6 +119,62 @@ func newRunner(version string) *cobra.Command {
 			panic(err)
 		}
 	}
+	cmd.AddCommand(newRunnerMCP())
+	return cmd
+}
+
+// toolServer makes the unix socket path (in a private temporary
+// directory, short enough for sun_path) where the runner answers the
+// agent's tool calls, and the command that serves them over MCP: this
+// executable's `runner mcp`. Variables named TEST_AGENTOPS_* are passed
+// on to it, so that a test binary standing in for agentops stays one.
+func toolServer() (*agent.ToolServer, string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("runner: cannot find its own executable for the tools server: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "agentops-tools-")
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("runner: %w", err)
+	}
+	sock := filepath.Join(dir, "tools.sock")
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "TEST_AGENTOPS_") {
+			env[k] = v
+		}
+	}
+	srv := &agent.ToolServer{Command: exe, Args: []string{"runner", "mcp", "--socket", sock}, Env: env, CallTimeout: tools.CallTimeout}
+	return srv, sock, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// newRunnerMCP is `agentops runner mcp`: the stdio MCP server that agent
+// CLIs start; it forwards each tool call to its runner's socket.
+func newRunnerMCP() *cobra.Command {
+	var (
+		socket           string
+		permissionPrompt bool
+	)
+	cmd := &cobra.Command{
+		Use:   "mcp",
+		Short: "Serve agentops' tools (memory, ask_user) to an agent CLI over stdio MCP",
+		Long: "Serve agentops' tools to an agent CLI as a stdio MCP server: memory_read, memory_write,\n" +
+			"memory_patch, memory_delete, memory_search and ask_user. Each call goes to the runner\n" +
+			"listening on --socket; the runner configures its agent's CLI with this command.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if socket == "" {
+				return errors.New("--socket is required")
+			}
+			var extra []tools.Spec
+			if permissionPrompt {
+				extra = append(extra, tools.PermissionSpec)
+			}
+			return tools.ServeMCP(cmd.Context(), os.Stdin, os.Stdout, socket, cmd.Root().Version, extra...)
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", "", "the runner's tools socket (required)")
+	cmd.Flags().BoolVar(&permissionPrompt, "permission-prompt", false, "also serve permission_prompt, Claude Code's permission-prompt tool (permissionMode ask)")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentops/agentops/app"
 	"github.com/agentops/agentops/app/sdnotify"
+	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workflow"
 )
 
@@ -106,5 +107,7 @@ func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
 	fromEnv(f, "pubsub", "redis-url")
 	f.StringVar(&cfg.MetricsToken, "metrics-token", "", "turn /metrics (Prometheus) on; scrapers send this as a bearer token (prefer AGENTOPS_METRICS_TOKEN: flags show in ps)")
 	fromEnv(f, "metrics-token")
+	f.DurationVar(&cfg.SessionTimings.ApprovalTTL, "approval-ttl", session.DefaultApprovalTTL, "deny an approval (permissionMode ask) nobody answers within this long")
+	fromEnv(f, "approval-ttl")
 	return sf
 }

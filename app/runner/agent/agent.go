@@ -13,7 +13,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/agentops/agentops/app/protocol"
@@ -65,7 +67,15 @@ type Prompt struct {
 	// Turn.SetAgentSession; empty when the agent has none yet. An adapter
 	// resumes it.
 	AgentSessionID string
+	// PermissionMode is the session's: "ask" makes each edit or command
+	// an approval (through Options.Tools); anything else acts without
+	// asking.
+	PermissionMode string
 }
+
+// PermissionAsk is the permission mode in which the agent asks before
+// each edit or command.
+const PermissionAsk = "ask"
 
 // Turn is how an agent emits one turn's output. Every method may block
 // when the runner's unacknowledged buffer is full (backpressure). Methods
@@ -97,6 +107,14 @@ type Turn interface {
 	// Call makes an RPC on the session owner's behalf (mem-read, …) and
 	// returns the result's fields.
 	Call(ctx context.Context, req protocol.RunnerFrame) (map[string]json.RawMessage, error)
+}
+
+// Approver is implemented by a Turn whose runner can ask the session's
+// owner to approve an edit or command (permissionMode ask): Approve
+// blocks until the owner answers, the approval expires (denied, with a
+// reason) or ctx ends.
+type Approver interface {
+	Approve(ctx context.Context, toolName string, args json.RawMessage, diff string) (approved bool, reason string, err error)
 }
 
 // ErrTurnEnded is returned by Turn methods called after Agent.Run returned.
@@ -142,8 +160,25 @@ type Options struct {
 	AllowRoot bool
 	// Deadlines bound each turn; zero fields take the defaults.
 	Deadlines Deadlines
-	Logger    *slog.Logger // nil: discard
+	// Tools, when set, is the MCP server (`agentops runner mcp`) that
+	// gives the agent its memory and ask_user tools; each adapter
+	// configures its CLI with it.
+	Tools  *ToolServer
+	Logger *slog.Logger // nil: discard
 }
+
+// ToolServer is how to start the stdio MCP server of agentops' tools.
+type ToolServer struct {
+	Command string
+	Args    []string
+	Env     map[string]string // set for the server on top of what the CLI passes
+	// CallTimeout is how long the CLI should wait for one tool call
+	// (longer than a question's expiry).
+	CallTimeout time.Duration
+}
+
+// ToolServerName is the MCP server's name in the CLIs' configurations.
+const ToolServerName = "agentops"
 
 // Log returns the logger, never nil.
 func (o Options) Log() *slog.Logger {
@@ -169,6 +204,11 @@ type Deadlines struct {
 	TurnCap    time.Duration
 	// KillGrace is how long a child gets between SIGTERM and SIGKILL.
 	KillGrace time.Duration
+	// LastWait, when set, reports when a tool call last waited for a
+	// person (an ask_user question; the current time while one waits):
+	// the no-progress clock counts from it, so a question does not end
+	// the turn.
+	LastWait func() time.Time
 }
 
 // Default deadlines.
@@ -195,3 +235,44 @@ func (d Deadlines) WithDefaults() Deadlines {
 // ErrRPC is wrapped by the error of a Turn.Call the server answered with
 // an error.
 var ErrRPC = errors.New("runner: the server refused the request")
+
+// EditDiff renders what an edit tool call would change, for an approval:
+// the Claude Code Edit/MultiEdit/Write and OpenCode edit/write argument
+// shapes; empty for anything else.
+func EditDiff(toolName string, input json.RawMessage) string {
+	var a struct {
+		FilePath  string `json:"file_path"`
+		FilePath2 string `json:"filePath"`
+		Old       string `json:"old_string"`
+		New       string `json:"new_string"`
+		Old2      string `json:"oldString"`
+		New2      string `json:"newString"`
+		Content   string `json:"content"`
+	}
+	if json.Unmarshal(input, &a) != nil {
+		return ""
+	}
+	path := a.FilePath + a.FilePath2
+	old, nw := a.Old+a.Old2, a.New+a.New2
+	var b strings.Builder
+	switch {
+	case path == "":
+		return ""
+	case old != "" || nw != "":
+		fmt.Fprintf(&b, "--- %s\n+++ %s\n", path, path)
+		for _, l := range strings.Split(old, "\n") {
+			b.WriteString("-" + l + "\n")
+		}
+		for _, l := range strings.Split(nw, "\n") {
+			b.WriteString("+" + l + "\n")
+		}
+	case strings.EqualFold(toolName, "write"):
+		fmt.Fprintf(&b, "+++ %s\n", path)
+		for _, l := range strings.Split(a.Content, "\n") {
+			b.WriteString("+" + l + "\n")
+		}
+	default:
+		return ""
+	}
+	return b.String()
+}

@@ -62,7 +62,13 @@ func (w *Watchdog) loop(ctx context.Context) {
 			idle.Reset(w.d.NoProgress)
 		case <-idle.C:
 			w.mu.Lock()
-			paused, since := w.paused > 0, time.Since(w.last)
+			last := w.last
+			if w.d.LastWait != nil {
+				if t := w.d.LastWait(); t.After(last) {
+					last = t
+				}
+			}
+			paused, since := w.paused > 0, time.Since(last)
 			w.mu.Unlock()
 			switch {
 			case paused:

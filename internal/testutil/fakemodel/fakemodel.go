@@ -8,6 +8,10 @@
 //	WRITE <absolute path> <content>  call the API's file tool (Claude Code's Write,
 //	                                 OpenCode's write, Codex's exec_command with printf),
 //	                                 then, once the tool result comes back, answer "done"
+//	CALL <tool> <JSON arguments>     call the offered tool whose name is <tool> or ends in
+//	                                 "_<tool>" (an MCP tool: Claude Code's mcp__srv__tool,
+//	                                 OpenCode's srv_tool, or <tool> in a Codex namespace),
+//	                                 then answer "done"
 //	SLEEPTOOL                        call the API's shell tool with `sleep 60` (abort tests)
 //	RECALL                           answer "history: " and every user prompt in the request,
 //	                                 joined by " | " (proves the request carries earlier turns)
@@ -48,11 +52,14 @@ type Server struct {
 
 	mu   sync.Mutex
 	reqs []Request
+	// issued maps the prompts of a request that got a tool call to how
+	// many tool results that request held (see settle).
+	issued map[string]int
 }
 
 // Start serves on loopback until Close.
 func Start() *Server {
-	s := &Server{}
+	s := &Server{issued: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", s.anthropic)
 	mux.HandleFunc("POST /v1/messages/count_tokens", func(w http.ResponseWriter, r *http.Request) {
@@ -100,10 +107,12 @@ func (s *Server) record(r Request) {
 
 // plan is what to answer.
 type plan struct {
-	kind    string // text, tool, sleep, slow, fail500, garbage, truncated
+	kind    string // text, tool, call, sleep, slow, fail500, garbage, truncated
 	text    string
-	path    string // tool
-	content string // tool
+	tool    string          // call: the tool's name (suffix)
+	args    json.RawMessage // call
+	path    string          // tool
+	content string          // tool
 }
 
 // decide picks the reply from the latest prompt and whether the last
@@ -130,6 +139,16 @@ func decide(prompts []string, toolDone bool) plan {
 	case strings.Contains(last, "RECALL"):
 		return plan{kind: "text", text: "history: " + strings.Join(prompts, " | ")}
 	}
+	if i := strings.Index(last, "CALL "); i >= 0 {
+		name, args, _ := strings.Cut(strings.TrimSpace(last[i+len("CALL "):]), " ")
+		args = strings.TrimSpace(args)
+		if args == "" {
+			args = "{}"
+		}
+		if json.Valid([]byte(args)) {
+			return plan{kind: "call", tool: name, args: json.RawMessage(args)}
+		}
+	}
 	if i := strings.Index(last, "WRITE "); i >= 0 {
 		f := strings.Fields(last[i+len("WRITE "):])
 		if len(f) >= 2 {
@@ -137,6 +156,82 @@ func decide(prompts []string, toolDone bool) plan {
 		}
 	}
 	return plan{kind: "text", text: "ok"}
+}
+
+// findTool picks the offered tool for a CALL: the name itself, or one
+// that ends in "_"+name (MCP prefixes). Codex's namespaced tools are
+// recorded as namespace+"__"+name; the namespace is returned apart.
+func findTool(offered []string, name string) (full, namespace, short string) {
+	for _, t := range offered {
+		if ns, n, ok := strings.Cut(t, "\x00"); ok {
+			if n == name {
+				return ns + "__" + n, ns, n
+			}
+			continue
+		}
+		if t == name || strings.HasSuffix(t, "_"+name) {
+			return t, "", t
+		}
+	}
+	return "", "", ""
+}
+
+// settle turns a tool or CALL plan into the final "done" once a tool
+// result came back for the call this server made for these prompts: the
+// CLIs merge and reorder history (Claude Code puts a later prompt beside
+// an earlier tool result), so the position of a result says too little;
+// its count does.
+func (s *Server) settle(p plan, prompts []string, body json.RawMessage) plan {
+	if p.kind != "tool" && p.kind != "call" {
+		return p
+	}
+	key := strings.Join(prompts, "\x00")
+	n := countResults(body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if before, ok := s.issued[key]; ok && n > before {
+		return plan{kind: "text", text: "done"}
+	}
+	s.issued[key] = n
+	return p
+}
+
+// countResults counts the tool results in a request of any of the three
+// APIs.
+func countResults(body json.RawMessage) int {
+	var req struct {
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+		Input []struct {
+			Type string `json:"type"`
+		} `json:"input"`
+	}
+	_ = json.Unmarshal(body, &req)
+	n := 0
+	for _, m := range req.Messages {
+		if m.Role == "tool" {
+			n++
+			continue
+		}
+		var blocks []struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(m.Content, &blocks) == nil {
+			for _, b := range blocks {
+				if b.Type == "tool_result" {
+					n++
+				}
+			}
+		}
+	}
+	for _, it := range req.Input {
+		if it.Type == "function_call_output" {
+			n++
+		}
+	}
+	return n
 }
 
 // isPrompt tells a person's prompt from text the CLIs add to user
@@ -272,8 +367,8 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		tools = append(tools, t.Name)
 	}
 	s.record(Request{API: "anthropic", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := decide(prompts, toolDone)
-	if len(tools) == 0 && p.kind == "tool" { // a side request (a title, say)
+	p := s.settle(decide(prompts, toolDone), prompts, body)
+	if len(tools) == 0 && (p.kind == "tool" || p.kind == "call") { // a side request (a title, say)
 		p = plan{kind: "text", text: "ok"}
 	}
 	if failModes(w, p) {
@@ -305,6 +400,16 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 			"content_block": map[string]any{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%d", time.Now().UnixNano()), "name": "Write", "input": map[string]any{}}})
 		e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
 			"delta": map[string]any{"type": "input_json_delta", "partial_json": string(input)}})
+		stop = "tool_use"
+	case "call":
+		name, _, _ := findTool(tools, p.tool)
+		if name == "" {
+			name = p.tool
+		}
+		e.send("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+			"content_block": map[string]any{"type": "tool_use", "id": fmt.Sprintf("toolu_call%d", time.Now().UnixNano()), "name": name, "input": map[string]any{}}})
+		e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+			"delta": map[string]any{"type": "input_json_delta", "partial_json": string(p.args)}})
 		stop = "tool_use"
 	case "sleep":
 		input, _ := json.Marshal(map[string]any{"command": "python3 -c \"import time; time.sleep(60)\"", "description": "wait"})
@@ -383,7 +488,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	toolDone := len(req.Messages) > 0 && req.Messages[len(req.Messages)-1].Role == "tool"
 	s.record(Request{API: "chat", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := decide(prompts, toolDone)
+	p := s.settle(decide(prompts, toolDone), prompts, body)
 	if len(tools) == 0 && p.kind != "fail500" && p.kind != "garbage" && p.kind != "truncated" {
 		p = plan{kind: "text", text: "ok"} // a title request
 	}
@@ -402,6 +507,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		args, _ := json.Marshal(map[string]any{"filePath": p.path, "content": p.content})
 		e.send("", chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "id": fmt.Sprintf("call_fake%d", time.Now().UnixNano()),
 			"type": "function", "function": map[string]any{"name": "write", "arguments": string(args)}}}}, nil))
+		finish = "tool_calls"
+	case "call":
+		name, _, _ := findTool(tools, p.tool)
+		if name == "" {
+			name = p.tool
+		}
+		e.send("", chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "id": fmt.Sprintf("call_mcp%d", time.Now().UnixNano()),
+			"type": "function", "function": map[string]any{"name": name, "arguments": string(p.args)}}}}, nil))
 		finish = "tool_calls"
 	case "sleep":
 		args, _ := json.Marshal(map[string]any{"command": "sleep 60", "description": "wait"})
@@ -430,8 +543,11 @@ type responsesReq struct {
 		Content json.RawMessage `json:"content"`
 	} `json:"input"`
 	Tools []struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
+		Type  string `json:"type"`
+		Name  string `json:"name"`
+		Tools []struct {
+			Name string `json:"name"`
+		} `json:"tools"` // a namespace's
 	} `json:"tools"`
 }
 
@@ -460,12 +576,21 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	var lookup []string // namespace tools as namespace NUL name
 	for _, t := range req.Tools {
+		if t.Type == "namespace" {
+			for _, sub := range t.Tools {
+				tools = append(tools, t.Name+"__"+sub.Name)
+				lookup = append(lookup, t.Name+"\x00"+sub.Name)
+			}
+			continue
+		}
 		tools = append(tools, t.Name)
+		lookup = append(lookup, t.Name)
 	}
 	toolDone := len(req.Input) > 0 && req.Input[len(req.Input)-1].Type == "function_call_output"
 	s.record(Request{API: "responses", Prompts: prompts, Tools: tools, Body: body, Header: r.Header.Clone()})
-	p := decide(prompts, toolDone)
+	p := s.settle(decide(prompts, toolDone), prompts, body)
 	if failModes(w, p) {
 		return
 	}
@@ -479,6 +604,16 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 		args, _ := json.Marshal(map[string]any{"cmd": cmd})
 		item = map[string]any{"type": "function_call", "id": "fc_" + id, "call_id": "call_" + id, "name": "exec_command",
 			"arguments": string(args), "status": "completed"}
+	case "call":
+		_, ns, name := findTool(lookup, p.tool)
+		if name == "" {
+			name = p.tool
+		}
+		item = map[string]any{"type": "function_call", "id": "fc_" + id, "call_id": "call_" + id, "name": name,
+			"arguments": string(p.args), "status": "completed"}
+		if ns != "" {
+			item["namespace"] = ns
+		}
 	case "sleep":
 		args, _ := json.Marshal(map[string]any{"cmd": "sleep 60"})
 		item = map[string]any{"type": "function_call", "id": "fc_" + id, "call_id": "call_" + id, "name": "exec_command",

@@ -48,6 +48,7 @@ type Agent struct {
 	mu      sync.Mutex
 	proc    *cli.Proc
 	model   string // the model proc runs
+	ask     bool   // proc asks for approvals (permissionMode ask)
 	session string // Claude's session id
 	starts  int    // processes started (tests)
 	// seed: the process started a new Claude session; its first prompt
@@ -138,8 +139,16 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 	if a.session == "" {
 		a.session = p.AgentSessionID
 	}
+	ask := a.asks(p)
 	args := []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-		"--include-partial-messages", "--model", model, "--permission-mode", "bypassPermissions"}
+		"--include-partial-messages", "--model", model}
+	if ask {
+		// Each edit or command goes to the permission-prompt tool, which
+		// asks the session's owner (docs/agents.md, "Permission modes").
+		args = append(args, "--permission-mode", "default", "--permission-prompt-tool", "mcp__"+agent.ToolServerName+"__permission_prompt")
+	} else {
+		args = append(args, "--permission-mode", "bypassPermissions")
+	}
 	if a.session != "" && a.transcriptExists(a.session) {
 		args = append(args, "--resume", a.session)
 	} else {
@@ -158,8 +167,10 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 		}
 		args = append(args, "--append-system-prompt", strings.TrimSpace(b.String()))
 	}
+	args = append(args, mcpArgs(a.opts.Tools, ask)...)
 	env := cli.Env(a.opts, a.dirs)
 	env = cli.Pass(env, a.opts, providerEnv...)
+	env = append(env, mcpEnv(a.opts.Tools)...)
 	env = append(env,
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1",
 		"DISABLE_ERROR_REPORTING=1", "CLAUDE_CODE_MAX_RETRIES=2")
@@ -170,7 +181,7 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 	if err != nil {
 		return err
 	}
-	a.proc, a.model = proc, model
+	a.proc, a.model, a.ask = proc, model, ask
 	a.starts++
 	return out.SetAgentSession(a.session)
 }
@@ -196,8 +207,8 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 	defer wd.Stop()
 
 	model := modelName(p.Model)
-	if a.proc != nil && a.model != model {
-		a.stop() // --model is per process: resume with the new one
+	if a.proc != nil && (a.model != model || a.ask != a.asks(p)) {
+		a.stop() // --model and the permission mode are per process: resume with the new ones
 	}
 	if a.proc == nil {
 		if err := a.start(p, model, out); err != nil {
@@ -386,4 +397,44 @@ func toolText(raw json.RawMessage) string {
 		return strings.Join(parts, "\n")
 	}
 	return string(raw)
+}
+
+// mcpArgs configure agentops' MCP server (memory and ask_user tools):
+// only it (--strict-mcp-config), named agentops, so the model sees
+// mcp__agentops__memory_read and the rest.
+func mcpArgs(t *agent.ToolServer, ask bool) []string {
+	if t == nil {
+		return nil
+	}
+	args := t.Args
+	if ask {
+		args = append(append([]string(nil), t.Args...), "--permission-prompt")
+	}
+	srv := map[string]any{"type": "stdio", "command": t.Command, "args": args}
+	if len(t.Env) > 0 {
+		srv["env"] = t.Env
+	}
+	conf, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{agent.ToolServerName: srv}})
+	return []string{"--mcp-config", string(conf), "--strict-mcp-config"}
+}
+
+// mcpEnv: Claude Code defers MCP tools behind its ToolSearch tool unless
+// ENABLE_TOOL_SEARCH=false (then they are in every request's tools), and
+// gives up on a tool call after MCP_TOOL_TIMEOUT milliseconds, which must
+// outlast a question's expiry.
+func mcpEnv(t *agent.ToolServer) []string {
+	if t == nil {
+		return nil
+	}
+	env := []string{"ENABLE_TOOL_SEARCH=false"}
+	if t.CallTimeout > 0 {
+		env = append(env, fmt.Sprintf("MCP_TOOL_TIMEOUT=%d", t.CallTimeout.Milliseconds()))
+	}
+	return env
+}
+
+// asks reports whether the prompt's turn must ask before edits and
+// commands (permissionMode ask, with the tools server to ask through).
+func (a *Agent) asks(p agent.Prompt) bool {
+	return p.PermissionMode == agent.PermissionAsk && a.opts.Tools != nil
 }

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,7 +117,42 @@ func (a *Agent) config(model string) string {
 		"env_key = \"OPENAI_API_KEY\"\n" +
 		"wire_api = \"responses\"\n" +
 		"request_max_retries = 1\n" +
-		"stream_max_retries = 1\n"
+		"stream_max_retries = 1\n" +
+		mcpConfig(a.opts.Tools)
+}
+
+// mcpConfig adds agentops' MCP server (memory and ask_user tools); Codex
+// offers its tools to the model in the mcp__agentops namespace. Codex
+// starts MCP servers with a minimal environment: env carries what the
+// server needs.
+func mcpConfig(t *agent.ToolServer) string {
+	if t == nil {
+		return ""
+	}
+	q := strconv.Quote
+	args := make([]string, len(t.Args))
+	for i, a := range t.Args {
+		args[i] = q(a)
+	}
+	s := "[mcp_servers." + agent.ToolServerName + "]\n" +
+		"command = " + q(t.Command) + "\n" +
+		"args = [" + strings.Join(args, ", ") + "]\n" +
+		"startup_timeout_sec = 30\n"
+	if t.CallTimeout > 0 {
+		s += fmt.Sprintf("tool_timeout_sec = %d\n", int64(t.CallTimeout.Seconds()))
+	}
+	if len(t.Env) > 0 {
+		keys := make([]string, 0, len(t.Env))
+		for k := range t.Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		s += "[mcp_servers." + agent.ToolServerName + ".env]\n"
+		for _, k := range keys {
+			s += q(k) + " = " + q(t.Env[k]) + "\n"
+		}
+	}
+	return s
 }
 
 func (a *Agent) codexHome() string { return filepath.Join(a.dirs.Root, "codex") }

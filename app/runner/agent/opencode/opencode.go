@@ -45,6 +45,7 @@ type Agent struct {
 	base    string // http://127.0.0.1:PORT
 	pass    string
 	events  chan event // from the /event reader while proc runs
+	ask     bool       // proc asks for edits and commands (permissionMode ask)
 	stopSSE context.CancelFunc
 	sseDone chan struct{}
 	session string
@@ -178,11 +179,27 @@ func (a *Agent) start(ctx context.Context, p agent.Prompt, provCfg map[string]an
 	pw := make([]byte, 16)
 	_, _ = rand.Read(pw)
 	a.pass = hex.EncodeToString(pw)
-	conf, _ := json.Marshal(map[string]any{
+	confMap := map[string]any{
 		"autoupdate": false, "share": "disabled", "provider": provCfg,
 		"model": providerID + "/" + modelID, "small_model": providerID + "/" + modelID,
 		"permission": map[string]any{"edit": "allow", "bash": "allow", "webfetch": "deny"},
-	})
+	}
+	a.ask = p.PermissionMode == agent.PermissionAsk
+	if a.ask {
+		// Each edit and command raises permission.asked, which the turn
+		// turns into an approval (docs/agents.md, "Permission modes").
+		confMap["permission"] = map[string]any{"edit": "ask", "bash": "ask", "webfetch": "deny"}
+	}
+	if t := a.opts.Tools; t != nil {
+		// agentops' MCP server: OpenCode offers its tools as
+		// agentops_memory_read and so on.
+		srv := map[string]any{"type": "local", "command": append([]string{t.Command}, t.Args...), "enabled": true}
+		if len(t.Env) > 0 {
+			srv["environment"] = t.Env
+		}
+		confMap["mcp"] = map[string]any{agent.ToolServerName: srv}
+	}
+	conf, _ := json.Marshal(confMap)
 	env := cli.Env(a.opts, a.dirs)
 	env = append(env, "OPENCODE_CONFIG_CONTENT="+string(conf), "OPENCODE_SERVER_PASSWORD="+a.pass,
 		"OPENCODE_DISABLE_MODELS_FETCH=1", "OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_LSP_DOWNLOAD=1",
@@ -305,6 +322,9 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 	}
 	ctx, wd := agent.StartWatchdog(ctx, a.opts.Deadlines)
 	defer wd.Stop()
+	if a.proc != nil && a.ask != (p.PermissionMode == agent.PermissionAsk) {
+		a.stop() // the permission config is per process; the session is kept
+	}
 	if a.proc == nil {
 		if err := a.start(ctx, p, provCfg, providerID, modelID); err != nil {
 			return err
@@ -338,7 +358,7 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 		return err
 	}
 	tr := &translator{out: out, wd: wd, session: a.session, roles: map[string]string{}, deltas: map[string]bool{},
-		texts: map[string]string{}, old: a.old}
+		texts: map[string]string{}, old: a.old, ctx: ctx, reply: a.replyPermission}
 	defer func() {
 		for id := range tr.roles {
 			a.old[id] = true
@@ -427,6 +447,54 @@ type translator struct {
 	failure string
 	old     map[string]bool // message ids of earlier turns
 	busy    bool            // this turn's prompt has been taken up
+	// permission.asked: the turn's context and how to answer OpenCode
+	ctx   context.Context
+	reply func(ctx context.Context, requestID, reply, message string) error
+}
+
+// replyPermission answers a permission request: once or reject.
+func (a *Agent) replyPermission(ctx context.Context, requestID, reply, message string) error {
+	body := map[string]any{"reply": reply}
+	if message != "" {
+		body["message"] = message
+	}
+	return a.call(ctx, "POST", "/permission/"+requestID+"/reply", body, nil)
+}
+
+// permission turns OpenCode's permission.asked into an approval of the
+// session's owner and answers OpenCode with the outcome.
+func (t *translator) permission(raw json.RawMessage) error {
+	var q struct {
+		ID         string   `json:"id"`
+		SessionID  string   `json:"sessionID"`
+		Permission string   `json:"permission"`
+		Patterns   []string `json:"patterns"`
+		Metadata   struct {
+			FilePath string `json:"filepath"`
+			Diff     string `json:"diff"`
+			Command  string `json:"command"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(raw, &q) != nil || q.ID == "" || q.SessionID != t.session || t.reply == nil {
+		return nil
+	}
+	ap, ok := t.out.(agent.Approver)
+	if !ok {
+		return t.reply(t.ctx, q.ID, "reject", "this runner cannot ask for approvals")
+	}
+	args, _ := json.Marshal(map[string]any{"permission": q.Permission, "patterns": q.Patterns, "filepath": q.Metadata.FilePath, "command": q.Metadata.Command})
+	approved, reason, err := ap.Approve(t.ctx, q.Permission, args, q.Metadata.Diff)
+	if err != nil {
+		return err
+	}
+	t.wd.Progress()
+	if approved {
+		return t.reply(t.ctx, q.ID, "once", "")
+	}
+	if reason == "" {
+		reason = "denied by the user"
+	}
+	return t.reply(t.ctx, q.ID, "reject", reason)
 }
 
 func (t *translator) handle(ev event) (done bool, err error) {
@@ -535,6 +603,8 @@ func (t *translator) handle(ev event) (done bool, err error) {
 			}
 			t.out.Usage(u)
 		}
+	case "permission.asked":
+		return false, t.permission(ev.Properties)
 	case "session.error":
 		if p.SessionID == t.session && p.Error != nil && t.busy {
 			t.failure = firstNonEmpty(p.Error.Data.Message, p.Error.Name)
