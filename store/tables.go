@@ -55,6 +55,8 @@ var tables = []Table{
 	{Name: "workflow_executions"},
 	{Name: "workflow_execution_steps"},
 	{Name: "workflow_schedule_ticks"},
+	{Name: "replicas"},
+	{Name: "session_leases"},
 }
 
 // Tables returns the registered tables in foreign-key order (parents
