@@ -184,11 +184,14 @@ func (r Leases) Release(ctx context.Context, sessionID, replica string, epoch in
 	return wrap("release session lease", err)
 }
 
-// ReleaseAll gives up every lease replica holds and returns how many.
-func (r Leases) ReleaseAll(ctx context.Context, replica string, now time.Time) (int64, error) {
+// ExpireAll ends every lease replica holds now (a replica handing its
+// sessions over as it stops) and returns how many. They keep naming the
+// replica, so Orphaned lists them and another replica takes them over at
+// its next heartbeat, rather than when they would have expired.
+func (r Leases) ExpireAll(ctx context.Context, replica string, now time.Time) (int64, error) {
 	res, err := r.s.w.NewUpdate().Model((*SessionLease)(nil)).
-		Set("owner_replica_id = NULL").Set("expires_at = ?", now).
-		Where("owner_replica_id = ?", replica).Exec(ctx)
+		Set("expires_at = ?", now).
+		Where("owner_replica_id = ? AND expires_at > ?", replica, now).Exec(ctx)
 	if err != nil {
 		return 0, wrap("release session leases", err)
 	}

@@ -131,13 +131,18 @@ func TestSessionLeasesFenceStaleOwner(t *testing.T) {
 		if len(owned) != 1 || owned[0].Epoch != 3 {
 			t.Fatalf("owned %+v", owned)
 		}
-		if n, err := s.Leases().ReleaseAll(ctx, "r2", at(ttl+18*time.Second)); err != nil || n != 1 {
-			t.Fatalf("release all: %d, %v", n, err)
+		if n, err := s.Leases().ExpireAll(ctx, "r2", at(ttl+18*time.Second)); err != nil || n != 1 {
+			t.Fatalf("expire all: %d, %v", n, err)
 		}
 		cur, err := s.Leases().Get(ctx, sess.ID)
 		noErr(t, "get lease", err)
 		if cur.Held(at(ttl + 18*time.Second)) {
-			t.Fatalf("released lease still held: %+v", cur)
+			t.Fatalf("handed-over lease still held: %+v", cur)
+		}
+		orph, err = s.Leases().Orphaned(ctx, at(ttl+18*time.Second), 10)
+		noErr(t, "orphaned after hand-over", err)
+		if len(orph) != 1 {
+			t.Fatalf("a handed-over lease is not up for takeover at once: %+v", orph)
 		}
 	})
 }

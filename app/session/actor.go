@@ -45,6 +45,7 @@ type actor struct {
 	savedActive time.Time
 	stopped     bool
 	git         gitLink
+	epoch       int64 // of the session lease the actor runs under (replicas.go); 0: no leases
 }
 
 func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, error) {

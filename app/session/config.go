@@ -56,6 +56,9 @@ type Config struct {
 	// Artifacts, when set, removes the stored artifacts of deleted
 	// sessions and users.
 	Artifacts ArtifactRemover
+	// Replica, when its ID is set, runs sessions under leases shared
+	// with other replicas (replicas.go).
+	Replica Replication
 }
 
 // ArtifactRemover deletes the artifacts (blob objects) of a session or of
@@ -96,6 +99,7 @@ func (c *Config) setDefaults() {
 		c.DefaultAgent = "script"
 	}
 	c.Timings.setDefaults()
+	c.Replica.setDefaults()
 }
 
 // Timings are the session deadlines.
