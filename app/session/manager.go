@@ -126,7 +126,7 @@ func (m *Manager) Start(ctx context.Context) error {
 // session) and gives up its leases as soon as its actors have written
 // what they hold, so other replicas take the sessions over at once.
 func (m *Manager) Shutdown(ctx context.Context) {
-	m.drain(ctx)
+	m.Drain(ctx)
 	m.stopHeartbeat()
 	m.actors.close()
 	m.cancel()

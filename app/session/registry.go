@@ -124,6 +124,9 @@ func (r *registry) acquire(ctx context.Context, id string) (*actor, error) {
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
+		if r.m.repl.cfg.on() {
+			return nil, &OwnedElsewhereError{} // handed over: another replica takes it
+		}
 		return nil, errGone
 	}
 	if r.m.repl.cfg.on() {

@@ -81,7 +81,7 @@ func (m *Manager) acquireLease(ctx context.Context, id string) (int64, error) {
 		return 0, nil
 	}
 	if m.repl.isDraining() {
-		return 0, errGone
+		return 0, &OwnedElsewhereError{} // another replica will take it: retry there
 	}
 	l, err := m.st.Leases().Acquire(ctx, id, m.repl.cfg.ID, m.now(), m.repl.cfg.LeaseTTL)
 	if errors.Is(err, store.ErrLeaseHeld) {
@@ -139,6 +139,9 @@ func (r *replicas) isDraining() bool {
 	defer r.mu.Unlock()
 	return r.draining
 }
+
+// ReplicaID is this replica's id; "" when leases are off.
+func (m *Manager) ReplicaID() string { return m.repl.cfg.ID }
 
 // Draining reports whether this replica is handing its sessions over
 // (shutting down): /ready says not ready.
@@ -293,13 +296,15 @@ func (m *Manager) finishInterruptedOn(a *actor) {
 	}
 }
 
-// drain starts the hand-over of a replica that is shutting down: it takes
-// no new sessions and says so (/ready).
-func (m *Manager) drain(ctx context.Context) {
+// Drain starts the hand-over of a replica that is shutting down: it
+// starts no more actors and says so (/ready, the replicas table). Serve
+// calls it first thing on SIGTERM; Shutdown then hands the sessions over.
+func (m *Manager) Drain(ctx context.Context) {
 	m.repl.mu.Lock()
+	already := m.repl.draining
 	m.repl.draining = true
 	m.repl.mu.Unlock()
-	if !m.repl.cfg.on() {
+	if !m.repl.cfg.on() || already {
 		return
 	}
 	if err := m.st.Replicas().SetDraining(ctx, m.repl.cfg.ID, true); err != nil && !errors.Is(err, store.ErrNotFound) {
