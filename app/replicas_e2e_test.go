@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/agentops/agentops/internal/testutil/eventually"
+	"github.com/agentops/agentops/internal/testutil/redistest"
 	"github.com/agentops/agentops/store"
 	"github.com/agentops/agentops/store/storetest"
 )
@@ -28,13 +29,14 @@ const testLease = 3 * time.Second
 
 // startReplica runs `agentops serve` as one of several replicas on db,
 // sharing the instance keyring in keyFile (the first replica creates it).
-func startReplica(t *testing.T, db, keyFile string) *proc {
+func startReplica(t *testing.T, db, keyFile string, extra ...string) *proc {
 	t.Helper()
 	dataDir := t.TempDir()
 	p := &proc{t: t, addr: freeAddr(t), dataDir: dataDir}
 	p.args = []string{"serve", "--listen", p.addr, "--data-dir", dataDir, "--database-url", db, "--log-level", "info",
 		"--instance-key-file", keyFile, "--sandbox", "external", "--advertise-url", "http://" + p.addr,
 		"--session-lease", testLease.String()}
+	p.args = append(p.args, extra...)
 	var err error
 	if p.log, err = os.Create(filepath.Join(t.TempDir(), "server.log")); err != nil {
 		t.Fatal(err)
@@ -379,6 +381,62 @@ func TestReplicasShareSessions(t *testing.T) {
 	for k, n := range count {
 		if n != 1 {
 			t.Errorf("%q stored %d times", k, n)
+		}
+	}
+}
+
+// One webhook delivery sent to every replica at once (a sender retrying
+// through a load balancer) makes one execution; here the replicas share
+// events through Redis.
+func TestReplicasWebhookRunsOnce(t *testing.T) {
+	db := storetest.URL(t, store.Postgres)
+	redisURL, err := redistest.SharedURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "instance.key")
+	var reps []*proc
+	for range 3 {
+		reps = append(reps, startReplica(t, db, keyFile, "--pubsub", "redis", "--redis-url", redisURL))
+	}
+	first := &server{t: t, url: "http://" + reps[0].addr}
+	var reg struct{ SessionToken string }
+	first.mustJSON("POST", "/auth/email/register", "", map[string]any{"email": "owner@example.com", "password": "a long passphrase"}, 200, &reg)
+	first.token = reg.SessionToken
+	first.syncWorkflow("quick", `{"steps":[{"id":"a","type":"bash","command":"true"}]}`)
+	first.mustJSON("POST", "/api/triggers", first.token, map[string]any{"workflowId": "quick", "name": "hook",
+		"config": map[string]any{"type": "webhook", "path": "deploy"}}, 201, nil)
+	for i := range 5 {
+		body := []byte(fmt.Sprintf(`{"delivery":%d}`, i))
+		var wg sync.WaitGroup
+		codes := make([]int, len(reps))
+		for j, p := range reps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := &server{t: t, url: "http://" + p.addr}
+				codes[j], _ = s.post("POST", "/webhooks/deploy", body, map[string]string{"X-Webhook-Id": fmt.Sprint("delivery-", i)})
+			}()
+		}
+		wg.Wait()
+		accepted := 0
+		for _, c := range codes {
+			switch c {
+			case 202:
+				accepted++
+			case 200: // deduplicated
+			default:
+				t.Fatalf("delivery %d: codes %v", i, codes)
+			}
+		}
+		if accepted != 1 {
+			t.Fatalf("delivery %d sent to %d replicas was accepted %d times (codes %v)", i, len(reps), accepted, codes)
+		}
+	}
+	for _, p := range reps {
+		s := &server{t: t, url: "http://" + p.addr, token: reg.SessionToken}
+		if n := s.executionCount(); n != 5 {
+			t.Fatalf("replica %s lists %d executions, want 5", p.addr, n)
 		}
 	}
 }
