@@ -45,7 +45,8 @@ type actor struct {
 	savedActive time.Time
 	stopped     bool
 	git         gitLink
-	epoch       int64 // of the session lease the actor runs under (replicas.go); 0: no leases
+	epoch       int64  // of the session lease the actor runs under (replicas.go); 0: no leases
+	takenFrom   string // the replica that ran the session before this actor, if another
 }
 
 func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, error) {

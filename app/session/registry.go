@@ -149,7 +149,7 @@ func (r *registry) acquire(ctx context.Context, id string) (*actor, error) {
 	// With replicas the session's lease comes first: another live
 	// replica's actor is OwnedElsewhereError, and the actor started here
 	// writes under the new epoch.
-	epoch, err := r.m.acquireLease(ctx, id)
+	epoch, from, err := r.m.acquireLease(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (r *registry) acquire(ctx context.Context, id string) (*actor, error) {
 		r.m.releaseLease(id, epoch)
 		return nil, err
 	}
-	a.epoch = epoch
+	a.epoch, a.takenFrom = epoch, from
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if other, ok := r.actors[id]; ok { // lost a race: use the winner

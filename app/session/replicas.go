@@ -75,22 +75,46 @@ type replicas struct {
 	done     chan struct{}
 }
 
-// acquireLease takes the session's lease for an actor about to start.
-func (m *Manager) acquireLease(ctx context.Context, id string) (int64, error) {
+// acquireLease takes the session's lease for an actor about to start,
+// and says which other replica ran the session before ("" when none, or
+// it released the session): a local runner stayed on that replica's
+// machine.
+func (m *Manager) acquireLease(ctx context.Context, id string) (epoch int64, from string, err error) {
 	if !m.repl.cfg.on() {
-		return 0, nil
+		return 0, "", nil
 	}
 	if m.repl.isDraining() {
-		return 0, &OwnedElsewhereError{} // another replica will take it: retry there
+		return 0, "", &OwnedElsewhereError{} // another replica will take it: retry there
+	}
+	if prev, err := m.st.Leases().Get(ctx, id); err == nil && prev.Owner != m.repl.cfg.ID {
+		from = prev.Owner
 	}
 	l, err := m.st.Leases().Acquire(ctx, id, m.repl.cfg.ID, m.now(), m.repl.cfg.LeaseTTL)
 	if errors.Is(err, store.ErrLeaseHeld) {
-		return 0, &OwnedElsewhereError{Owner: l.Owner}
+		return 0, "", &OwnedElsewhereError{Owner: l.Owner}
 	}
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return l.Epoch, nil
+	return l.Epoch, from, nil
+}
+
+// strandedRunner reports whether the session's runner is a local one on
+// another replica's machine: the actor took the session over from a
+// replica that stopped, and this replica runs local sandboxes. Its
+// workspace is on that machine; a runner started here would start from
+// nothing.
+func (a *actor) strandedRunner() bool {
+	return a.takenFrom != "" && a.m.sandbox != nil && a.m.sandbox.Name() == "local"
+}
+
+// failStranded ends a session whose local runner did not come back after
+// its replica stopped, with an error that says why.
+func (a *actor) failStranded() error {
+	a.log.Warn("local runner of a stopped replica did not come back: the session ends", "from_replica", a.takenFrom)
+	a.sess.ErrorMessage = "The server this session's local runner ran on stopped and did not come back; its workspace stayed on that machine. " +
+		"Run several replicas with external runners or a shared workspace volume (docs/deploy.md, \"Several replicas\")."
+	return a.end(store.StatusError, "replica_lost")
 }
 
 // releaseLease gives up the lease of an actor that ended, if it still

@@ -153,3 +153,47 @@ func TestReplicaShutdownHandsOver(t *testing.T) {
 		}
 	})
 }
+
+// A local runner lives on its replica's machine: when that replica stops
+// and the runner does not come back to the replica that took the session
+// over, the session ends with an error that says why, rather than getting
+// a new runner in an empty workspace.
+func TestLocalRunnerOfAStoppedReplicaEndsTheSession(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		h := newHarness(t, st, "followup")
+		a := h.replica("r1")
+		b := h.replica("r2")
+		h.m = a
+		id := h.create()
+		r := h.connectRunner(id)
+		r.ready()
+		a.Shutdown(ctx) // r1 stops; its local runner has nowhere to go
+		b.Heartbeat(ctx)
+		if b.LiveActors() != 1 {
+			t.Fatal("r2 did not take the session over")
+		}
+		h.m = b
+		h.clock.Advance(61 * time.Second) // past the runner-lost grace
+		b.FireDue()
+		var sess *store.Session
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var err error
+			if sess, err = b.Get(ctx, h.user.ID, id); err != nil {
+				t.Fatal(err)
+			}
+			if sess.Status == store.StatusError || time.Now().After(deadline) {
+				break
+			}
+			b.FireDue()
+			time.Sleep(5 * time.Millisecond)
+		}
+		if sess.Status != store.StatusError || !strings.Contains(sess.ErrorMessage, "stopped and did not come back") {
+			t.Fatalf("session after its local runner's replica stopped: %s %q", sess.Status, sess.ErrorMessage)
+		}
+		if n := h.sb.count("restore"); n != 0 {
+			t.Fatalf("a new local runner was started %d times in an empty workspace", n)
+		}
+	})
+}
