@@ -63,23 +63,28 @@ func (f *Forwarder) forwarded(r *http.Request) bool {
 	return false
 }
 
-// SessionOf returns the session id a request path is about: the
-// session-scoped routes /api/sessions/{id} and below. Other routes are
-// served wherever they land.
-func SessionOf(path string) string {
-	rest, ok := strings.CutPrefix(path, "/api/sessions/")
-	if !ok {
-		return ""
+// SessionOf returns the session a request is about: the session-scoped
+// routes /api/sessions/{id} and below (REST, the browser and runner
+// sockets), and the workspace routes /api/files/{find,search,read,list}
+// with ?sessionId= (the workspace is on the owner's machine). Other
+// routes are served wherever they land.
+func SessionOf(r *http.Request) string {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/api/sessions/"); ok {
+		id, _, _ := strings.Cut(rest, "/")
+		return id
 	}
-	id, _, _ := strings.Cut(rest, "/")
-	return id
+	switch r.URL.Path {
+	case "/api/files/find", "/api/files/search", "/api/files/read", "/api/files/list":
+		return r.URL.Query().Get("sessionId")
+	}
+	return ""
 }
 
 // Wrap forwards session-scoped requests to the session's owner and
 // serves the others with next.
 func (f *Forwarder) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := SessionOf(r.URL.Path)
+		id := SessionOf(r)
 		if id == "" {
 			next.ServeHTTP(w, r)
 			return
