@@ -18,9 +18,24 @@ func fanout(ctx context.Context, o options, s *server) error {
 		return err
 	}
 	lat := &histogram{}
-	browsers, err := dialBrowsers(ctx, s, bs.id, bs.owner, o.sockets, o.dialWorkers, o.deltas, o.deltaBytes, lat)
-	if err != nil {
-		return err
+	// With -replicas, the sockets are spread over the replicas: those on
+	// replicas that do not run the session are relayed from its owner.
+	var browsers []*browser
+	for i, peer := range s.peers {
+		n := o.sockets / len(s.peers)
+		if i < o.sockets%len(s.peers) {
+			n++
+		}
+		got, err := dialBrowsers(ctx, peer, bs.id, bs.owner, n, o.dialWorkers, o.deltas, o.deltaBytes, lat)
+		browsers = append(browsers, got...)
+		if err != nil {
+			for _, b := range browsers {
+				if b != nil {
+					b.c.CloseNow()
+				}
+			}
+			return err
+		}
 	}
 	defer func() {
 		for _, b := range browsers {
@@ -108,6 +123,7 @@ func fanout(ctx context.Context, o options, s *server) error {
 		rate = fmt.Sprintf("%g/s", o.rate)
 	}
 	fmt.Printf("<!-- %s -->\n", environment(o))
+	fmt.Printf("<!-- replicas: %d -->\n", len(s.peers))
 	fmt.Println("| browser sockets | deltas | runner rate | runner send time | wall | deltas delivered | chunk frames | deliveries/s | p50 | p99 | max | sockets complete | closed slow (4008) | other ends | offset errors |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	fmt.Printf("| %d | %d | %s | %s | %s | %d of %d | %d | %.0f | %s | %s | %s | %d | %d | %d | %d |\n",
