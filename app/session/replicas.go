@@ -253,6 +253,16 @@ func (m *Manager) heartbeat(ctx context.Context) {
 		m.log.Warn("renew session leases", "err", err)
 		return
 	}
+	// The actors live before the leases are read: one that starts in
+	// between has a lease the list may miss, and must not be taken for
+	// one that lost it. (epoch is set before an actor is registered and
+	// never changes.)
+	m.actors.mu.Lock()
+	live := make([]*actor, 0, len(m.actors.actors))
+	for _, a := range m.actors.actors {
+		live = append(live, a)
+	}
+	m.actors.mu.Unlock()
 	owned, err := m.st.Leases().Owned(ctx, c.ID)
 	if err != nil {
 		m.log.Warn("list session leases", "err", err)
@@ -262,12 +272,17 @@ func (m *Manager) heartbeat(ctx context.Context) {
 	for _, l := range owned {
 		epochs[l.SessionID] = l.Epoch
 	}
-	m.actors.eachLive(ctx, func(a *actor) error {
+	// Tell the actors whose lease moved, without waiting for them: an
+	// actor busy for a while (a sandbox starting) must not hold up the
+	// renewal of the others' leases.
+	for _, a := range live {
 		if e, ok := epochs[a.id]; !ok || e != a.epoch {
-			a.fenced()
+			select {
+			case a.mailbox <- a.fenced:
+			default: // a full mailbox: its next write is fenced anyway
+			}
 		}
-		return nil
-	})
+	}
 	if m.repl.isDraining() {
 		return
 	}
