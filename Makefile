@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: build run test test-go test-short readme-test lint bench clean deps web web-check web-e2e web-screenshots web-bench package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
+.PHONY: bench-compare build run test test-go test-short readme-test lint bench clean deps web web-check web-e2e web-screenshots web-bench package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -39,6 +39,15 @@ lint:
 bench: deps
 	$(GO) run -tags $(TAGS) ./internal/testutil/testenv -- \
 		$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
+
+# agentops side by side with PocketBase (REST writes and reads, idle RSS)
+# and Centrifugo (WebSocket fan-out), built once into a cache outside the
+# clone; prints markdown tables with the ratios. BENCH_ARGS passes flags
+# (e.g. BENCH_ARGS='-scenarios fanout -rounds 5').
+bench-compare: build
+	@peers=$$(./scripts/bench-peers.sh) && \
+	$(GO) run -tags $(TAGS) ./internal/bench/compare -agentops $(BIN) \
+		-pocketbase $$peers/pocketbase-0.36.8 -centrifugo $$peers/centrifugo-6.9.1 $(BENCH_ARGS)
 
 # The web client (web/): built by Vite and committed in web/dist, which the
 # binary embeds, so Go alone builds a working UI. npm's cache stays outside

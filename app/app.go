@@ -27,6 +27,7 @@ import (
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/repos"
 	"github.com/agentops/agentops/app/runner/agent"
 	"github.com/agentops/agentops/app/runner/agent/builtin"
 	"github.com/agentops/agentops/app/sandbox"
@@ -331,6 +332,12 @@ func (a *App) Serve(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
+	repoSvc, err := repos.New(a.Store, a.Credentials, sessions, repos.Options{APIURL: a.cfg.GitHubAPIURL,
+		RefreshInterval: a.cfg.PRRefreshInterval, Now: func() time.Time { return clock.Now().UTC() }}, a.log.With("component", "repos"))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--github-api-url: %w", err)
+	}
 	handler := api.New(api.Deps{
 		Auth: a.Auth, Sessions: sessions, Memory: a.Memory, Personas: a.Personas, Events: bus,
 		Artifacts:   artifacts.New(a.Blob, sessions, artifacts.Options{MaxUploadBytes: a.cfg.MaxUploadBytes}),
@@ -339,6 +346,7 @@ func (a *App) Serve(ctx context.Context) error {
 		Credentials: a.Credentials,
 		Notify:      a.Notify,
 		Dashboard:   dashboard.New(a.Store, nil),
+		Repos:       repoSvc,
 	}, api.Options{
 		AllowedOrigins: a.cfg.AllowedOrigins,
 		TrustedProxies: proxies,
@@ -386,6 +394,12 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := registerWorkflowJobs(sched, workflows); err != nil {
 		ln.Close()
 		return fmt.Errorf("schedule workflow jobs: %w", err)
+	}
+	// Pull requests' state: on one replica (the scheduler's elected one),
+	// every interval; each pull request backs off on its own failures.
+	if err := sched.ScheduleCron(repos.RefreshJob, "@every "+a.cfg.PRRefreshInterval.String(), repoSvc.Refresh); err != nil {
+		ln.Close()
+		return fmt.Errorf("schedule the pull request refresh: %w", err)
 	}
 	sched.Start()
 
@@ -519,6 +533,10 @@ func (a *App) registerServeMetrics(bus *events.Bus, sessions *session.Manager) {
 		func() float64 { return float64(sessions.ActorStats().MailboxDepth) })
 	m.GaugeFunc("session_mailbox_depth_max", "Commands waiting in the fullest session actor's mailbox.",
 		func() float64 { return float64(sessions.ActorStats().MaxMailboxDepth) })
+	m.GaugeFunc("terminals_open", "Browser terminals open now.",
+		func() float64 { return float64(sessions.TerminalStats().Open) })
+	m.GaugeFunc("terminal_queue_peak_bytes", "The most shell output that ever waited for one browser terminal (bounded by the terminal window, 256 KiB).",
+		func() float64 { return float64(sessions.TerminalStats().PeakQueuedBytes) })
 }
 
 func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager, sandbox.Provider, error) {
@@ -592,6 +610,9 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		RPCs: a.Memory.RPCs(), Personas: a.Personas,
 		Credentials: a.Credentials, Hook: a.Notify, Metrics: a.Metrics, Artifacts: artifacts.NewRemover(a.Blob),
 		RepoRoots: a.cfg.RepoRoots, RepoTokens: a.Credentials,
+		// Until local runners can run as another user (--runner-user,
+		// issue 13), every local runner runs as the server's user.
+		LocalRunnersAsServerUser: a.cfg.Sandbox != "external",
 	}, a.log)
 	return mgr, provider, nil
 }

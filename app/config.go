@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,13 @@ type Config struct {
 	// RepoRoots are the folders under which sessions may use repositories
 	// on this machine (repoPath, file:// repoUrl); none: off.
 	RepoRoots []string
-	Version   string
+	// GitHubAPIURL is GitHub's API base (default https://api.github.com/;
+	// GitHub Enterprise: https://ghe.example.com/api/v3/).
+	GitHubAPIURL string
+	// PRRefreshInterval is how often open pull requests' state is read
+	// again from GitHub (zero: 5 minutes).
+	PRRefreshInterval time.Duration
+	Version           string
 	// RunnerCommand overrides the program local sandboxes start (default:
 	// this executable's "runner" command). Tests point it at themselves.
 	RunnerCommand []string
@@ -247,6 +254,17 @@ func (c *Config) Resolve() error {
 			return fmt.Errorf("--repo-roots: %s is not a folder on this machine", r)
 		}
 		c.RepoRoots[i] = filepath.Clean(r)
+	}
+	if c.PRRefreshInterval == 0 {
+		c.PRRefreshInterval = 5 * time.Minute
+	}
+	if c.PRRefreshInterval < time.Second {
+		return fmt.Errorf("--pr-refresh-interval: %s is too short (at least 1s)", c.PRRefreshInterval)
+	}
+	if c.GitHubAPIURL != "" {
+		if u, err := url.Parse(c.GitHubAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--github-api-url: %q is not an http(s) URL", c.GitHubAPIURL)
+		}
 	}
 	if err := c.resolveBlob(); err != nil {
 		return err

@@ -34,6 +34,11 @@ type SessionGitState struct {
 	PRMergedAt         time.Time `bun:"pr_merged_at,nullzero"`
 	AgentAuthored      bool      `bun:"agent_authored,notnull"`
 	ReportedAt         time.Time `bun:"reported_at,nullzero"`
+	PushedCommits      int       `bun:"pushed_commits,notnull"`
+	PushedAt           time.Time `bun:"pushed_at,nullzero"`
+	PRRepoURL          string    `bun:"pr_repo_url,nullzero"`
+	PRCheckedAt        time.Time `bun:"pr_checked_at,nullzero"`
+	PRCheckFailures    int       `bun:"pr_check_failures,notnull"`
 	CreatedAt          time.Time `bun:"created_at,notnull"`
 	UpdatedAt          time.Time `bun:"updated_at,notnull"`
 }
@@ -123,4 +128,11 @@ func (r GitStates) Files(ctx context.Context, sessionID string) ([]SessionFileCh
 	out := []SessionFileChange{}
 	err := r.s.r.NewSelect().Model(&out).Where("session_id = ?", sessionID).OrderExpr("file_path ASC").Scan(ctx)
 	return out, wrap("list changed files", err)
+}
+
+// InsertFile adds one changed file (imports; ReplaceFiles is the runner's
+// path).
+func (r GitStates) InsertFile(ctx context.Context, f *SessionFileChange) error {
+	_, err := r.s.w.NewInsert().Model(f).Exec(ctx)
+	return wrap("insert changed file", err)
 }

@@ -94,6 +94,17 @@ func TestGitWorkspacesMigrationMovesTheJSONColumns(t *testing.T) {
 			if _, err := s.DB().ExecContext(ctx, move); err != nil {
 				t.Fatalf("migration git_workspaces: %v", err)
 			}
+			// The later migrations, so that the model (which knows their
+			// columns) reads the moved rows.
+			after := false
+			for _, m := range all {
+				if after {
+					if _, err := s.DB().ExecContext(ctx, m.SQL); err != nil {
+						t.Fatalf("migration %s: %v", m.Version, err)
+					}
+				}
+				after = after || m.Name == "git_workspaces"
+			}
 			g, err := s.GitStates().Get(ctx, with.ID)
 			noErr(t, "moved git state", err)
 			if g.Branch != "feature" || g.BaseBranch != "main" || g.CommitCount != 3 {

@@ -89,8 +89,24 @@ func (r MemoryFiles) Insert(ctx context.Context, f *MemoryFile) error {
 		if _, err := tx.w.NewInsert().Model(f).Exec(ctx); err != nil {
 			return wrap("insert memory file", err)
 		}
+		if !f.Pinned {
+			if err := addUnpinned(ctx, tx, f.UserID, 1); err != nil {
+				return err
+			}
+		}
 		return tx.search.Index(ctx, tx.w, f.doc())
 	})
+}
+
+// addUnpinned moves a user's count of unpinned files (memory_usage) by
+// delta, in the caller's transaction.
+func addUnpinned(ctx context.Context, tx *Store, userID string, delta int) error {
+	if delta == 0 {
+		return nil
+	}
+	_, err := tx.w.NewRaw(`INSERT INTO memory_usage (user_id, unpinned_files) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET unpinned_files = memory_usage.unpinned_files + excluded.unpinned_files`, userID, delta).Exec(ctx)
+	return wrap("count memory files", err)
 }
 
 // InsertMany adds files in bulk (multi-row inserts) and indexes them;
@@ -109,6 +125,17 @@ func (r MemoryFiles) InsertMany(ctx context.Context, files []MemoryFile) error {
 			}
 			for j := range part {
 				docs = append(docs, part[j].doc())
+			}
+		}
+		unpinned := map[string]int{}
+		for i := range files {
+			if !files[i].Pinned {
+				unpinned[files[i].UserID]++
+			}
+		}
+		for user, n := range unpinned {
+			if err := addUnpinned(ctx, tx, user, n); err != nil {
+				return err
 			}
 		}
 		return tx.search.IndexNew(ctx, tx.w, docs)
@@ -141,12 +168,25 @@ func (r MemoryFiles) Touch(ctx context.Context, id string, now time.Time) error 
 func (r MemoryFiles) deleteWhere(ctx context.Context, what string, where func(q *bun.SelectQuery) *bun.SelectQuery) (int, error) {
 	n := 0
 	err := r.s.InTx(ctx, func(tx *Store) error {
-		var ids []string
-		if err := where(tx.w.NewSelect().Model((*MemoryFile)(nil)).Column("id")).Scan(ctx, &ids); err != nil {
+		var victims []MemoryFile
+		if err := where(tx.w.NewSelect().Model(&victims).Column("id", "user_id", "pinned")).Scan(ctx); err != nil {
 			return wrap(what, err)
 		}
-		if len(ids) == 0 {
+		if len(victims) == 0 {
 			return nil
+		}
+		ids := make([]string, len(victims))
+		unpinned := map[string]int{}
+		for i, v := range victims {
+			ids[i] = v.ID
+			if !v.Pinned {
+				unpinned[v.UserID]--
+			}
+		}
+		for user, n := range unpinned {
+			if err := addUnpinned(ctx, tx, user, n); err != nil {
+				return err
+			}
 		}
 		if err := tx.search.Remove(ctx, tx.w, ids...); err != nil {
 			return err
@@ -177,10 +217,35 @@ func (r MemoryFiles) DeletePrefix(ctx context.Context, userID, prefix string) (i
 	})
 }
 
-// CountUnpinned counts a user's files outside preferences/.
+// CountUnpinned is the number of a user's files outside preferences/,
+// kept as a running count (memory_usage) rather than counted.
 func (r MemoryFiles) CountUnpinned(ctx context.Context, userID string) (int, error) {
-	n, err := r.s.r.NewSelect().Model((*MemoryFile)(nil)).Where("user_id = ? AND pinned = ?", userID, false).Count(ctx)
-	return int(n), wrap("count memory files", err)
+	var n []int
+	err := r.s.r.NewSelect().Table("memory_usage").Column("unpinned_files").Where("user_id = ?", userID).Scan(ctx, &n)
+	if err != nil {
+		return 0, wrap("count memory files", err)
+	}
+	if len(n) == 0 {
+		return 0, nil
+	}
+	return n[0], nil
+}
+
+// RecountUnpinned counts a user's unpinned files afresh and stores the
+// count: for a count that a raw copy of rows left behind.
+func (r MemoryFiles) RecountUnpinned(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := r.s.InTx(ctx, func(tx *Store) error {
+		c, err := tx.w.NewSelect().Model((*MemoryFile)(nil)).Where("user_id = ? AND pinned = ?", userID, false).Count(ctx)
+		if err != nil {
+			return wrap("count memory files", err)
+		}
+		n = int(c)
+		_, err = tx.w.NewRaw(`INSERT INTO memory_usage (user_id, unpinned_files) VALUES (?, ?)
+			ON CONFLICT (user_id) DO UPDATE SET unpinned_files = excluded.unpinned_files`, userID, n).Exec(ctx)
+		return wrap("store memory file count", err)
+	})
+	return n, err
 }
 
 // Evict removes n of a user's unpinned files, the least relevant first
@@ -208,8 +273,15 @@ func (r MemoryFiles) Evict(ctx context.Context, userID string, n int, keepID str
 		if err := tx.search.Remove(ctx, tx.w, ids...); err != nil {
 			return err
 		}
-		_, err = tx.w.NewDelete().Model((*MemoryFile)(nil)).Where("id IN (?)", bun.In(ids)).Exec(ctx)
-		return wrap("evict memory files", err)
+		res, err := tx.w.NewDelete().Model((*MemoryFile)(nil)).Where("id IN (?)", bun.In(ids)).Exec(ctx)
+		if err != nil {
+			return wrap("evict memory files", err)
+		}
+		d, err := res.RowsAffected()
+		if err != nil {
+			return wrap("evict memory files", err)
+		}
+		return addUnpinned(ctx, tx, userID, -int(d))
 	})
 	if err != nil {
 		return nil, err

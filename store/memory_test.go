@@ -64,6 +64,7 @@ func TestMemoryFilesRepository(t *testing.T) {
 		if strings.Join(gone, ",") != "axb/y.md,notes/new.md" {
 			t.Fatalf("evicted %v", gone)
 		}
+		wantUnpinned(t, s, u.ID, 2)
 		hits, err := s.MemoryFiles().Search(ctx, search.Query{UserID: u.ID, Text: "content"})
 		noErr(t, "search", err)
 		if len(hits) != 3 {
@@ -79,10 +80,46 @@ func TestMemoryFilesRepository(t *testing.T) {
 		if c := countRows(t, s, "memory_files", "user_id = ?", other.ID); c != 1 {
 			t.Fatalf("another user's file was touched: %d", c)
 		}
+		wantUnpinned(t, s, u.ID, 1)
+		wantUnpinned(t, s, other.ID, 1)
+
+		// One by one: an unpinned file counts, a pinned one does not, and
+		// a deletion gives its place back.
+		one := mkFile(u.ID, "notes/one.md", 1.0, at(5*time.Hour))
+		noErr(t, "insert", s.MemoryFiles().Insert(ctx, &one))
+		pin := mkFile(u.ID, "preferences/two.md", 1.0, at(5*time.Hour))
+		noErr(t, "insert pinned", s.MemoryFiles().Insert(ctx, &pin))
+		wantUnpinned(t, s, u.ID, 2)
+		_, err = s.MemoryFiles().Delete(ctx, u.ID, "notes/one.md")
+		noErr(t, "delete", err)
+		_, err = s.MemoryFiles().Delete(ctx, u.ID, "preferences/two.md")
+		noErr(t, "delete pinned", err)
+		wantUnpinned(t, s, u.ID, 1)
+
+		// A count a raw copy left wrong is put right by a recount.
+		_, err = s.DB().NewRaw("UPDATE memory_usage SET unpinned_files = 99 WHERE user_id = ?", u.ID).Exec(ctx)
+		noErr(t, "spoil count", err)
+		n, err = s.MemoryFiles().RecountUnpinned(ctx, u.ID)
+		noErr(t, "recount", err)
+		if n != 1 {
+			t.Fatalf("recount: %d, want 1", n)
+		}
+		wantUnpinned(t, s, u.ID, 1)
 		hits, err = s.MemoryFiles().Search(ctx, search.Query{UserID: other.ID, Text: "old"})
 		noErr(t, "search", err)
 		if len(hits) != 1 {
 			t.Fatalf("another user's index: %+v", hits)
 		}
 	})
+}
+
+// wantUnpinned checks the running count against the files themselves.
+func wantUnpinned(t *testing.T, s *store.Store, userID string, want int) {
+	t.Helper()
+	n, err := s.MemoryFiles().CountUnpinned(context.Background(), userID)
+	noErr(t, "count unpinned", err)
+	rows := countRows(t, s, "memory_files", "user_id = ? AND pinned = ?", userID, false)
+	if n != want || rows != want {
+		t.Fatalf("unpinned files of %s: running count %d, rows %d, want %d", userID, n, rows, want)
+	}
 }

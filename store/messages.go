@@ -199,3 +199,48 @@ func countToolCalls(parts json.RawMessage) int {
 	}
 	return n
 }
+
+// InsertMany adds messages in multi-row inserts (imports), skipping ids
+// that exist, and bumps each session's counters once for the rows it
+// inserted. Seq must be set.
+func (r Messages) InsertMany(ctx context.Context, ms []Message) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	byID := make(map[string]*Message, len(ms))
+	for i := range ms {
+		if len(ms[i].Parts) == 0 {
+			ms[i].Parts = json.RawMessage("[]")
+		}
+		ms[i].ToolCalls = countToolCalls(ms[i].Parts)
+		byID[ms[i].ID] = &ms[i]
+	}
+	return r.s.InTx(ctx, func(tx *Store) error {
+		var inserted []string
+		if _, err := tx.w.NewInsert().Model(&ms).On("CONFLICT (id) DO NOTHING").Returning("id").Exec(ctx, &inserted); err != nil {
+			return wrap("insert messages", err)
+		}
+		type counts struct{ messages, tools int }
+		per := map[string]*counts{}
+		var order []string
+		for _, id := range inserted {
+			m := byID[id]
+			c := per[m.SessionID]
+			if c == nil {
+				c = &counts{}
+				per[m.SessionID] = c
+				order = append(order, m.SessionID)
+			}
+			if countedRole(m.Role) {
+				c.messages++
+			}
+			c.tools += m.ToolCalls
+		}
+		for _, sid := range order {
+			if err := tx.Messages().bumpCounts(ctx, sid, per[sid].messages, per[sid].tools); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -59,6 +59,7 @@ type Store struct {
 	rdb     *bun.DB
 	wdb     *bun.DB
 	search  search.Provider // the dialect's full-text search
+	gc      *groupCommitter // SQLite: batches write transactions; nil on Postgres
 }
 
 // IsPostgres reports whether the URL selects Postgres rather than SQLite.
@@ -188,7 +189,7 @@ func openSQLite(ctx context.Context, databaseURL string, opts Options) (*Store, 
 	rsql.SetMaxOpenConns(readers)
 	rsql.SetMaxIdleConns(readers)
 	rdb := bun.NewDB(rsql, newSQLiteDialect())
-	return &Store{dialect: SQLite, r: rdb, w: wdb, rdb: rdb, wdb: wdb, search: search.NewFTS5()}, nil
+	return &Store{dialect: SQLite, r: rdb, w: wdb, rdb: rdb, wdb: wdb, search: search.NewFTS5(), gc: newGroupCommitter(wdb)}, nil
 }
 
 // ErrNoFTS5 means the binary was built without SQLite's FTS5 module.
@@ -231,6 +232,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.gc != nil {
+		s.gc.close()
+	}
 	if s.rdb != s.wdb {
 		errs = append(errs, s.rdb.Close())
 	}
@@ -244,8 +248,14 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if _, ok := s.w.(bun.Tx); ok {
 		return fn(s) // already inside a transaction
 	}
+	inTx := func(tx bun.Tx) *Store {
+		return &Store{dialect: s.dialect, r: tx, w: tx, rdb: s.rdb, wdb: s.wdb, search: s.search, gc: s.gc}
+	}
+	if s.gc != nil {
+		return s.gc.do(ctx, func(tx bun.Tx) error { return fn(inTx(tx)) })
+	}
 	return s.wdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return fn(&Store{dialect: s.dialect, r: tx, w: tx, rdb: s.rdb, wdb: s.wdb, search: s.search})
+		return fn(inTx(tx))
 	})
 }
 

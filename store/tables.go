@@ -44,6 +44,7 @@ var tables = []Table{
 	{Name: "user_events"},
 	{Name: "event_tickets"},
 	{Name: "memory_files"},
+	{Name: "memory_usage"},
 	{Name: "scheduled_jobs"},
 	{Name: "personas"},
 	{Name: "persona_files"},
@@ -55,6 +56,7 @@ var tables = []Table{
 	{Name: "workflow_executions"},
 	{Name: "workflow_execution_steps"},
 	{Name: "workflow_schedule_ticks"},
+	{Name: "login_links"},
 	{Name: "replicas"},
 	{Name: "session_leases"},
 }

@@ -260,3 +260,10 @@ func (r ExecutionSteps) Record(ctx context.Context, executionID string, steps []
 	}
 	return nil
 }
+
+// Insert adds one step as it is, its Seq included (imports; Record is the
+// executor's path).
+func (r ExecutionSteps) Insert(ctx context.Context, st *ExecutionStep) error {
+	_, err := r.s.w.NewInsert().Model(st).Exec(ctx)
+	return wrap("insert execution step", err)
+}

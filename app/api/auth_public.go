@@ -11,6 +11,7 @@ func bindAuthPublic(s *Server, m *http.ServeMux) {
 	m.HandleFunc("GET /auth/setup", s.authSetup)
 	m.HandleFunc("POST /auth/email/register", s.authRegister)
 	m.HandleFunc("POST /auth/email/login", s.authLogin)
+	m.HandleFunc("POST /auth/login-link", s.authLoginLink)
 }
 
 type providerJSON struct {
@@ -81,6 +82,30 @@ func (s *Server) authLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, err := s.auth.Login(r.Context(), req.Email, req.Password, s.clientAddr(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"sessionToken": token})
+}
+
+type loginLinkRequest struct {
+	Token *string `json:"token"`
+}
+
+// authLoginLink spends a one-time login link (POST, so that a link
+// previewer fetching the web page spends nothing).
+func (s *Server) authLoginLink(w http.ResponseWriter, r *http.Request) {
+	var req loginLinkRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := required("token", req.Token != nil && *req.Token != ""); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	token, err := s.auth.UseLoginLink(r.Context(), *req.Token)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -10,6 +10,26 @@ import (
 
 func bindDashboard(s *Server, m *http.ServeMux) {
 	m.HandleFunc("GET /api/dashboard/stats", s.requireUser(s.dashboardStats))
+	m.HandleFunc("GET /api/dashboard/adoption", s.requireUser(s.dashboardAdoption))
+}
+
+// dashboardAdoption is GET /api/dashboard/adoption?period=<days>.
+func (s *Server) dashboardAdoption(w http.ResponseWriter, r *http.Request) {
+	var period int
+	if v := r.URL.Query().Get("period"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 365 {
+			writeError(w, r, apperr.Invalid("period", "period must be a whole number of days from 1 to 365"))
+			return
+		}
+		period = n
+	}
+	a, err := s.dashboard.Adoption(r.Context(), period)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 // dashboardStats is GET /api/dashboard/stats?period=&unit=hours|days&tz=.

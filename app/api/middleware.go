@@ -106,7 +106,7 @@ var secretParams = []string{"token", "ticket", "code", "key", "secret", "passwor
 
 // secretPathPrefixes are routes whose next path segment is a credential
 // (an invite code can grant admin); the access log shows it redacted.
-var secretPathPrefixes = []string{"/invites/", "/api/invites/", "/invite/"}
+var secretPathPrefixes = []string{"/invites/", "/api/invites/", "/invite/", "/login/link/"}
 
 // redactPath hides the credential segment of the routes in
 // secretPathPrefixes.

@@ -20,6 +20,7 @@ import (
 	"github.com/agentops/agentops/app/metrics"
 	"github.com/agentops/agentops/app/notify"
 	"github.com/agentops/agentops/app/persona"
+	"github.com/agentops/agentops/app/repos"
 	"github.com/agentops/agentops/app/session"
 	"github.com/agentops/agentops/app/workflow"
 	"github.com/agentops/agentops/app/workspace"
@@ -48,6 +49,8 @@ type Deps struct {
 	Workflows *workflow.Service
 	// Events serves /api/events and /api/events/ws.
 	Events *events.Bus
+	// Repos serves /api/repos*; nil leaves them out.
+	Repos *repos.Service
 }
 
 // Options configure the HTTP layer.
@@ -99,6 +102,7 @@ type Server struct {
 	credentials *credentials.Service
 	notify      *notify.Service
 	dashboard   *dashboard.Service
+	repos       *repos.Service
 }
 
 // New builds the HTTP handler with its middleware.
@@ -108,6 +112,7 @@ func New(deps Deps, opts Options, log *slog.Logger) http.Handler {
 	s.artifacts, s.workspace = deps.Artifacts, deps.Workspace
 	s.workflows = deps.Workflows
 	s.credentials, s.notify, s.dashboard = deps.Credentials, deps.Notify, deps.Dashboard
+	s.repos = deps.Repos
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
 	}
@@ -168,6 +173,9 @@ func (s *Server) routes() {
 	}
 	if s.events != nil {
 		bindEvents(s, m)
+	}
+	if s.repos != nil {
+		bindRepos(s, m)
 	}
 }
 

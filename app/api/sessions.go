@@ -31,7 +31,10 @@ func bindSessions(s *Server, m *http.ServeMux) {
 	m.HandleFunc("GET /api/sessions/{id}/git-state", s.requireUser(s.sessionGitState))
 	m.HandleFunc("GET /api/sessions/{id}/files-changed", s.requireUser(s.sessionFilesChanged))
 	m.HandleFunc("GET /api/sessions/{id}/diff", s.requireUser(s.sessionDiff))
+	m.HandleFunc("POST /api/sessions/{id}/commit", s.requireUser(s.sessionCommit))
+	m.HandleFunc("POST /api/sessions/{id}/push", s.requireUser(s.sessionPush))
 	m.HandleFunc("GET /api/sessions/{id}/ws", s.sessionSocket)
+	m.HandleFunc("GET /api/sessions/{id}/terminal", s.requireUser(s.terminalSocket))
 }
 
 // sessionJSON is upstream's AgentSession, as far as agentops has its fields.

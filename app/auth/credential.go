@@ -22,7 +22,7 @@ func (s *Service) PrincipalFor(ctx context.Context, authSessionID, apiTokenID st
 		} else if err != nil {
 			return nil, err
 		}
-		return &Principal{User: a.User, AuthSessionID: a.ID}, nil
+		return &Principal{User: a.User, AuthSessionID: a.ID, ViaLoginLink: a.Provider == loginLinkProvider}, nil
 	case apiTokenID != "":
 		t, err := s.st.APITokens().GetValidByID(ctx, apiTokenID, now)
 		if errors.Is(err, store.ErrNotFound) {

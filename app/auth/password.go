@@ -1,11 +1,15 @@
 package auth
 
 import (
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -43,8 +47,13 @@ func HashPassword(pw string) (string, error) {
 }
 
 // CheckPassword reports whether pw matches hash, in constant time for a
-// given hash.
+// given hash. Besides agentops' own argon2id hashes it accepts the
+// PBKDF2 hashes of the upstream gateway's email sign-in (imported by
+// import-upstream; NeedsRehash tells the caller to replace them).
 func CheckPassword(hash, pw string) (bool, error) {
+	if strings.HasPrefix(hash, "pbkdf2:") {
+		return checkUpstreamPBKDF2(hash, pw)
+	}
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash
@@ -80,3 +89,39 @@ var dummyHash = sync.OnceValue(func() string {
 	}
 	return h
 })
+
+// NeedsRehash reports whether a hash that just matched is not agentops'
+// own format (an imported upstream hash), so that it is replaced.
+func NeedsRehash(hash string) bool { return !strings.HasPrefix(hash, "$argon2id$") }
+
+// Upstream's email sign-in stores "pbkdf2:ITERATIONS:SALT_HEX:HASH_HEX":
+// PBKDF2-HMAC-SHA256 of the password, a 16-byte salt, a 32-byte key, at
+// least 100 000 iterations (it refuses fewer, and so do we).
+const (
+	upstreamMinIterations = 100_000
+	upstreamMaxIterations = 10_000_000
+)
+
+func checkUpstreamPBKDF2(hash, pw string) (bool, error) {
+	parts := strings.Split(hash, ":")
+	if len(parts) != 4 {
+		return false, errBadHash
+	}
+	iter, err := strconv.Atoi(parts[1])
+	if err != nil || iter < upstreamMinIterations || iter > upstreamMaxIterations {
+		return false, errBadHash
+	}
+	salt, err := hex.DecodeString(parts[2])
+	if err != nil || len(salt) == 0 {
+		return false, errBadHash
+	}
+	want, err := hex.DecodeString(parts[3])
+	if err != nil || len(want) == 0 || len(want) > 64 {
+		return false, errBadHash
+	}
+	got, err := pbkdf2.Key(sha256.New, pw, salt, iter, len(want))
+	if err != nil {
+		return false, errBadHash
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}

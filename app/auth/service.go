@@ -60,9 +60,10 @@ func (c *Config) setDefaults() {
 
 // Service is the auth domain.
 type Service struct {
-	st  *store.Store
-	cfg Config
-	log *slog.Logger
+	st      *store.Store
+	cfg     Config
+	log     *slog.Logger
+	hashing *hashGate
 }
 
 // New returns the auth service over st.
@@ -71,7 +72,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{st: st, cfg: cfg, log: log}
+	return &Service{st: st, cfg: cfg, log: log, hashing: newHashGate(0)}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
@@ -82,6 +83,9 @@ type Principal struct {
 	// Exactly one of these is set: the login session or the API key used.
 	AuthSessionID string
 	APITokenID    string
+	// ViaLoginLink: the login session came from a one-time login link,
+	// which may set a password without the current one.
+	ViaLoginLink bool
 }
 
 // IsAdmin reports whether the caller has the admin role.
@@ -126,7 +130,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 			s.log.Warn("record login use", "err", err)
 		}
 	}
-	return &Principal{User: a.User, AuthSessionID: a.ID}, nil
+	return &Principal{User: a.User, AuthSessionID: a.ID, ViaLoginLink: a.Provider == loginLinkProvider}, nil
 }
 
 // NormalizeEmail trims and lower-cases an email and checks its form.
@@ -181,7 +185,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (string, *stor
 	if len(in.Name) > 255 {
 		return "", nil, apperr.Invalid("name", "Name must be at most 255 characters")
 	}
-	hash, err := HashPassword(in.Password)
+	hash, err := s.hashPassword(ctx, in.Password)
 	if err != nil {
 		return "", nil, err
 	}
@@ -298,17 +302,17 @@ func (s *Service) Login(ctx context.Context, rawEmail, password, client string) 
 	ok := false
 	switch {
 	case errors.Is(err, store.ErrNotFound), err == nil && u.PasswordHash == "":
-		_, _ = CheckPassword(dummyHash(), password) // same cost as a real check
+		_, _ = s.checkPassword(ctx, dummyHash(), password) // same cost as a real check
 	case err != nil:
 		return "", err
 	default:
 		if len(password) > MaxPasswordLen {
 			// Never right, but it costs what a check costs: the answer's
 			// timing must not tell a known email from an unknown one.
-			_, _ = CheckPassword(dummyHash(), password[:MaxPasswordLen])
+			_, _ = s.checkPassword(ctx, dummyHash(), password[:MaxPasswordLen])
 			break
 		}
-		ok, err = CheckPassword(u.PasswordHash, password)
+		ok, err = s.checkPassword(ctx, u.PasswordHash, password)
 		if err != nil {
 			s.log.Error("stored password hash is unreadable", "user_id", u.ID, "err", err)
 			ok = false
@@ -323,6 +327,16 @@ func (s *Service) Login(ctx context.Context, rawEmail, password, client string) 
 	if err := s.st.LoginFailures().Clear(ctx, email, client); err != nil {
 		return "", err
 	}
+	if NeedsRehash(u.PasswordHash) {
+		// An imported upstream hash: replace it with our own now that we
+		// know the password (a failure only leaves the old, valid hash).
+		if h, err := s.hashPassword(ctx, password); err == nil {
+			u.PasswordHash, u.UpdatedAt = h, s.now()
+			if err := s.st.Users().Update(ctx, u, "password_hash"); err != nil {
+				s.log.Warn("re-hash imported password", "user_id", u.ID, "err", err)
+			}
+		}
+	}
 	return s.startSession(ctx, s.st, u.ID, "email")
 }
 
@@ -336,21 +350,26 @@ func (s *Service) Logout(ctx context.Context, p *Principal, token string) error 
 
 // ChangePassword checks the current password and sets a new one; every
 // other login session of the user ends.
+//
+// A login made with a one-time login link sets the password without the
+// current one (its user may never have had one, or forgot it).
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string) error {
-	if current == "" {
+	if current == "" && !p.ViaLoginLink {
 		return apperr.Invalid("currentPassword", "Current password is required")
 	}
 	if err := CheckPasswordPolicy("newPassword", next); err != nil {
 		return err
 	}
-	if p.User.PasswordHash == "" {
-		return errBadCredentials()
+	if !p.ViaLoginLink {
+		if p.User.PasswordHash == "" {
+			return errBadCredentials()
+		}
+		ok, err := s.checkPassword(ctx, p.User.PasswordHash, current)
+		if err != nil || !ok {
+			return errBadCredentials()
+		}
 	}
-	ok, err := CheckPassword(p.User.PasswordHash, current)
-	if err != nil || !ok {
-		return errBadCredentials()
-	}
-	hash, err := HashPassword(next)
+	hash, err := s.hashPassword(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -375,7 +394,7 @@ func (s *Service) SetPassword(ctx context.Context, rawEmail, password string) er
 	if err := CheckPasswordPolicy("password", password); err != nil {
 		return err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return err
 	}
@@ -423,7 +442,7 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, name, password strin
 		if err := CheckPasswordPolicy("password", password); err != nil {
 			return nil, err
 		}
-		if hash, err = HashPassword(password); err != nil {
+		if hash, err = s.hashPassword(ctx, password); err != nil {
 			return nil, err
 		}
 	}

@@ -388,3 +388,24 @@ func VerifyAll(ctx context.Context, st *store.Store, kr *keyring.Keyring) (int, 
 		after = page[len(page)-1].ID
 	}
 }
+
+// SealImported validates and seals an imported key for owner and provider
+// with key id of kr, exactly as SetUser/SetOrg would store it; it returns
+// the credential row (not yet inserted).
+func SealImported(kr *keyring.Keyring, id, owner, userID, provider string, in Input, now time.Time) (*store.Credential, error) {
+	if err := in.validate(provider); err != nil {
+		return nil, err
+	}
+	plain, err := json.Marshal(secret{Key: in.Key})
+	if err != nil {
+		return nil, err
+	}
+	now = now.UTC().Truncate(time.Microsecond)
+	c := &store.Credential{ID: uuid.NewString(), Owner: owner, UserID: userID, Provider: provider, CredentialType: "api_key",
+		BaseURL: in.BaseURL, Models: in.Models, CreatedAt: now, UpdatedAt: now}
+	if c.Sealed, err = kr.SealWith(id, plain, aad(owner, provider)); err != nil {
+		return nil, err
+	}
+	c.KeyID = id
+	return c, nil
+}

@@ -110,3 +110,7 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// CheckPath normalizes and validates a file path as Write does (for
+// imports of other deployments' memory).
+func CheckPath(raw string) (string, error) { return filePath(raw) }

@@ -92,6 +92,10 @@ const (
 	RMemPatch  = "mem-patch"  // {path, operations} → {result}
 	RMemRm     = "mem-rm"     // {path} → {deleted}
 	RMemSearch = "mem-search" // {query, path?, limit?} → {results}
+
+	// RGitOp answers the server's git-op request (agentops addition):
+	// {requestId, data: GitOpResult}.
+	RGitOp = "git-op-result"
 )
 
 // ResultType is the type of the answer to an RPC frame.
@@ -114,7 +118,50 @@ const (
 	// SDiff asks the runner for the workspace's diff against the session's
 	// base commit: {requestId, path?}; answered with RDiff.
 	SDiff = "diff"
+	// SGitOp asks the runner to commit or push in the workspace (agentops
+	// addition): {requestId, op, commitMessage?, gitName, gitEmail,
+	// token?}; answered with RGitOp.
+	SGitOp = "git-op"
 )
+
+// Git operations of SGitOp.
+const (
+	GitOpCommit = "commit"
+	GitOpPush   = "push"
+)
+
+// Codes of a failed git operation (GitOpResult.Code).
+const (
+	GitOpNothingToCommit = "NOTHING_TO_COMMIT"
+	GitOpNoRemote        = "NO_REMOTE"
+	GitOpRejected        = "PUSH_REJECTED" // the remote refused: its words are in Error
+	GitOpFailed          = "GIT_FAILED"
+	GitOpNotRepository   = "NOT_A_REPOSITORY"
+)
+
+// GitOpResult is the data of a git-op answer: the commit made, or the
+// push done, or an error (git's words, without any token) with a code.
+type GitOpResult struct {
+	Commit *GitCommit `json:"commit,omitempty"`
+	Push   *GitPush   `json:"push,omitempty"`
+	Error  string     `json:"error,omitempty"`
+	Code   string     `json:"code,omitempty"`
+}
+
+// GitCommit is a commit a git-op made.
+type GitCommit struct {
+	SHA     string `json:"sha"`
+	Message string `json:"message"`
+}
+
+// GitPush is a push a git-op made: the branch, the remote's URL, the
+// commits the remote did not have, and the commit pushed.
+type GitPush struct {
+	Branch  string `json:"branch"`
+	Remote  string `json:"remote"`
+	Commits int    `json:"commits"`
+	Head    string `json:"head"`
+}
 
 // RepoConfig is what the repo-config frame tells a runner about the
 // session's workspace (upstream's frame, with agentops' fields): where the
@@ -197,6 +244,9 @@ const (
 	CDiff               = "diff"
 	CQueueState         = "queue.state"
 	CQueueWithdrawn     = "queue.withdrawn"
+	// CPRCreated {pr:{number, url, title, state}}: a pull request was made
+	// from the session's branch.
+	CPRCreated = "pr-created"
 )
 
 // Browser → server frame types.
@@ -407,6 +457,10 @@ type ServerFrame struct {
 
 	// diff
 	Path string `json:"path,omitempty"`
+
+	// git-op
+	Op            string `json:"op,omitempty"`
+	CommitMessage string `json:"commitMessage,omitempty"`
 
 	// errors and RPC results
 	RequestID string `json:"requestId,omitempty"`

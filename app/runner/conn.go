@@ -33,7 +33,12 @@ func (r *runner) serveConn(ctx context.Context, conn *websocket.Conn) (end connE
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	inited := make(chan bool, 1) // true: the init had no lastSeq (an old server)
-	wg.Go(func() { errs <- r.readLoop(ctx, conn, inited) })
+	// Terminal output is written beside the outbox's frames (the
+	// connection serializes writes); each shell's window bounds how much
+	// of it can be ahead of them.
+	terms := newTerminals(ctx, r.log, r.cfg.Workspace, func(ctx context.Context, b []byte) error { return write(ctx, conn, b) })
+	defer terms.closeAll()
+	wg.Go(func() { errs <- r.readLoop(ctx, conn, inited, terms) })
 
 	timer := time.NewTimer(initTimeout)
 	var first error
@@ -106,7 +111,7 @@ func classify(errs []error) (connEnd, string) {
 // readLoop handles the server's frames until the connection fails or the
 // server says stop. It never blocks on the agent or on the outbox, so
 // acks keep flowing while the agent is held back by backpressure.
-func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan<- bool) error {
+func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan<- bool, terms *terminals) error {
 	initSeen := false
 	for {
 		_, data, err := conn.Read(ctx)
@@ -116,6 +121,10 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 		var f protocol.ServerFrame
 		if err := json.Unmarshal(data, &f); err != nil {
 			r.log.Warn("ignoring an unreadable frame from the server", "err", err)
+			continue
+		}
+		if protocol.IsTerminalFrame(f.Type) {
+			terms.handle(data)
 			continue
 		}
 		if f.RequestID != "" && strings.HasSuffix(f.Type, "-result") {
@@ -175,6 +184,9 @@ func (r *runner) readLoop(ctx context.Context, conn *websocket.Conn, inited chan
 			r.inbox.post(command{kind: cmdRepo, repo: rs})
 		case protocol.SDiff:
 			r.inbox.post(command{kind: cmdDiff, requestID: f.RequestID, path: f.Path})
+		case protocol.SGitOp:
+			op := f
+			r.inbox.post(command{kind: cmdGitOp, gitOp: &op})
 		case protocol.SAbort:
 			r.inbox.post(command{kind: cmdAbort})
 		case protocol.SWorkflowExecute:

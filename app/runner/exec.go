@@ -24,6 +24,7 @@ const (
 	cmdRepo                        // repo-config: set the workspace up (before the ready signal)
 	cmdDiff                        // the server asks for the workspace's diff
 	cmdGitReport                   // report the git state and changed files
+	cmdGitOp                       // the server asks for a commit or a push
 )
 
 type command struct {
@@ -39,6 +40,8 @@ type command struct {
 	repo      repoSetup // cmdRepo
 	requestID string    // cmdDiff
 	path      string    // cmdDiff
+
+	gitOp *protocol.ServerFrame // cmdGitOp
 }
 
 // mailbox is an unbounded command queue: posting never blocks, so the
@@ -193,6 +196,8 @@ func (e *executor) handle(ctx context.Context, c command) error {
 		return nil
 	case cmdGitReport:
 		return e.reportGit(ctx)
+	case cmdGitOp:
+		return e.gitOp(ctx, c.gitOp)
 	case cmdTurnDone:
 		err := e.finish(ctx, c.turn, c.err)
 		if err == nil {

@@ -62,6 +62,7 @@ type fakeConn struct {
 	s      *fakeServer
 	ws     *websocket.Conn
 	frames chan rframe
+	terms  chan protocol.TerminalFrame // terminal frames, which carry no seq
 	pings  atomic.Int32
 }
 
@@ -108,7 +109,7 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close(websocket.StatusCode(code), "bad token")
 		return
 	}
-	c := &fakeConn{t: s.t, s: s, ws: ws, frames: make(chan rframe, 4096)}
+	c := &fakeConn{t: s.t, s: s, ws: ws, frames: make(chan rframe, 4096), terms: make(chan protocol.TerminalFrame, 4096)}
 	init := protocol.ServerFrame{Type: protocol.SInit, SessionID: testSession, Agent: "script"}
 	if !s.omitLastSeq.Load() {
 		last := s.persisted.Load()
@@ -142,6 +143,19 @@ func (c *fakeConn) readLoop(ctx context.Context) {
 		if err := json.Unmarshal(data, &f); err != nil {
 			c.s.t.Errorf("runner sent invalid JSON %q: %v", data, err)
 			return
+		}
+		if protocol.IsTerminalFrame(f.Type) {
+			var tf protocol.TerminalFrame
+			if err := json.Unmarshal(data, &tf); err != nil {
+				c.s.t.Errorf("terminal frame %q: %v", data, err)
+				return
+			}
+			select {
+			case c.terms <- tf:
+			case <-ctx.Done():
+				return
+			}
+			continue
 		}
 		if f.Type == protocol.RPing {
 			if f.Seq != 0 {

@@ -55,6 +55,7 @@ func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, err
 		mailbox: make(chan func(), m.cfg.MailboxSize), nudge: make(chan struct{}, 1), quit: make(chan struct{}),
 		hub: newHub(), timers: newTimers(), users: map[string]*store.User{}, questions: map[string]*store.InteractivePrompt{},
 	}
+	a.runner.dropped = m.terms.endRunner
 	if err := a.load(ctx, sess); err != nil {
 		return nil, err
 	}

@@ -56,6 +56,10 @@ type Config struct {
 	// Artifacts, when set, removes the stored artifacts of deleted
 	// sessions and users.
 	Artifacts ArtifactRemover
+	// LocalRunnersAsServerUser says that runners run on this machine as
+	// the server's own user: then a terminal (terminal.go) is refused
+	// while the server has more than one user.
+	LocalRunnersAsServerUser bool
 	// Replica, when its ID is set, runs sessions under leases shared
 	// with other replicas (replicas.go).
 	Replica Replication

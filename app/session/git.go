@@ -38,7 +38,8 @@ type RepoInput struct {
 const diffTimeout = 60 * time.Second
 
 // gitLink is the actor's part for the workspace: the set-up phase browsers
-// see, and the diff requests waiting for the runner's answer.
+// see, and the requests waiting for the runner's answer (diffs, and the
+// commits and pushes of gitops.go, by request id).
 type gitLink struct {
 	phase    string // "cloning" while the runner sets the workspace up
 	progress int
@@ -202,6 +203,8 @@ func (a *actor) onGitFrame(f *protocol.RunnerFrame, now time.Time) (write func(c
 				return tx.GitStates().ReplaceFiles(ctx, a.id, rows, now)
 			},
 			func() { a.broadcast(frame(map[string]any{"type": protocol.CFilesChanged, "files": files})) }
+	case protocol.RGitOp:
+		return a.onGitOpResult(f, now)
 	case protocol.RDiff:
 		data := f.Data
 		if len(data) == 0 {

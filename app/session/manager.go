@@ -42,6 +42,7 @@ type Manager struct {
 
 	actors *registry
 	ended  *endedSockets // browser sockets of sessions that ended
+	terms  *termRelay    // browser terminals (terminal.go)
 
 	workflows WorkflowHooks // set before Start; nil: no workflow support
 
@@ -58,6 +59,7 @@ func NewManager(st *store.Store, ev EventPublisher, sb sandbox.Provider, cfg Con
 	m := &Manager{st: st, events: ev, sandbox: sb, cfg: cfg, log: log, ctx: ctx, cancel: cancel}
 	m.actors = newRegistry(m)
 	m.ended = newEndedSockets()
+	m.terms = newTermRelay()
 	m.repl = &replicas{cfg: cfg.Replica}
 	return m
 }
@@ -133,6 +135,7 @@ func (m *Manager) Shutdown(ctx context.Context) {
 	m.actors.wait(ctx)
 	m.handOver()
 	m.ended.shutdown()
+	m.terms.endAll("The server is shutting down")
 }
 
 // FireDue makes every live actor run the deadlines that are due by the

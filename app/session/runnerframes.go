@@ -242,7 +242,7 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		persist = true
 		writes = append(writes, a.saveSession("models"))
 		after = append(after, func() { a.broadcast(a.modelsFrame()) })
-	case protocol.RGitState, protocol.RFilesChanged, protocol.RRepoProgress, protocol.RRepoCloneDone, protocol.RDiff:
+	case protocol.RGitState, protocol.RFilesChanged, protocol.RRepoProgress, protocol.RRepoCloneDone, protocol.RDiff, protocol.RGitOp:
 		write, then := a.onGitFrame(f, now)
 		if write != nil {
 			persist = true

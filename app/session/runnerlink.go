@@ -8,6 +8,9 @@ type runnerLink struct {
 	conn        Conn
 	ready       bool
 	connectedAt time.Time
+	// dropped, when set, hears of every socket that stops being the
+	// runner (replaced or detached), with why.
+	dropped func(c Conn, why string)
 }
 
 // attach makes c the runner and returns the one it replaces, if any.
@@ -16,6 +19,9 @@ func (l *runnerLink) attach(c Conn, now time.Time) Conn {
 	l.conn, l.ready, l.connectedAt = c, false, now
 	if old != nil && old.ID() == c.ID() {
 		return nil
+	}
+	if old != nil && l.dropped != nil {
+		l.dropped(old, "A new runner connection replaced the one this terminal ran on")
 	}
 	return old
 }
@@ -27,6 +33,9 @@ func (l *runnerLink) detach(c Conn) bool {
 		return false
 	}
 	l.conn, l.ready = nil, false
+	if l.dropped != nil {
+		l.dropped(c, "The session's runner went away (hibernated, terminated or disconnected)")
+	}
 	return true
 }
 

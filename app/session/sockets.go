@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -67,6 +68,12 @@ func (m *Manager) AttachRunner(ctx context.Context, id string, conn Conn) (*Runn
 // one) becomes U+FFFD: neither database can store it, and refusing the
 // frame would stall the runner, which replays it until it is acked.
 func (r *RunnerSocket) Frame(raw []byte) {
+	if isTerminalFrame(raw) {
+		// Past the mailbox: a shell's output must not queue up in front
+		// of the session's frames (terminal.go).
+		r.m.terms.fromRunner(r.conn, raw)
+		return
+	}
 	f := new(protocol.RunnerFrame)
 	if err := json.Unmarshal(jsonnul.Replace(raw), f); err != nil || f.Type == "" {
 		r.conn.Send(frame(errorFrame{Type: protocol.SError, Message: "Invalid JSON"}))
@@ -80,6 +87,25 @@ func (r *RunnerSocket) Frame(raw []byte) {
 		return
 	}
 	r.m.actors.post(r.m.ctx, r.id, func(a *actor) { a.onRunnerFrame(r.conn, f) })
+}
+
+// isTerminalFrame reports whether raw is a terminal frame, reading only
+// its type (an output frame's data can be large).
+func isTerminalFrame(raw []byte) bool {
+	var typ string
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	// agentops' runner writes "type" first; a terminal frame that does
+	// not goes to the actor, which answers it as an unknown type.
+	if k, err := dec.Token(); err != nil || k != "type" {
+		return false
+	}
+	if err := dec.Decode(&typ); err != nil {
+		return false
+	}
+	return protocol.IsTerminalFrame(typ)
 }
 
 // Closed tells the actor the socket is gone.

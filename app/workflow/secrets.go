@@ -63,3 +63,36 @@ func (SecretResealer) CountByKey(ctx context.Context, st *store.Store) (map[stri
 	}
 	return out, nil
 }
+
+// ImportedTrigger is an imported trigger's config checked as CreateTrigger
+// checks one: Config is what is stored (without the secret).
+type ImportedTrigger struct {
+	Type   string
+	Config []byte
+	Path   string
+	Secret string // "" when the trigger has none
+}
+
+// CheckImportedConfig validates a trigger config from another deployment
+// (import-upstream) by the rules of CreateTrigger.
+func CheckImportedConfig(raw []byte) (*ImportedTrigger, error) {
+	cc, err := parseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := &ImportedTrigger{Type: cc.cfg.Type, Config: cc.stored}
+	if cc.cfg.Type == store.TriggerWebhook {
+		out.Path = cc.cfg.Path
+	}
+	if cc.secret != nil {
+		out.Secret = *cc.secret
+	}
+	return out, nil
+}
+
+// SealImportedSecret seals an imported webhook secret for trigger
+// triggerID with key id of kr, as the service seals one it is given, so
+// that senders' signatures made with it keep verifying.
+func SealImportedSecret(kr *keyring.Keyring, id, triggerID, secret string) (string, error) {
+	return kr.SealWith(id, []byte(secret), secretAAD(triggerID))
+}

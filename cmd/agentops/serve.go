@@ -84,6 +84,10 @@ func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
 	f.StringSliceVar(&cfg.RepoRoots, "repo-roots", nil, "comma-separated folders under which sessions may use local repositories (repoPath, file:// repoUrl); default none: off")
 	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after", "trusted-proxies", "repo-roots",
 		"agents-allow-root", "agent-no-progress-timeout", "agent-turn-timeout")
+	// GitHub: pull requests from sessions.
+	f.StringVar(&cfg.GitHubAPIURL, "github-api-url", "", "GitHub's API base URL (default https://api.github.com/); for GitHub Enterprise an API base such as https://ghe.example.com/api/v3/, whose repository URLs on the same host map to owner/name by their path")
+	f.DurationVar(&cfg.PRRefreshInterval, "pr-refresh-interval", 5*time.Minute, "how often the state (open, merged, closed) of pull requests made from sessions is read again from GitHub; a failing one backs off")
+	fromEnv(f, "github-api-url", "pr-refresh-interval")
 	// Object storage (artifacts).
 	addBlobFlags(f, cfg)
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", app.DefaultMaxUploadBytes, "largest artifact upload accepted, in bytes")

@@ -142,6 +142,31 @@ func newUser(cfg *app.Config) *cobra.Command {
 	}
 	unlock.Flags().StringVar(&unlockEmail, "email", "", "email address (required)")
 	_ = unlock.MarkFlagRequired("email")
-	cmd.AddCommand(create, setPassword, unlock)
+	var linkEmail string
+	loginLink := &cobra.Command{
+		Use:   "login-link --email EMAIL",
+		Short: "Print a one-time login link for a user (valid 7 days; the user then sets a password)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if linkEmail == "" {
+				return errors.New("--email is required")
+			}
+			svc, done, err := openAuth(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			tok, err := svc.CreateLoginLinkForEmail(cmd.Context(), linkEmail)
+			if err != nil {
+				return inDatabase(cfg, err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(cfg.PublicURL, "/")+auth.LoginLinkPath+tok)
+			return nil
+		},
+	}
+	loginLink.Flags().StringVar(&linkEmail, "email", "", "email address (required)")
+	loginLink.Flags().StringVar(&cfg.PublicURL, "public-url", "", "URL the server is reached at (default http://<listen>)")
+	fromEnv(loginLink.Flags(), "public-url")
+	cmd.AddCommand(create, setPassword, unlock, loginLink)
 	return cmd
 }

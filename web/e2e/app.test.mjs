@@ -300,6 +300,36 @@ test("invite accept, logout and login back to the same page", async () => {
   await page.waitForURL("**/settings/agents");
 });
 
+test("a login link: opening the page spends nothing; the button logs in, then a new password", async () => {
+  const url = srv.cli("user", "login-link", "--email", "member@example.com", "--public-url", srv.proxyBase).trim();
+  assert.match(url, /\/login\/link\/[0-9a-f]{64}$/);
+  // A link previewer fetches the page (and runs its script) but presses nothing.
+  const preview = await browser.newContext({ baseURL: srv.proxyBase });
+  const pp = await preview.newPage();
+  await pp.goto(url);
+  await pp.getByRole("heading", { name: "Log in with a link" }).waitFor();
+  await preview.close();
+
+  const other = await browser.newContext({ baseURL: srv.proxyBase });
+  const p2 = await other.newPage();
+  await p2.goto(url);
+  await p2.getByRole("heading", { name: "Log in with a link" }).waitFor();
+  violations.push(...(await axe(p2, "login link")));
+  await p2.getByRole("button", { name: "Log in" }).click();
+  await p2.getByRole("heading", { name: "Choose a password" }).waitFor();
+  violations.push(...(await axe(p2, "login link password")));
+  await p2.getByLabel("New password").fill("a brand new password");
+  await p2.getByRole("button", { name: "Set password" }).click();
+  await p2.getByRole("heading", { name: "Sessions" }).waitFor();
+  // Used once: the same link now says so.
+  await p2.goto(url);
+  await p2.getByRole("button", { name: "Log in" }).click();
+  await p2.getByText(/not valid/).waitFor();
+  await other.close();
+  const r = await apiCall(srv.base, "", "POST", "/auth/email/login", { email: "member@example.com", password: "a brand new password" });
+  assert.equal(r.status, 200);
+});
+
 test("accessibility: no serious or critical axe violations on any screen, light or dark", () => {
   assert.deepEqual(violations, []);
 });

@@ -71,6 +71,10 @@ export async function startServer() {
     proxyBase,
     proxy,
     dir,
+    /** Runs the agentops command line on this server's data dir. */
+    cli(...args) {
+      return execFileSync(bin, [...args, "--data-dir", join(dir, "data"), "--log-level", "warn"], { encoding: "utf8" });
+    },
     async stop() {
       proxy.close();
       proc.kill("SIGTERM");
@@ -83,14 +87,29 @@ export async function startServer() {
   };
 }
 
-/** A TCP proxy; cut() destroys every open connection (a network drop). */
+/**
+ * A TCP proxy; cut() destroys every open connection (a network drop);
+ * paceUploads(bytesPerSecond) slows what clients send (0: full speed), so
+ * that an upload's progress can be seen.
+ */
 function startProxy(listenPort, targetPort) {
   const conns = new Set();
+  let pace = 0;
   const server = net.createServer((c) => {
     const up = net.connect(targetPort, "127.0.0.1");
     const pair = { c, up };
     conns.add(pair);
-    c.pipe(up).pipe(c);
+    c.on("data", (chunk) => {
+      const ok = up.write(chunk);
+      if (ok && !pace) return;
+      c.pause();
+      let waits = (ok ? 0 : 1) + (pace ? 1 : 0);
+      const done = () => --waits === 0 && c.resume();
+      if (!ok) up.once("drain", done);
+      if (pace) setTimeout(done, (1000 * chunk.length) / pace);
+    });
+    c.on("end", () => up.end());
+    up.pipe(c);
     const end = () => {
       c.destroy();
       up.destroy();
@@ -108,6 +127,9 @@ function startProxy(listenPort, targetPort) {
             up.destroy();
           }
           conns.clear();
+        },
+        paceUploads(bytesPerSecond) {
+          pace = bytesPerSecond;
         },
         close() {
           this.cut();

@@ -62,6 +62,7 @@ const WORDS: Record<string, string> = {
   email_already_registered: "An account with this email already exists.",
   not_allowed: "Sign-up needs an invite on this server.",
   invalid_invite: "This invite is not valid (used, expired, or unknown).",
+  invalid_login_link: "This login link is not valid (used, expired, or unknown). Ask an admin for a new one.",
 };
 
 function humanize(e: string): string {

@@ -51,3 +51,33 @@ export function followEvents(onEvent: (e: BusEvent) => void, onReset: () => void
     es?.close();
   };
 }
+
+type Listener = { onEvent: (e: BusEvent) => void; onReset: () => void };
+const listeners = new Set<Listener>();
+let stopShared: (() => void) | null = null;
+
+/**
+ * Like followEvents, but every caller in the page shares one stream: the
+ * header's bell and the screen under it would otherwise hold two, and a
+ * browser allows only six HTTP/1.1 connections per host across its tabs.
+ * The stream closes when the last subscriber leaves.
+ */
+export function subscribeEvents(onEvent: (e: BusEvent) => void, onReset: () => void): () => void {
+  const l = { onEvent, onReset };
+  listeners.add(l);
+  if (!stopShared)
+    stopShared = followEvents(
+      (e) => listeners.forEach((x) => x.onEvent(e)),
+      () => listeners.forEach((x) => x.onReset()),
+    );
+  return () => {
+    listeners.delete(l);
+    if (listeners.size === 0 && stopShared) {
+      stopShared();
+      stopShared = null;
+    }
+  };
+}
+
+/** The session screen re-dispatches its socket's git frames (files-changed, git-state, pr-created) on window under this name, for the workspace panels. */
+export const SESSION_FRAME = "agentops:session-frame";

@@ -25,6 +25,7 @@ type cmd struct {
 	// progress); the error message then keeps only its tail.
 	stderr io.Writer
 	stdout io.Writer // when set, stdout is streamed there instead of returned
+	stdin  string    // given to git on its standard input
 }
 
 // maxErrBytes bounds the git output an error message quotes.
@@ -77,10 +78,16 @@ func gitEnv(extra []string) []string {
 
 // run runs git and returns its stdout.
 func run(ctx context.Context, c cmd) (string, error) {
-	args := append([]string{"-c", "core.quotepath=false", "-c", "color.ui=false"}, c.args...)
+	// No hooks: the agent can write them (in .git/hooks, or a hooksPath
+	// it configured), and they would run inside agentops' own commands,
+	// with their environment (a push's token among it).
+	args := append([]string{"-c", "core.quotepath=false", "-c", "color.ui=false", "-c", "core.hooksPath=/dev/null"}, c.args...)
 	x := exec.CommandContext(ctx, "git", args...)
 	x.Dir = c.dir
 	x.Env = gitEnv(c.env)
+	if c.stdin != "" {
+		x.Stdin = strings.NewReader(c.stdin)
+	}
 	var stdout bytes.Buffer
 	tail := &tailBuffer{max: maxErrBytes}
 	if c.stdout != nil {

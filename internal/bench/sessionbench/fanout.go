@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/agentops/agentops/internal/bench/benchkit"
+
 	"context"
 	"fmt"
 	"time"
@@ -9,53 +11,41 @@ import (
 // fanout streams one turn of o.deltas deltas from one runner to o.sockets
 // browser sockets of the same session.
 func fanout(ctx context.Context, o options, s *server) error {
-	tokens, err := s.users(ctx, 1)
+	tokens, err := s.Users(ctx, 1)
 	if err != nil {
 		return err
 	}
-	bs, err := s.createSession(ctx, tokens[0])
+	bs, err := s.CreateSession(ctx, tokens[0])
 	if err != nil {
 		return err
 	}
-	lat := &histogram{}
-	// With -replicas, the sockets are spread over the replicas: those on
-	// replicas that do not run the session are relayed from its owner.
-	var browsers []*browser
-	for i, peer := range s.peers {
-		n := o.sockets / len(s.peers)
-		if i < o.sockets%len(s.peers) {
-			n++
-		}
-		got, err := dialBrowsers(ctx, peer, bs.id, bs.owner, n, o.dialWorkers, o.deltas, o.deltaBytes, lat)
-		browsers = append(browsers, got...)
-		if err != nil {
-			for _, b := range browsers {
-				if b != nil {
-					b.c.CloseNow()
-				}
-			}
-			return err
-		}
+	lat := &benchkit.Histogram{}
+	browsers, err := benchkit.DialBrowsers(ctx, s.WSURL(bs.ID), bs.Owner, o.sockets, o.dialWorkers, o.deltas, o.deltaBytes, lat)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		for _, b := range browsers {
-			b.c.CloseNow()
+			b.Conn.CloseNow()
 		}
 	}()
-	r, err := dialRunner(ctx, s, bs, o.window)
+	r, err := benchkit.DialRunner(ctx, s.WSURL(bs.ID), bs.RunnerToken, o.window)
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	if err := r.ready(ctx); err != nil {
+	defer r.Close()
+	if err := r.Ready(ctx); err != nil {
+		return err
+	}
+	if err := r.Prompted(ctx, s.Client, bs, "bench"); err != nil {
 		return err
 	}
 	const turn = "turn-1"
-	seq, err := r.create(ctx, turn)
+	seq, err := r.Create(ctx, turn)
 	if err != nil {
 		return err
 	}
-	if err := r.waitAcked(ctx, seq); err != nil {
+	if err := r.WaitAcked(ctx, seq); err != nil {
 		return err
 	}
 
@@ -67,7 +57,7 @@ func fanout(ctx context.Context, o options, s *server) error {
 	if o.rate > 0 {
 		interval = time.Duration(float64(time.Second) / o.rate)
 	}
-	fill := stamped(o.deltaBytes)
+	fill := benchkit.Stamped(o.deltaBytes)
 	start := time.Now()
 	for i := range o.deltas {
 		if interval > 0 {
@@ -79,19 +69,19 @@ func fanout(ctx context.Context, o options, s *server) error {
 				}
 			}
 		}
-		if _, err := r.delta(ctx, turn, fill); err != nil {
+		if _, err := r.Delta(ctx, turn, fill); err != nil {
 			stop()
 			return err
 		}
 	}
 	sent := time.Since(start)
-	if err := r.finish(ctx, turn); err != nil {
+	if err := r.Finish(ctx, turn); err != nil {
 		stop()
 		return err
 	}
 	for _, b := range browsers {
 		select {
-		case <-b.finished:
+		case <-b.Finished:
 		case <-ctx.Done():
 			stop()
 			return fmt.Errorf("waiting for browsers: %w", ctx.Err())
@@ -102,16 +92,16 @@ func fanout(ctx context.Context, o options, s *server) error {
 	var end time.Time
 	var delivered, frames, complete, slow, otherClosed, offsetErrs int
 	for _, b := range browsers {
-		delivered += b.got
-		frames += b.frames
-		offsetErrs += b.offsetErrs
-		if b.end.After(end) {
-			end = b.end
+		delivered += b.Got
+		frames += b.Frames
+		offsetErrs += b.OffsetErrs
+		if b.End.After(end) {
+			end = b.End
 		}
 		switch {
-		case b.got >= b.want:
+		case b.Got >= b.Want:
 			complete++
-		case b.closeCode == 4008:
+		case b.CloseCode == 4008:
 			slow++
 		default:
 			otherClosed++
@@ -123,23 +113,22 @@ func fanout(ctx context.Context, o options, s *server) error {
 		rate = fmt.Sprintf("%g/s", o.rate)
 	}
 	fmt.Printf("<!-- %s -->\n", environment(o))
-	fmt.Printf("<!-- replicas: %d -->\n", len(s.peers))
 	fmt.Println("| browser sockets | deltas | runner rate | runner send time | wall | deltas delivered | chunk frames | deliveries/s | p50 | p99 | max | sockets complete | closed slow (4008) | other ends | offset errors |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	fmt.Printf("| %d | %d | %s | %s | %s | %d of %d | %d | %.0f | %s | %s | %s | %d | %d | %d | %d |\n",
 		o.sockets, o.deltas, rate, round(sent), round(wall), delivered, o.sockets*o.deltas, frames,
-		float64(delivered)/wall.Seconds(), round(lat.quantile(0.5)), round(lat.quantile(0.99)), round(lat.maximum()),
+		float64(delivered)/wall.Seconds(), round(lat.Quantile(0.5)), round(lat.Quantile(0.99)), round(lat.Max()),
 		complete, slow, otherClosed, offsetErrs)
 	if otherClosed > 0 {
 		for _, b := range browsers {
-			if b.got < b.want && b.closeCode != 4008 {
-				fmt.Printf("<!-- a socket ended after %d chunks: close %d: %v -->\n", b.got, int(b.closeCode), b.err)
+			if b.Got < b.Want && b.CloseCode != 4008 {
+				fmt.Printf("<!-- a socket ended after %d chunks: close %d: %v -->\n", b.Got, int(b.CloseCode), b.Err)
 				break
 			}
 		}
 	}
 	if o.rate == 50 && o.sockets == 1000 { // the aim
-		met := lat.quantile(0.99) < 100*time.Millisecond && complete == o.sockets
+		met := lat.Quantile(0.99) < 100*time.Millisecond && complete == o.sockets
 		fmt.Printf("\naim p99 < 100 ms at %d sockets × %g deltas/s: %s\n", o.sockets, o.rate, map[bool]string{true: "met", false: "NOT met"}[met])
 	}
 	return nil

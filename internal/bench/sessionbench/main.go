@@ -40,7 +40,6 @@ import (
 )
 
 type options struct {
-	replicas    int
 	scenario    string
 	db          string
 	databaseURL string
@@ -75,7 +74,6 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "error", "the server's log level")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	flag.StringVar(&o.memprofile, "memprofile", "", "memory: write a heap profile with the browser sockets open to this file")
-	flag.IntVar(&o.replicas, "replicas", 1, "fanout: replicas on one Postgres (-db postgres), the browser sockets spread over them")
 	flag.IntVar(&o.dialWorkers, "dial-workers", 32, "sockets dialled at once")
 	flag.StringVar(&o.url, "child-url", "", "internal: server URL for the socket-holding child")
 	flag.StringVar(&o.token, "child-token", "", "internal: login token for the socket-holding child")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/agentops/agentops/internal/bench/benchkit"
+
 	"context"
 	"fmt"
 	"slices"
@@ -14,19 +16,19 @@ import (
 // one turn of o.deltas deltas as fast as acks allow, then checks every
 // transcript over REST.
 func many(ctx context.Context, o options, s *server) error {
-	tokens, err := s.users(ctx, (o.sessions+9)/10)
+	tokens, err := s.Users(ctx, (o.sessions+9)/10)
 	if err != nil {
 		return err
 	}
-	sessions, err := s.createSessions(ctx, tokens, o.sessions, 8)
+	sessions, err := s.CreateSessions(ctx, tokens, o.sessions, 8)
 	if err != nil {
 		return err
 	}
-	runners := make([]*fakeRunner, len(sessions))
+	runners := make([]*benchkit.Runner, len(sessions))
 	defer func() {
 		for _, r := range runners {
 			if r != nil {
-				r.close()
+				r.Close()
 			}
 		}
 	}()
@@ -41,10 +43,13 @@ func many(ctx context.Context, o options, s *server) error {
 				if i >= len(sessions) {
 					return
 				}
-				r, err := dialRunner(ctx, s, sessions[i], o.window)
+				r, err := benchkit.DialRunner(ctx, s.WSURL(sessions[i].ID), sessions[i].RunnerToken, o.window)
 				if err == nil {
 					runners[i] = r
-					err = r.ready(ctx)
+					err = r.Ready(ctx)
+				}
+				if err == nil {
+					err = r.Prompted(ctx, s.Client, sessions[i], "bench")
 				}
 				if err != nil {
 					mu.Lock()
@@ -117,12 +122,12 @@ func many(ctx context.Context, o options, s *server) error {
 				Parts   []struct{ Type string }
 			}
 		}
-		if err := s.call(ctx, "GET", "/api/sessions/"+bs.id+"/messages", bs.owner, nil, &out, 200); err != nil {
+		if err := s.Call(ctx, "GET", "/api/sessions/"+bs.ID+"/messages", bs.Owner, nil, &out, 200); err != nil {
 			return err
 		}
-		ok := len(out.Messages) == 1 && out.Messages[0].Role == "assistant" && out.Messages[0].Content == want.String()
+		ok := len(out.Messages) == 2 && out.Messages[0].Role == "user" && out.Messages[1].Role == "assistant" && out.Messages[1].Content == want.String()
 		if ok {
-			parts := out.Messages[0].Parts
+			parts := out.Messages[1].Parts
 			ok = len(parts) == 2 && parts[0].Type == "text" && parts[1].Type == "finish"
 		}
 		if ok {
@@ -132,10 +137,12 @@ func many(ctx context.Context, o options, s *server) error {
 			if len(out.Messages) > 0 {
 				got = len(out.Messages[len(out.Messages)-1].Content)
 			}
-			bad = append(bad, fmt.Sprintf("%s: %d messages, last content %d bytes (want %d)", bs.id, len(out.Messages), got, want.Len()))
+			bad = append(bad, fmt.Sprintf("%s: %d messages, last content %d bytes (want %d)", bs.ID, len(out.Messages), got, want.Len()))
 		}
 		for _, m := range out.Messages {
-			bytes += len(m.Content)
+			if m.Role == "assistant" {
+				bytes += len(m.Content)
+			}
 		}
 	}
 	total := o.deltas * len(sessions)
@@ -156,15 +163,15 @@ func many(ctx context.Context, o options, s *server) error {
 }
 
 // turn streams one assistant turn and waits until it is persisted.
-func turn(ctx context.Context, r *fakeRunner, deltas []string) error {
+func turn(ctx context.Context, r *benchkit.Runner, deltas []string) error {
 	const id = "turn-1"
-	if _, err := r.create(ctx, id); err != nil {
+	if _, err := r.Create(ctx, id); err != nil {
 		return err
 	}
 	for _, d := range deltas {
-		if _, err := r.delta(ctx, id, func(b []byte) []byte { return append(b, d...) }); err != nil {
+		if _, err := r.Delta(ctx, id, func(b []byte) []byte { return append(b, d...) }); err != nil {
 			return err
 		}
 	}
-	return r.finish(ctx, id)
+	return r.Finish(ctx, id)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/agentops/agentops/internal/bench/benchkit"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -61,27 +63,27 @@ func row(what string, n int, before, after usage) {
 
 // memory measures the process per idle actor and per browser socket.
 func memory(ctx context.Context, o options, s *server) error {
-	tokens, err := s.users(ctx, (o.sessions+9)/10)
+	tokens, err := s.Users(ctx, (o.sessions+9)/10)
 	if err != nil {
 		return err
 	}
-	s.client.CloseIdleConnections()
+	s.HTTP.CloseIdleConnections()
 	start := measure()
-	sessions, err := s.createSessions(ctx, tokens, o.sessions, 8)
+	sessions, err := s.CreateSessions(ctx, tokens, o.sessions, 8)
 	if err != nil {
 		return err
 	}
 	target := sessions[0]
 	sessions = nil // only the target's id and token stay in memory
-	s.client.CloseIdleConnections()
+	s.HTTP.CloseIdleConnections()
 	actors := measure()
 
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, exe, "-scenario", "sockets-child", "-child-url", s.url, "-child-token", target.owner,
-		"-child-session", target.id, "-sockets", strconv.Itoa(o.sockets), "-dial-workers", strconv.Itoa(o.dialWorkers),
+	cmd := exec.CommandContext(ctx, exe, "-scenario", "sockets-child", "-child-url", s.URL, "-child-token", target.Owner,
+		"-child-session", target.ID, "-sockets", strconv.Itoa(o.sockets), "-dial-workers", strconv.Itoa(o.dialWorkers),
 		"-timeout", o.timeout.String())
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -142,8 +144,8 @@ func socketsChild(ctx context.Context, o options) error {
 	if o.url == "" || o.token == "" || o.sessionID == "" {
 		return errors.New("sockets-child needs -child-url, -child-token and -child-session")
 	}
-	s := &server{url: o.url}
-	browsers, err := dialBrowsers(ctx, s, o.sessionID, o.token, o.sockets, o.dialWorkers, 1<<30, o.deltaBytes, &histogram{})
+	s := benchkit.NewClient(o.url, 1)
+	browsers, err := benchkit.DialBrowsers(ctx, s.WSURL(o.sessionID), o.token, o.sockets, o.dialWorkers, 1<<30, o.deltaBytes, &benchkit.Histogram{})
 	if err != nil {
 		return err
 	}
@@ -157,11 +159,11 @@ func socketsChild(ctx context.Context, o options) error {
 	var ended bytes.Buffer
 	for _, b := range browsers {
 		select {
-		case <-b.finished:
-			fmt.Fprintf(&ended, "a socket ended early: close %d: %v\n", int(b.closeCode), b.err)
+		case <-b.Finished:
+			fmt.Fprintf(&ended, "a socket ended early: close %d: %v\n", int(b.CloseCode), b.Err)
 		default:
 		}
-		b.c.CloseNow()
+		b.Conn.CloseNow()
 	}
 	if ended.Len() > 0 {
 		return errors.New(strings.SplitN(ended.String(), "\n", 2)[0])

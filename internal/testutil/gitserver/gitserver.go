@@ -126,7 +126,21 @@ func (s *Server) NewRepo(t testing.TB, name string, files map[string]string) str
 	Git(t, work, "add", "--all")
 	Git(t, work, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "--allow-empty", "-m", "initial")
 	Git(t, s.Root, "clone", "--quiet", "--bare", work, name+".git")
+	// Pushes are allowed (http-backend takes them only from a
+	// REMOTE_USER otherwise); the token check above still guards them.
+	Git(t, filepath.Join(s.Root, name+".git"), "config", "http.receivepack", "true")
 	return s.URL + "/" + name + ".git"
+}
+
+// RejectPushes makes the repository name.git refuse every push with msg
+// (a pre-receive hook that prints it), as a protected branch would.
+func (s *Server) RejectPushes(t testing.TB, name, msg string) {
+	t.Helper()
+	hook := filepath.Join(s.Root, name+".git", "hooks", "pre-receive")
+	script := "#!/bin/sh\ncat >/dev/null\necho '" + strings.ReplaceAll(msg, "'", "") + "' >&2\nexit 1\n"
+	if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Git runs git in dir and returns its trimmed output; it fails the test

@@ -175,3 +175,69 @@ export function Invite({ code }: { code: string }) {
     </section>
   );
 }
+
+/**
+ * A one-time login link (/login/link/:token). Nothing is spent until the
+ * button is pressed, so a link previewer fetching the page uses nothing
+ * up; then the page asks for a new password.
+ */
+export function LoginLink({ token, onDone }: { token: string } & Done) {
+  const f = useSubmit(["newPassword"]);
+  const [in_, setIn] = useState(false);
+  if (!in_)
+    return (
+      <section class="narrow">
+        <h1>Log in with a link</h1>
+        <p>This link logs you in once. Afterwards you choose a password for your next logins.</p>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            f.run(async () => {
+              const r = await api<{ sessionToken: string }>("POST", "/auth/login-link", { token });
+              auth.set(r.sessionToken);
+              onDone();
+              setIn(true);
+            });
+          }}
+        >
+          <FormError message={f.formError} />
+          <button type="submit" disabled={f.busy}>
+            Log in
+          </button>
+        </form>
+      </section>
+    );
+  return (
+    <section class="narrow">
+      <h1>Choose a password</h1>
+      <p>You are logged in. Choose the password for your next logins.</p>
+      <form
+        onSubmit={(e) => {
+          const v = formValues(e);
+          f.run(async () => {
+            await api("POST", "/api/auth/me/password", { newPassword: v.newPassword });
+            navigate("/", true);
+          });
+        }}
+      >
+        <Field
+          label="New password"
+          name="newPassword"
+          type="password"
+          required
+          minLength={8}
+          autoComplete="new-password"
+          hint="At least 8 characters."
+          error={f.fieldErrors.newPassword}
+        />
+        <FormError message={f.formError} />
+        <button type="submit" disabled={f.busy}>
+          Set password
+        </button>
+      </form>
+      <p>
+        <a href="/">Later</a>
+      </p>
+    </section>
+  );
+}

@@ -1,9 +1,14 @@
-import { memo } from "preact/compat";
+import { lazy, memo, Suspense } from "preact/compat";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, auth, toLogin, when, type Message, type Part, type Session } from "../api";
+import { SESSION_FRAME } from "../events";
 import { renderMarkdown } from "../markdown";
 import { Transcript } from "../transcript";
 import { StatusBadge, useId } from "../ui";
+
+// The workspace panels (review, files, artifacts) live in ../review and load
+// on demand; this screen forwards its socket's git frames to them.
+const SessionPanels = lazy(() => import("../review/Panels"));
 
 type Question = {
   id: string;
@@ -20,6 +25,9 @@ type Runner = {
   promptsQueued?: number;
 };
 type Pending = { messageId: string; content: string } | null;
+
+// xterm.js is loaded only when the Terminal tab is first opened.
+const TerminalPanel = lazy(() => import("../TerminalPanel"));
 
 // The transcript shows its newest PAGE messages at first: a long session
 // opens at once, and earlier ones render on request.
@@ -39,6 +47,10 @@ export function SessionView({ id }: { id: string }) {
   const [notice, setNotice] = useState("");
   const [, setTick] = useState(0);
   const [shown, setShown] = useState(PAGE);
+  // The Terminal tab mounts on first use and stays mounted (its shell
+  // lives as long as its socket) while the transcript is shown.
+  const [tab, setTab] = useState<"transcript" | "terminal">("transcript");
+  const [terminalOpened, setTerminalOpened] = useState(false);
   const ws = useRef<WebSocket | null>(null);
   const tr = useRef<Transcript>(null as any);
 
@@ -214,6 +226,11 @@ export function SessionView({ id }: { id: string }) {
         case "error":
           setNotice(f.error ?? f.message ?? "Error");
           break;
+        case "files-changed":
+        case "git-state":
+        case "pr-created":
+          dispatchEvent(new CustomEvent(SESSION_FRAME, { detail: f }));
+          break;
       }
     };
 
@@ -314,7 +331,27 @@ export function SessionView({ id }: { id: string }) {
           {session.errorMessage}
         </p>
       )}
-      <div class="log" role="log" aria-label="Transcript" aria-busy={runner.runnerBusy ? "true" : "false"}>
+      {live && (
+        <div class="session-tabs" role="tablist" aria-label="Session views">
+          <button type="button" role="tab" id="tab-transcript" aria-controls="panel-transcript"
+            aria-selected={tab === "transcript"} onClick={() => setTab("transcript")}>
+            Transcript
+          </button>
+          <button type="button" role="tab" id="tab-terminal" aria-controls="panel-terminal"
+            aria-selected={tab === "terminal"} onClick={() => { setTab("terminal"); setTerminalOpened(true); }}>
+            Terminal
+          </button>
+        </div>
+      )}
+      {live && terminalOpened && (
+        <div id="panel-terminal" role="tabpanel" aria-labelledby="tab-terminal" hidden={tab !== "terminal"}>
+          <Suspense fallback={<p class="muted">Loading the terminal…</p>}>
+            <TerminalPanel id={id} visible={tab === "terminal"} />
+          </Suspense>
+        </div>
+      )}
+      <div class="log" role="log" id="panel-transcript" aria-label="Transcript" hidden={live && tab !== "transcript"}
+        aria-busy={runner.runnerBusy ? "true" : "false"}>
         {all.length > shown && (
           <button type="button" class="link" onClick={() => setShown((n) => n + PAGE * 2)}>
             Show earlier messages ({all.length - shown} more)
@@ -363,6 +400,9 @@ export function SessionView({ id }: { id: string }) {
           This session has ended. <a href="/">Back to sessions</a>
         </p>
       )}
+      <Suspense fallback={null}>
+        <SessionPanels id={id} live={live} />
+      </Suspense>
     </section>
   );
 }

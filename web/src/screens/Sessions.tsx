@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, STATUSES, when, type Session } from "../api";
-import { followEvents } from "../events";
+import { subscribeEvents } from "../events";
 import { navigate } from "../router";
 import { StatusBadge } from "../ui";
 import { CreateSession } from "./CreateSession";
@@ -47,7 +47,7 @@ export function Sessions() {
 
   useEffect(
     () =>
-      followEvents(
+      subscribeEvents(
         (e) => {
           if (!e.sessionId || !e.type.startsWith("session.")) return;
           const st = e.data?.status as string | undefined;

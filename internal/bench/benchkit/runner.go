@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"github.com/coder/websocket"
 )
 
-// fakeRunner plays a session's runner: it numbers its frames, keeps at most
+// Runner plays a session's runner: it numbers its frames, keeps at most
 // window of them unacknowledged (the real runner keeps up to 10000), and
 // reads the server's acks.
-type fakeRunner struct {
+type Runner struct {
 	c      *websocket.Conn
 	window int64
 	seq    int64
@@ -25,18 +25,22 @@ type fakeRunner struct {
 	err     error         // the reader's end
 	inited  chan struct{}
 	buf     []byte
+
+	// Prompts receives the message id of each prompt the server sends.
+	Prompts chan string
 }
 
-// dialRunner connects as the session's runner and waits for init.
-func dialRunner(ctx context.Context, s *server, bs benchSession, window int) (*fakeRunner, error) {
+// DialRunner connects to a session's socket URL (ws://…/api/sessions/ID/ws)
+// as its runner with the runner token and waits for init.
+func DialRunner(ctx context.Context, wsURL, runnerToken string, window int) (*Runner, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(dctx, s.wsURL(bs.id)+"?role=runner&token="+bs.runnerToken, nil)
+	c, _, err := websocket.Dial(dctx, wsURL+"?role=runner&token="+runnerToken, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial runner: %w", err)
 	}
 	c.SetReadLimit(1 << 22)
-	r := &fakeRunner{c: c, window: int64(window), changed: make(chan struct{}), inited: make(chan struct{})}
+	r := &Runner{c: c, window: int64(window), changed: make(chan struct{}), inited: make(chan struct{}), Prompts: make(chan string, 64)}
 	go r.read()
 	select {
 	case <-r.inited:
@@ -54,17 +58,18 @@ func dialRunner(ctx context.Context, s *server, bs benchSession, window int) (*f
 
 // closed returns a channel that is closed when the reader has ended (or
 // on the next ack: callers check r.err).
-func (r *fakeRunner) closed() <-chan struct{} {
+func (r *Runner) closed() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.changed
 }
 
-func (r *fakeRunner) read() {
+func (r *Runner) read() {
 	var f struct {
-		Type    string `json:"type"`
-		Seq     int64  `json:"seq"`
-		LastSeq *int64 `json:"lastSeq"`
+		Type      string `json:"type"`
+		Seq       int64  `json:"seq"`
+		LastSeq   *int64 `json:"lastSeq"`
+		MessageID string `json:"messageId"`
 	}
 	inited := false
 	for {
@@ -77,7 +82,7 @@ func (r *fakeRunner) read() {
 			r.mu.Unlock()
 			return
 		}
-		f.Type, f.Seq, f.LastSeq = "", 0, nil
+		f.Type, f.Seq, f.LastSeq, f.MessageID = "", 0, nil, ""
 		if json.Unmarshal(data, &f) != nil {
 			continue
 		}
@@ -93,6 +98,11 @@ func (r *fakeRunner) read() {
 				inited = true
 				close(r.inited)
 			}
+		case "prompt":
+			select {
+			case r.Prompts <- f.MessageID:
+			default: // nobody waits for so many
+			}
 		case "ack":
 			r.mu.Lock()
 			if f.Seq > r.acked {
@@ -105,8 +115,8 @@ func (r *fakeRunner) read() {
 	}
 }
 
-// waitAcked waits until the server has acknowledged seq.
-func (r *fakeRunner) waitAcked(ctx context.Context, seq int64) error {
+// WaitAcked waits until the server has acknowledged seq.
+func (r *Runner) WaitAcked(ctx context.Context, seq int64) error {
 	for {
 		r.mu.Lock()
 		acked, err, ch := r.acked, r.err, r.changed
@@ -127,8 +137,8 @@ func (r *fakeRunner) waitAcked(ctx context.Context, seq int64) error {
 
 // send numbers and writes one frame whose JSON body (without braces' seq)
 // is built by body; it waits while window frames are unacknowledged.
-func (r *fakeRunner) send(ctx context.Context, body func(b []byte) []byte) (int64, error) {
-	if err := r.waitAcked(ctx, r.seq+1-r.window); err != nil {
+func (r *Runner) send(ctx context.Context, body func(b []byte) []byte) (int64, error) {
+	if err := r.WaitAcked(ctx, r.seq+1-r.window); err != nil {
 		return 0, err
 	}
 	r.seq++
@@ -154,9 +164,9 @@ func field(b []byte, name, value string) []byte {
 	return append(b, '"')
 }
 
-// ready sends the ready signal (idle without a message id) and waits for
+// Ready sends the ready signal (idle without a message id) and waits for
 // its ack.
-func (r *fakeRunner) ready(ctx context.Context) error {
+func (r *Runner) Ready(ctx context.Context) error {
 	seq, err := r.send(ctx, func(b []byte) []byte {
 		b = field(b, "type", "agentStatus")
 		b = append(b, ',')
@@ -165,10 +175,11 @@ func (r *fakeRunner) ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.waitAcked(ctx, seq)
+	return r.WaitAcked(ctx, seq)
 }
 
-func (r *fakeRunner) create(ctx context.Context, turn string) (int64, error) {
+// Create starts an assistant message for turn.
+func (r *Runner) Create(ctx context.Context, turn string) (int64, error) {
 	return r.send(ctx, func(b []byte) []byte {
 		b = field(b, "type", "message.create")
 		b = append(b, ',')
@@ -176,9 +187,9 @@ func (r *fakeRunner) create(ctx context.Context, turn string) (int64, error) {
 	})
 }
 
-// delta sends a text delta; fill appends its text (after the window wait,
+// Delta sends a text delta; fill appends its text (after the window wait,
 // so a timestamp in it is the time of the write).
-func (r *fakeRunner) delta(ctx context.Context, turn string, fill func(b []byte) []byte) (int64, error) {
+func (r *Runner) Delta(ctx context.Context, turn string, fill func(b []byte) []byte) (int64, error) {
 	return r.send(ctx, func(b []byte) []byte {
 		b = field(b, "type", "message.part.text-delta")
 		b = append(b, ',')
@@ -189,9 +200,9 @@ func (r *fakeRunner) delta(ctx context.Context, turn string, fill func(b []byte)
 	})
 }
 
-// finish ends the turn (finalize, complete) and waits until both are
+// Finish ends the turn (finalize, complete) and waits until both are
 // persisted.
-func (r *fakeRunner) finish(ctx context.Context, turn string) error {
+func (r *Runner) Finish(ctx context.Context, turn string) error {
 	if _, err := r.send(ctx, func(b []byte) []byte {
 		b = field(b, "type", "message.finalize")
 		b = append(b, ',')
@@ -205,14 +216,29 @@ func (r *fakeRunner) finish(ctx context.Context, turn string) error {
 	if err != nil {
 		return err
 	}
-	return r.waitAcked(ctx, seq)
+	return r.WaitAcked(ctx, seq)
 }
 
-func (r *fakeRunner) close() { _ = r.c.Close(websocket.StatusNormalClosure, "bench done") }
+// Prompted sends a prompt over REST as the session's owner and waits until
+// the server hands it to this runner: only then may a turn start.
+func (r *Runner) Prompted(ctx context.Context, c *Client, s Session, content string) error {
+	if err := c.Call(ctx, "POST", "/api/sessions/"+s.ID+"/prompt", s.Owner, map[string]any{"content": content}, nil, 200); err != nil {
+		return err
+	}
+	select {
+	case <-r.Prompts:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the prompt to reach the runner: %w", ctx.Err())
+	}
+}
 
-// stamped returns a fill for delta: the unix-nanos time of the write, a
+// Close ends the runner socket.
+func (r *Runner) Close() { _ = r.c.Close(websocket.StatusNormalClosure, "bench done") }
+
+// Stamped returns a fill for delta: the unix-nanos time of the write, a
 // space, and filler letters up to n bytes.
-func stamped(n int) func(b []byte) []byte {
+func Stamped(n int) func(b []byte) []byte {
 	return func(b []byte) []byte {
 		start := len(b)
 		b = strconv.AppendInt(b, time.Now().UnixNano(), 10)

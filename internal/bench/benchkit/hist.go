@@ -1,4 +1,7 @@
-package main
+// Package benchkit holds what the load programs under internal/bench share:
+// a latency histogram, a runner and browser sockets that speak agentops'
+// protocols, and a small REST client.
+package benchkit
 
 import (
 	"math/bits"
@@ -6,10 +9,10 @@ import (
 	"time"
 )
 
-// histogram counts durations (nanoseconds) in log-linear buckets: exact
+// Histogram counts durations (nanoseconds) in log-linear buckets: exact
 // below 256 ns, then 128 buckets per power of two (under 0.8% error). It
 // is safe for concurrent use.
-type histogram struct {
+type Histogram struct {
 	counts [256 + 56*128]atomic.Uint64
 	n      atomic.Uint64
 	max    atomic.Int64
@@ -36,7 +39,8 @@ func valueOf(i int) int64 {
 	return m<<e + (int64(1)<<e)/2
 }
 
-func (h *histogram) add(d int64) {
+// Add records one duration in nanoseconds.
+func (h *Histogram) Add(d int64) {
 	i := bucketOf(d)
 	if i >= len(h.counts) {
 		i = len(h.counts) - 1
@@ -51,10 +55,11 @@ func (h *histogram) add(d int64) {
 	}
 }
 
-func (h *histogram) count() uint64 { return h.n.Load() }
+// Count is how many durations were added.
+func (h *Histogram) Count() uint64 { return h.n.Load() }
 
-// quantile returns the q-th quantile (0 < q <= 1).
-func (h *histogram) quantile(q float64) time.Duration {
+// Quantile returns the q-th quantile (0 < q <= 1).
+func (h *Histogram) Quantile(q float64) time.Duration {
 	n := h.n.Load()
 	if n == 0 {
 		return 0
@@ -73,4 +78,5 @@ func (h *histogram) quantile(q float64) time.Duration {
 	return time.Duration(h.max.Load())
 }
 
-func (h *histogram) maximum() time.Duration { return time.Duration(h.max.Load()) }
+// Max is the largest duration added.
+func (h *Histogram) Max() time.Duration { return time.Duration(h.max.Load()) }

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"bytes"
@@ -15,29 +15,29 @@ import (
 	"github.com/coder/websocket"
 )
 
-// browser is a browser socket that counts the deltas of one message and
+// Browser is a browser socket that counts the deltas of one message and
 // records, for each, the time since the runner wrote it (every delta is
 // deltaBytes long and starts with the unix-nanos time of the write). The
 // server may merge deltas that wait in a socket's queue into one chunk
 // frame: such a frame holds several deltas back to back.
-type browser struct {
-	c          *websocket.Conn
-	want       int // deltas until finished
+type Browser struct {
+	Conn       *websocket.Conn
+	Want       int // deltas until finished
 	deltaBytes int
-	lat        *histogram
+	lat        *Histogram
 
 	inited   chan struct{}
-	finished chan struct{} // all chunks read, or the socket ended
+	Finished chan struct{} // all chunks read, or the socket ended
 	done     chan struct{} // the reader has returned
 
 	// written by the reader; read after finished
-	got        int // deltas
-	frames     int // chunk frames
-	offsetErrs int
+	Got        int // deltas
+	Frames     int // chunk frames
+	OffsetErrs int
 	nextOffset int
-	end        time.Time
-	closeCode  websocket.StatusCode
-	err        error
+	End        time.Time
+	CloseCode  websocket.StatusCode
+	Err        error
 }
 
 var (
@@ -46,10 +46,10 @@ var (
 	offsetKey   = []byte(`","offset":`)
 )
 
-// dialBrowsers opens n browser sockets on a session (workers at a time)
+// DialBrowsers opens n browser sockets on a session's socket URL (workers at a time)
 // and waits until each has its init frame, i.e. has joined the session.
-func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, want, deltaBytes int, lat *histogram) ([]*browser, error) {
-	out := make([]*browser, n)
+func DialBrowsers(ctx context.Context, wsURL, token string, n, workers, want, deltaBytes int, lat *Histogram) ([]*Browser, error) {
+	out := make([]*Browser, n)
 	var next atomic.Int64
 	var mu sync.Mutex
 	var first error
@@ -61,7 +61,7 @@ func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, 
 				if i >= n {
 					return
 				}
-				b, err := dialBrowser(ctx, s, id, token, want, deltaBytes, lat)
+				b, err := dialBrowser(ctx, wsURL, token, want, deltaBytes, lat)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -78,7 +78,7 @@ func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, 
 	if first != nil {
 		for _, b := range out {
 			if b != nil {
-				b.c.CloseNow()
+				b.Conn.CloseNow()
 			}
 		}
 		return nil, first
@@ -86,44 +86,44 @@ func dialBrowsers(ctx context.Context, s *server, id, token string, n, workers, 
 	return out, nil
 }
 
-func dialBrowser(ctx context.Context, s *server, id, token string, want, deltaBytes int, lat *histogram) (*browser, error) {
+func dialBrowser(ctx context.Context, wsURL, token string, want, deltaBytes int, lat *Histogram) (*Browser, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(dctx, s.wsURL(id)+"?role=client", &websocket.DialOptions{
+	c, _, err := websocket.Dial(dctx, wsURL+"?role=client", &websocket.DialOptions{
 		Subprotocols: []string{"valet", "bearer." + token},
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.SetReadLimit(1 << 22)
-	b := &browser{c: c, want: want, deltaBytes: deltaBytes, lat: lat, inited: make(chan struct{}), finished: make(chan struct{}), done: make(chan struct{})}
+	b := &Browser{Conn: c, Want: want, deltaBytes: deltaBytes, lat: lat, inited: make(chan struct{}), Finished: make(chan struct{}), done: make(chan struct{})}
 	go b.read()
 	select {
 	case <-b.inited:
 		return b, nil
-	case <-b.finished:
-		return nil, fmt.Errorf("socket ended before init: %w", b.err)
+	case <-b.Finished:
+		return nil, fmt.Errorf("socket ended before init: %w", b.Err)
 	case <-dctx.Done():
 		c.CloseNow()
 		return nil, dctx.Err()
 	}
 }
 
-func (b *browser) read() {
+func (b *Browser) read() {
 	defer close(b.done)
 	var once sync.Once
-	finish := func() { once.Do(func() { b.end = time.Now(); close(b.finished) }) }
+	finish := func() { once.Do(func() { b.End = time.Now(); close(b.Finished) }) }
 	defer finish()
 	inited := false
 	buf := make([]byte, 0, 1024)
 	for {
-		_, rd, err := b.c.Reader(context.Background())
+		_, rd, err := b.Conn.Reader(context.Background())
 		if err == nil {
 			buf, err = readInto(buf[:0], rd)
 		}
 		if err != nil {
-			b.err = err
-			b.closeCode = websocket.CloseStatus(err)
+			b.Err = err
+			b.CloseCode = websocket.CloseStatus(err)
 			return
 		}
 		now := time.Now().UnixNano()
@@ -139,23 +139,23 @@ func (b *browser) read() {
 		}
 		content, offset, ok := parseChunk(buf)
 		if !ok {
-			b.offsetErrs++
+			b.OffsetErrs++
 			continue
 		}
 		if offset != b.nextOffset {
-			b.offsetErrs++
+			b.OffsetErrs++
 		}
 		b.nextOffset = offset + len(content)
-		b.frames++
+		b.Frames++
 		for d := content; len(d) > 0; d = d[min(len(d), b.deltaBytes):] {
 			if sp := bytes.IndexByte(d, ' '); sp > 0 {
 				if ts, err := strconv.ParseInt(string(d[:sp]), 10, 64); err == nil {
-					b.lat.add(now - ts)
+					b.lat.Add(now - ts)
 				}
 			}
-			b.got++
+			b.Got++
 		}
-		if b.got >= b.want {
+		if b.Got >= b.Want {
 			finish()
 		}
 	}
