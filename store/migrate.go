@@ -121,6 +121,9 @@ func (s *Store) withMigrationTx(ctx context.Context, fn func(tx *sql.Tx) error) 
 	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
+	if err := s.addMinReleaseColumn(ctx, tx); err != nil {
+		return err
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -149,23 +152,34 @@ func appliedMigrations(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
-// appliedMinReleases reads the min-release each applied migration
-// recorded, by version; empty before the migration that adds the column.
-func (s *Store) appliedMinReleases(ctx context.Context, tx *sql.Tx) (map[string]string, error) {
-	// Look the column up first: on Postgres a failed query would abort
-	// the transaction.
+// addMinReleaseColumn adds schema_migrations.min_release to a table an
+// older binary created (binaries before it ignore the column). The
+// migrator owns schema_migrations, so this is not a migration: those
+// apply to the data tables alone.
+func (s *Store) addMinReleaseColumn(ctx context.Context, tx *sql.Tx) error {
+	// Look the column up first: on Postgres a failed statement would
+	// abort the transaction.
 	q := "SELECT count(*) FROM pragma_table_info('schema_migrations') WHERE name = 'min_release'"
 	if s.dialect == Postgres {
 		q = "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'schema_migrations' AND column_name = 'min_release'"
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
-		return nil, fmt.Errorf("read schema_migrations columns: %w", err)
+		return fmt.Errorf("read schema_migrations columns: %w", err)
 	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "ALTER TABLE schema_migrations ADD COLUMN min_release TEXT"); err != nil {
+		return fmt.Errorf("add schema_migrations.min_release: %w", err)
+	}
+	return nil
+}
+
+// appliedMinReleases reads the min-release each applied migration
+// recorded, by version.
+func (s *Store) appliedMinReleases(ctx context.Context, tx *sql.Tx) (map[string]string, error) {
 	out := map[string]string{}
-	if n == 0 {
-		return out, nil
-	}
 	rows, err := tx.QueryContext(ctx, "SELECT version, min_release FROM schema_migrations WHERE min_release IS NOT NULL")
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
@@ -248,7 +262,7 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 					upd = "UPDATE schema_migrations SET min_release = $1 WHERE version = $2"
 				}
 				if _, err := tx.ExecContext(ctx, upd, m.MinRelease, m.Version); err != nil {
-					return fmt.Errorf("record migration %s's min-release (declare it only from the migration that adds schema_migrations.min_release on): %w", m.Version, err)
+					return fmt.Errorf("record migration %s's min-release: %w", m.Version, err)
 				}
 			}
 			did = true

@@ -3,9 +3,8 @@
 -- replicas: every serve process, the URL the others reach it at and its
 -- heartbeat. session_leases: the one replica that runs a session's actor,
 -- with an epoch that grows on every acquisition and fences the writes of
--- a stale owner. schema_migrations.min_release: the oldest release (named
--- by the newest migration it knows) that can still run on the schema a
--- migration leaves; binaries before this one ignore the column.
+-- a stale owner. Its first line is the rolling-upgrade rule's declaration
+-- (store/migrate.go): releases from 0017 on can run on this schema.
 
 CREATE TABLE replicas (
     id TEXT NOT NULL PRIMARY KEY,
@@ -25,5 +24,3 @@ CREATE TABLE session_leases (
 );
 CREATE INDEX session_leases_owner ON session_leases (owner_replica_id);
 CREATE INDEX session_leases_expires ON session_leases (expires_at);
-
-ALTER TABLE schema_migrations ADD COLUMN min_release TEXT;
