@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/agentops
 
-.PHONY: bench-compare build run test test-go test-short readme-test lint bench clean deps web web-check web-e2e web-screenshots web-bench package package-test dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
+.PHONY: bench-compare build run test test-go test-short readme-test lint bench clean deps web web-check web-e2e web-screenshots web-bench package package-test image packaging-check dev dev-logs dev-down dev-reset dev-migrate dev-seed dev-test
 
 build:
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -87,6 +87,18 @@ clean:
 # SHA256SUMS. docs/deploy.md says more.
 package:
 	./scripts/package.sh
+
+# The container image from the binary built here, on a Debian base made
+# with mmdebstrap (no registry needed), then checked (scripts/image.sh;
+# root, podman, mmdebstrap). docs/deploy.md, "Container image".
+image:
+	./scripts/image.sh
+
+# compose.yml (compose-go) and the Helm chart (helm lint and template, the
+# manifests decoded strictly into k8s.io/api types): packaging/check, a Go
+# module of its own.
+packaging-check:
+	cd packaging/check && $(GO) vet . && $(GO) run . -root ../..
 
 # CI only: installs the .deb on this machine, checks it, removes and purges it.
 package-test:

@@ -574,9 +574,14 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		if a.cfg.AgentTurnTimeout > 0 {
 			runnerArgs = append(runnerArgs, "--turn-timeout", a.cfg.AgentTurnTimeout.String())
 		}
+		runAs, err := a.runnerUser()
+		if err != nil {
+			return nil, nil, err
+		}
 		local, err := sandbox.NewLocal(sandbox.LocalOptions{
-			Root:       filepath.Join(a.cfg.DataDir, "workspaces"),
-			StateRoot:  filepath.Join(a.cfg.DataDir, "agent-state"),
+			Root:       a.cfg.WorkspacesDir,
+			StateRoot:  a.cfg.AgentStateDir(),
+			RunAs:      runAs,
 			RunnerArgs: runnerArgs,
 			Command:    a.cfg.RunnerCommand,
 			LogDir:     filepath.Join(a.cfg.DataDir, "runner-logs"),
@@ -612,7 +617,8 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		RepoRoots: a.cfg.RepoRoots, RepoTokens: a.Credentials,
 		// Until local runners can run as another user (--runner-user,
 		// issue 13), every local runner runs as the server's user.
-		LocalRunnersAsServerUser: a.cfg.Sandbox != "external",
+		LocalRunnersAsServerUser: a.cfg.Sandbox != "external" && a.cfg.RunnerUser == "",
+		Version:                  a.cfg.Version,
 	}, a.log)
 	return mgr, provider, nil
 }

@@ -49,6 +49,18 @@ type Config struct {
 	// AgentsAllowRoot tells agent CLIs run as root that they are
 	// sandboxed (Claude Code refuses its bypass mode as root otherwise).
 	AgentsAllowRoot bool
+	// RunnerUser, when set (the server must run as root), is the
+	// unprivileged user local runners, and so their agents, run as: they
+	// own their workspaces and cannot read the data dir, the instance key
+	// or the database. Anything else that runs code for a session on this
+	// machine (a terminal) runs as this user too. Empty: the server's own
+	// user.
+	RunnerUser string
+	// WorkspacesDir holds local sessions' workspaces. Default
+	// <data-dir>/workspaces; with RunnerUser, <data-dir>-workspaces beside
+	// the data dir (which stays 0700), owned by that user. See
+	// AgentStateDir.
+	WorkspacesDir string
 	// AgentNoProgress and AgentTurnTimeout are the per-turn deadlines
 	// (zero: 2 minutes and 1 hour).
 	AgentNoProgress, AgentTurnTimeout time.Duration
@@ -242,6 +254,9 @@ func (c *Config) Resolve() error {
 	if c.AgentsDir == "" {
 		c.AgentsDir = filepath.Join(c.DataDir, "agents")
 	}
+	if err := c.resolveWorkspaces(); err != nil {
+		return err
+	}
 	if _, err := api.ParseProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
@@ -343,4 +358,44 @@ func (c *Config) NewLogger() *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// resolveWorkspaces fills WorkspacesDir and checks that a runner user's
+// workspaces are outside the data dir.
+func (c *Config) resolveWorkspaces() error {
+	switch {
+	case c.WorkspacesDir != "":
+	case c.RunnerUser != "":
+		d := filepath.Clean(c.DataDir)
+		c.WorkspacesDir = d + "-workspaces"
+	default:
+		c.WorkspacesDir = filepath.Join(c.DataDir, "workspaces")
+		return nil
+	}
+	abs, err := filepath.Abs(c.WorkspacesDir)
+	if err != nil {
+		return fmt.Errorf("--workspaces-dir: %w", err)
+	}
+	c.WorkspacesDir = abs
+	if c.RunnerUser == "" {
+		return nil
+	}
+	data, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	if rel, err := filepath.Rel(data, abs); err == nil && (rel == "." || !strings.HasPrefix(rel, "..")) {
+		return fmt.Errorf("--workspaces-dir %s is inside the data dir %s: with --runner-user the workspaces must be outside it (the data dir stays out of the runner user's reach)", abs, data)
+	}
+	return nil
+}
+
+// AgentStateDir is where local sessions' agents keep their HOME, XDG and
+// CLI state: <data-dir>/agent-state with the default workspaces, else
+// .agent-state in WorkspacesDir (where a runner user can reach it).
+func (c *Config) AgentStateDir() string {
+	if c.RunnerUser == "" && c.WorkspacesDir == filepath.Join(c.DataDir, "workspaces") {
+		return filepath.Join(c.DataDir, "agent-state")
+	}
+	return filepath.Join(c.WorkspacesDir, ".agent-state")
 }

@@ -26,11 +26,12 @@ type proc struct {
 	addr    string
 	dataDir string
 	log     *os.File
+	env     []string // added to the server's environment (its runners inherit it)
 }
 
-func startProc(t *testing.T, dataDir, dbURL string) *proc {
+func startProc(t *testing.T, dataDir, dbURL string, env ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, addr: freeAddr(t), dataDir: dataDir}
+	p := &proc{t: t, addr: freeAddr(t), dataDir: dataDir, env: env}
 	p.args = []string{"serve", "--listen", p.addr, "--data-dir", dataDir, "--database-url", dbURL, "--log-level", "warn"}
 	var err error
 	if p.log, err = os.Create(filepath.Join(t.TempDir(), "server.log")); err != nil {
@@ -51,12 +52,22 @@ func startProc(t *testing.T, dataDir, dbURL string) *proc {
 func (p *proc) start() {
 	p.t.Helper()
 	p.cmd = exec.Command(os.Args[0], p.args...)
-	p.cmd.Env = append(os.Environ(), envRunAsCLI+"=1")
+	p.cmd.Env = append(append(os.Environ(), envRunAsCLI+"=1"), p.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
 	eventually.NoError(p.t, 30*time.Second, "the server to come up", func() error { return ready(http.DefaultClient, "http://"+p.addr) })
+}
+
+// stop is a graceful stop (SIGTERM), as systemctl stop or restart.
+func (p *proc) stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Wait()
+	p.cmd = nil
 }
 
 // kill is kill -9.

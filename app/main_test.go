@@ -20,11 +20,19 @@ import (
 // tests run a real runner child process without building the binary.
 const envRunAsCLI = "TEST_AGENTOPS_RUN_AS_CLI" // not AGENTOPS_*: local sandboxes drop those
 
+// envCLIVersion is the version this binary reports when run as the CLI
+// (default "test"): the upgrade test runs a "v1" server, then a "v2" one.
+const envCLIVersion = "TEST_AGENTOPS_CLI_VERSION"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunAsCLI) == "1" {
 		// As main.go: SIGINT and SIGTERM end the command gracefully.
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := agentops.Execute(ctx, "test")
+		version := os.Getenv(envCLIVersion)
+		if version == "" {
+			version = "test"
+		}
+		code := agentops.Execute(ctx, version)
 		stop()
 		os.Exit(code)
 	}

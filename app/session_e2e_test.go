@@ -40,7 +40,9 @@ func startServer(t *testing.T, d store.Dialect, sandboxKind string, tweak ...fun
 	cfg.PublicURL = ""
 	cfg.AllowedOrigins = nil
 	cfg.Sandbox = sandboxKind
-	cfg.RunnerCommand = []string{os.Args[0], "runner"}
+	if cfg.RunnerCommand == nil {
+		cfg.RunnerCommand = []string{os.Args[0], "runner"}
+	}
 	cfg.StopRunnersOnShutdown = true
 	if err := cfg.Resolve(); err != nil {
 		t.Fatal(err)

@@ -53,7 +53,12 @@ func (s *Server) runnerSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(protocol.MaxFrameBytes)
 	conn := newWSConn(c, "", runnerQueue, queueBytes)
-	sock, err := s.sessions.AttachRunner(r.Context(), id, conn)
+	// At most a short token: it is logged and shown in the session's status.
+	version := r.Header.Get(protocol.VersionHeader)
+	if len(version) > 100 {
+		version = version[:100]
+	}
+	sock, err := s.sessions.AttachVersionedRunner(r.Context(), id, conn, version)
 	if err != nil {
 		conn.Close(protocol.CloseSessionEnded, closeReason(err))
 		<-conn.done

@@ -56,13 +56,18 @@ type sessionJSON struct {
 	// started at doStatus.runningStartedAt.
 	ActiveSeconds int64 `json:"activeSeconds"`
 	IsOwner       bool  `json:"isOwner"`
+	// AgentSessionID is the coding agent's own session or thread id (new:
+	// what a restarted or external runner resumes); absent before the
+	// agent's first turn.
+	AgentSessionID *string `json:"agentSessionId,omitempty"`
 }
 
 func toSessionJSON(s *store.Session) sessionJSON {
 	return sessionJSON{ID: s.ID, UserID: s.UserID, Workspace: s.Workspace, Status: s.Status, Purpose: s.Purpose,
 		Title: strPtr(s.Title), Agent: s.Agent, PersonaID: strPtr(s.PersonaID), SandboxID: strPtr(s.SandboxID),
 		ErrorMessage: strPtr(s.ErrorMessage), CreatedAt: isoTime(s.CreatedAt), LastActiveAt: isoTime(s.LastActiveAt),
-		EndedAt: isoTimePtr(s.EndedAt), ActiveSeconds: s.ActiveSeconds, IsOwner: true}
+		EndedAt: isoTimePtr(s.EndedAt), ActiveSeconds: s.ActiveSeconds, IsOwner: true,
+		AgentSessionID: strPtr(s.AgentSessionID)}
 }
 
 // sessionListItem is a session in GET /api/sessions: upstream's list adds

@@ -43,7 +43,17 @@ const (
 	CloseReplaced      = 4001 // a newer runner connected (runner side; upstream used 1000)
 	CloseSessionEnded  = 4004 // the session is terminated, archived or gone
 	CloseReasonReplace = "Replaced by new runner connection"
+	// CloseRestart tells a runner that the server runs another agentops
+	// version (an upgrade, or a rollback): the runner exits, and is started
+	// again from the current binary (by the local sandbox, or by whatever
+	// supervises an external runner). Sent only while the runner is idle.
+	CloseRestart = 4010
 )
+
+// VersionHeader is the runner's handshake header that carries its agentops
+// version (an agentops addition; upstream's runner sends none, and is never
+// asked to restart).
+const VersionHeader = "X-Agentops-Runner-Version"
 
 // Runner → server frame types.
 const (
@@ -96,6 +106,11 @@ const (
 	// RGitOp answers the server's git-op request (agentops addition):
 	// {requestId, data: GitOpResult}.
 	RGitOp = "git-op-result"
+	// RTranscript asks for the session's transcript before a message
+	// (agentops addition): {requestId, messageId} → {messages:
+	// [{role, content}], omitted}. An adapter seeds a new agent session
+	// with it when the agent's own state is gone.
+	RTranscript = "transcript-read"
 )
 
 // ResultType is the type of the answer to an RPC frame.

@@ -97,6 +97,8 @@ func classify(errs []error) (connEnd, string) {
 			return endEnded, why
 		case int(ce.Code) == protocol.ClosePolicy:
 			return endRejected, why
+		case int(ce.Code) == protocol.CloseRestart:
+			return endRestart, why
 		}
 		return endRetry, why
 	}

@@ -57,7 +57,17 @@ type Config struct {
 	// when it is reached the agent's output blocks until acks arrive.
 	// Default 10000.
 	MaxUnacked int
+	// Version is this runner's agentops version, sent in the handshake
+	// (protocol.VersionHeader). A server that runs another version asks
+	// the runner to restart once its turn has ended: Run then returns
+	// ErrRestart. Empty: none is sent, and the server never asks.
+	Version string
 }
+
+// ErrRestart is Run's result when the server asked this runner to restart
+// because it runs another agentops version (protocol.CloseRestart): the
+// process should exit and be started again from the current binary.
+var ErrRestart = errors.New("runner: the server runs another agentops version and asked this runner to restart")
 
 // Defaults.
 const (
@@ -238,6 +248,7 @@ const (
 	endReplaced                // a newer runner took over
 	endEnded                   // the session is over
 	endRejected                // the token was refused
+	endRestart                 // the server runs another version: exit and start again
 )
 
 // connectLoop (re)connects until the session no longer needs this runner.
@@ -262,6 +273,10 @@ func (r *runner) connectLoop(ctx context.Context) error {
 		case endEnded:
 			r.log.Info("the session has ended")
 			return nil
+		case endRestart:
+			r.log.Info("the server runs another agentops version: exiting so that the runner restarts with it",
+				"runner_version", r.cfg.Version, "reason", why)
+			return ErrRestart
 		}
 		if ready {
 			attempt = 0
@@ -309,7 +324,11 @@ func (r *runner) backoff(attempt int) time.Duration {
 // describes the end for logs.
 func (r *runner) connectOnce(ctx context.Context) (end connEnd, ready bool, why string) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	conn, resp, err := websocket.Dial(dctx, r.wsURL, nil)
+	var opts *websocket.DialOptions
+	if r.cfg.Version != "" {
+		opts = &websocket.DialOptions{HTTPHeader: http.Header{protocol.VersionHeader: {r.cfg.Version}}}
+	}
+	conn, resp, err := websocket.Dial(dctx, r.wsURL, opts)
 	cancel()
 	if err != nil {
 		if resp != nil {

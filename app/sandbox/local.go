@@ -60,6 +60,13 @@ type LocalOptions struct {
 	// OnExit is no longer called for them) instead of stopping them, so
 	// that they outlive a server restart and reconnect to the next server.
 	KeepRunnersOnClose bool
+	// RunAs, if set, runs every runner as this unprivileged user (the
+	// server must run as root): Root, StateRoot and each session's
+	// workspace and state dir belong to it, and the runner gets its HOME,
+	// USER and LOGNAME. Root and StateRoot must be reachable by the user
+	// (outside a 0700 data dir); LogDir is written through a descriptor
+	// and may stay out of its reach.
+	RunAs *RunAs
 }
 
 // Local runs each session's runner as a child process on this machine, in
@@ -83,6 +90,7 @@ type Local struct {
 	log          *slog.Logger
 	grace        time.Duration
 	keep         bool
+	runAs        *RunAs
 
 	sessions keyedMutex // serializes the calls for one session
 
@@ -153,7 +161,21 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 		log:     opts.Logger,
 		grace:   opts.StopGrace,
 		keep:    opts.KeepRunnersOnClose,
+		runAs:   opts.RunAs,
 		runners: make(map[string]*localRunner),
+	}
+	if l.runAs != nil {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("sandbox: local: running runners as %s needs the server to run as root", l.runAs.Name)
+		}
+		for _, d := range []string{root, l.stateRoot} {
+			if d == "" {
+				continue
+			}
+			if err := l.runAs.own(d); err != nil {
+				return nil, fmt.Errorf("sandbox: local: give %s to %s: %w", d, l.runAs.Name, err)
+			}
+		}
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -296,6 +318,11 @@ func (l *Local) start(ctx context.Context, req SpawnRequest, create bool) (Sandb
 		}
 		return Sandbox{}, fmt.Errorf("sandbox: restore %s: no workspace: %w", id, err)
 	}
+	if l.runAs != nil {
+		if err := l.runAs.own(dir); err != nil {
+			return Sandbox{}, fmt.Errorf("sandbox: workspace: %w", err)
+		}
+	}
 
 	logf, err := os.OpenFile(filepath.Join(l.logDir, id+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -312,6 +339,11 @@ func (l *Local) start(ctx context.Context, req SpawnRequest, create bool) (Sandb
 		if err := os.MkdirAll(state, 0o700); err != nil {
 			return Sandbox{}, fmt.Errorf("sandbox: agent state dir: %w", err)
 		}
+		if l.runAs != nil {
+			if err := l.runAs.own(state); err != nil {
+				return Sandbox{}, fmt.Errorf("sandbox: agent state dir: %w", err)
+			}
+		}
 		args = append(args, "--state-dir", state)
 	}
 	args = append(args, l.runnerArgs...)
@@ -321,6 +353,11 @@ func (l *Local) start(ctx context.Context, req SpawnRequest, create bool) (Sandb
 	cmd.Env = runnerEnv(req)
 	cmd.Stdout, cmd.Stderr = logf, logf // *os.File: no copying goroutines
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if l.runAs != nil {
+		// Later entries win in exec's environment handling.
+		cmd.Env = append(cmd.Env, l.runAs.Env()...)
+		cmd.SysProcAttr.Credential = l.runAs.Credential()
+	}
 	if err := cmd.Start(); err != nil {
 		return Sandbox{}, fmt.Errorf("sandbox: start runner: %w", err)
 	}

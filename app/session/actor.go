@@ -45,6 +45,9 @@ type actor struct {
 	savedActive time.Time
 	stopped     bool
 	git         gitLink
+	// restartAsked: the runner was asked to restart because it ran
+	// another agentops version (upgrade.go).
+	restartAsked, restartWarned bool
 	epoch       int64  // of the session lease the actor runs under (replicas.go); 0: no leases
 	takenFrom   string // the replica that ran the session before this actor, if another
 }
@@ -224,6 +227,7 @@ func (a *actor) fillStatus(rs *RuntimeStatus) {
 	}
 	rs.RunnerConnected = a.runner.connected()
 	rs.RunnerReady = a.runner.ready
+	rs.RunnerVersion = a.runner.version
 	rs.RunnerBusy = a.sess.RunnerBusy
 	rs.QueuedPrompts = a.queuedCount()
 	rs.ConnectedClients = a.hub.count()

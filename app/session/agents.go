@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/protocol"
@@ -23,6 +24,58 @@ type AgentStatus struct {
 	Usable            bool                  `json:"usable"`
 	MissingCredential string                `json:"missingCredential,omitempty"`
 	Models            []protocol.ModelGroup `json:"models"`
+	// Providers are the providers the agent can use with the caller's
+	// credentials, in the order its adapter picks them (the first is used
+	// unless the model names another as provider/model), each with the
+	// credential's models list (nil: any model).
+	Providers []ProviderModels `json:"-"`
+}
+
+// ProviderModels is one usable provider and what its credential allows.
+type ProviderModels struct {
+	Provider string
+	Models   []string // nil: any
+}
+
+// CheckModel says whether the caller may pick model for this agent: a
+// credential with a models list allows only those (a self-hosted server
+// has no other way to say what it serves). An empty model is the agent's
+// default and always allowed.
+func (s AgentStatus) CheckModel(model string) error {
+	if model == "" || len(s.Providers) == 0 {
+		return nil
+	}
+	pick, name := s.Providers[0], model
+	if p, n, ok := strings.Cut(model, "/"); ok {
+		for _, pm := range s.Providers {
+			if pm.Provider == p {
+				pick, name = pm, n
+				break
+			}
+		}
+	}
+	if pick.Models == nil || slices.Contains(pick.Models, name) || slices.Contains(pick.Models, model) {
+		return nil
+	}
+	return apperr.Invalid("model", "model %q is not allowed for %s: the %s credential allows only %s", model, s.ID, pick.Provider, strings.Join(pick.Models, ", "))
+}
+
+// checkModel checks a model the owner of a session of agentName picks
+// (initialModel, a prompt's model) against the owner's credentials.
+func (m *Manager) checkModel(ctx context.Context, ownerID, agentName, model string) error {
+	if model == "" || m.cfg.Catalog == nil {
+		return nil
+	}
+	list, err := m.cfg.Catalog.Agents(ctx, ownerID)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		if s.ID == agentName {
+			return s.CheckModel(model)
+		}
+	}
+	return nil
 }
 
 // AgentCatalog tells which agents a user can run: installed (probed on

@@ -60,6 +60,9 @@ func (m *Manager) Create(ctx context.Context, owner *store.User, in CreateInput)
 		return nil, err
 	}
 	in.Agent = agentName
+	if err := m.checkModel(ctx, owner.ID, in.Agent, in.InitialModel); err != nil {
+		return nil, err
+	}
 	if _, ok := m.cfg.Agents[in.Agent]; !ok {
 		known := make([]string, 0, len(m.cfg.Agents))
 		for k := range m.cfg.Agents {
@@ -169,6 +172,9 @@ type RuntimeStatus struct {
 	// exception to ISO-8601 in REST): the start of the current running
 	// period, null when the session is not running.
 	RunningStartedAt *int64 `json:"runningStartedAt"`
+	// RunnerVersion is the connected runner's agentops version, from its
+	// handshake (agentops addition; empty for upstream's runner).
+	RunnerVersion string `json:"runnerVersion,omitempty"`
 }
 
 // Status returns the live status of a session the user owns.
@@ -352,11 +358,15 @@ type PromptInput struct {
 
 // Prompt submits a prompt to a session the user owns.
 func (m *Manager) Prompt(ctx context.Context, user *store.User, id string, in PromptInput) error {
-	if _, err := m.Get(ctx, user.ID, id); err != nil {
+	sess, err := m.Get(ctx, user.ID, id)
+	if err != nil {
+		return err
+	}
+	if err := m.checkModel(ctx, sess.UserID, sess.Agent, in.Model); err != nil {
 		return err
 	}
 	in.Author = Author{ID: user.ID, Email: user.Email, Name: user.Name}
-	err := m.actors.withActor(ctx, id, func(a *actor) error { return a.submitPrompt(in) })
+	err = m.actors.withActor(ctx, id, func(a *actor) error { return a.submitPrompt(in) })
 	if errors.Is(err, errGone) {
 		return ErrNotActive
 	}

@@ -1,6 +1,9 @@
 package session
 
 import (
+	"context"
+	"time"
+
 	"github.com/agentops/agentops/app/apperr"
 	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/store"
@@ -99,7 +102,9 @@ func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
 	case protocol.BPing:
 		c.Send(frame(map[string]any{"type": protocol.CPong}))
 	case protocol.BPrompt:
-		err = a.submitPrompt(PromptInput{Content: f.Content, Model: f.Model, Mode: f.QueueMode, Author: author})
+		if err = a.checkModel(f.Model); err == nil {
+			err = a.submitPrompt(PromptInput{Content: f.Content, Model: f.Model, Mode: f.QueueMode, Author: author})
+		}
 	case protocol.BAbort:
 		if a.sess.RunnerBusy {
 			a.sendRunner(protocol.ServerFrame{Type: protocol.SAbort})
@@ -115,7 +120,9 @@ func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
 	case "queue.promote":
 		err = a.replacePending(nil)
 	case "queue.replace":
-		err = a.replacePending(&PromptInput{Content: f.Content, Model: f.Model, Author: author})
+		if err = a.checkModel(f.Model); err == nil {
+			err = a.replacePending(&PromptInput{Content: f.Content, Model: f.Model, Author: author})
+		}
 	default:
 		err = apperr.Invalid("type", "unsupported frame type %s", f.Type)
 	}
@@ -126,4 +133,15 @@ func (a *actor) onClientFrame(c Client, u *store.User, f *clientFrame) {
 		}
 		c.Send(frame(errorFrame{Type: protocol.CError, Message: msg}))
 	}
+}
+
+// checkModel checks a model a browser picked against the owner's
+// credentials (as Manager.Prompt does for REST).
+func (a *actor) checkModel(model string) error {
+	if model == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.m.checkModel(ctx, a.sess.UserID, a.sess.Agent, model)
 }

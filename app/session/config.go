@@ -60,6 +60,9 @@ type Config struct {
 	// the server's own user: then a terminal (terminal.go) is refused
 	// while the server has more than one user.
 	LocalRunnersAsServerUser bool
+	// Version is the server's agentops version: a runner that reports
+	// another one is asked to restart once idle (upgrade.go). Empty: never.
+	Version string
 	// Replica, when its ID is set, runs sessions under leases shared
 	// with other replicas (replicas.go).
 	Replica Replication

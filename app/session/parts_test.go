@@ -138,9 +138,9 @@ func (f fakeConn) Close(int, string) {}
 func TestRunnerLinkIgnoresReplacedSockets(t *testing.T) {
 	var l runnerLink
 	old, cur := fakeConn{"old"}, fakeConn{"new"}
-	l.attach(old, time.Now())
+	l.attach(old, time.Now(), "")
 	l.ready = true
-	if replaced := l.attach(cur, time.Now()); replaced == nil || replaced.ID() != "old" {
+	if replaced := l.attach(cur, time.Now(), ""); replaced == nil || replaced.ID() != "old" {
 		t.Fatal("attach returns the replaced runner")
 	}
 	if l.ready {

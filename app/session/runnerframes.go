@@ -11,7 +11,7 @@ import (
 	"github.com/agentops/agentops/store"
 )
 
-func (a *actor) attachRunner(c Conn) {
+func (a *actor) attachRunner(c Conn, version string) {
 	// Write what is in memory first: then the mark told to the runner is
 	// exact, and it replays exactly what follows it.
 	if err := a.flush(); err != nil {
@@ -33,7 +33,7 @@ func (a *actor) attachRunner(c Conn) {
 		c.Close(protocol.CloseGoingAway, "server error; reconnect")
 		return
 	}
-	if old := a.runner.attach(c, a.now()); old != nil {
+	if old := a.runner.attach(c, a.now(), version); old != nil {
 		old.Close(protocol.CloseReplaced, protocol.CloseReasonReplace)
 	}
 	a.timers.clear(timerRevert)
@@ -146,11 +146,18 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 			}
 			after = append(after, func() {
 				a.broadcast(statusFrame(map[string]any{"runnerConnected": true, "runnerBusy": a.sess.RunnerBusy}))
+				if a.restartOutdatedRunner() {
+					return
+				}
 				a.drain()
 				a.dispatchWorkflow()
 			})
-		} else if f.Status == protocol.AgentIdle && !a.sess.RunnerBusy && a.queuedCount() > 0 {
-			after = append(after, a.drain)
+		} else if f.Status == protocol.AgentIdle && !a.sess.RunnerBusy {
+			after = append(after, func() {
+				if !a.restartOutdatedRunner() && a.queuedCount() > 0 {
+					a.drain()
+				}
+			})
 		}
 		after = append(after, func() {
 			a.broadcast(frame(agentStatusFrame{Type: protocol.CAgentStatus, Status: f.Status, Detail: f.Detail}))
@@ -217,6 +224,9 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		writes = append(writes, a.completePrompt(f.MessageID), a.takeAnswered(f.MessageID))
 		after = append(after, func() {
 			a.broadcast(statusFrame(map[string]any{"runnerBusy": a.sess.RunnerBusy, "queuedPrompts": a.queuedCount()}))
+			if a.restartOutdatedRunner() { // the turn has ended: now is the time
+				return
+			}
 			a.drain()
 		})
 	case protocol.RError:
@@ -286,6 +296,10 @@ func (a *actor) onRunnerFrame(c Conn, f *protocol.RunnerFrame) {
 		protocol.RTitle, protocol.RTunnels, protocol.RScreenshot, protocol.RModelSwitched,
 		protocol.RAudioTranscript, protocol.RChannelSession, protocol.RCommandResult, protocol.RWaitSubscription:
 		// Accepted and ignored, as upstream's essentials list allows.
+	case protocol.RTranscript:
+		if f.RequestID != "" {
+			a.sendTranscript(f)
+		}
 	default:
 		if a.m.cfg.RPCs != nil && f.RequestID != "" && a.m.cfg.RPCs.Handles(f.Type) {
 			write, send := a.rpc(f)

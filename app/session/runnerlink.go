@@ -11,12 +11,13 @@ type runnerLink struct {
 	// dropped, when set, hears of every socket that stops being the
 	// runner (replaced or detached), with why.
 	dropped func(c Conn, why string)
+	version string // the runner's agentops version, from its handshake
 }
 
 // attach makes c the runner and returns the one it replaces, if any.
-func (l *runnerLink) attach(c Conn, now time.Time) Conn {
+func (l *runnerLink) attach(c Conn, now time.Time, version string) Conn {
 	old := l.conn
-	l.conn, l.ready, l.connectedAt = c, false, now
+	l.conn, l.ready, l.connectedAt, l.version = c, false, now, version
 	if old != nil && old.ID() == c.ID() {
 		return nil
 	}
@@ -32,7 +33,7 @@ func (l *runnerLink) detach(c Conn) bool {
 	if l.conn == nil || l.conn.ID() != c.ID() {
 		return false
 	}
-	l.conn, l.ready = nil, false
+	l.conn, l.ready, l.version = nil, false, ""
 	if l.dropped != nil {
 		l.dropped(c, "The session's runner went away (hibernated, terminated or disconnected)")
 	}

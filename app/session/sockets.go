@@ -52,7 +52,14 @@ type RunnerSocket struct {
 // AttachRunner makes conn the session's runner (replacing any other). The
 // token must have been checked with CheckRunnerToken.
 func (m *Manager) AttachRunner(ctx context.Context, id string, conn Conn) (*RunnerSocket, error) {
-	if err := m.actors.withActor(ctx, id, func(a *actor) error { a.attachRunner(conn); return nil }); err != nil {
+	return m.AttachVersionedRunner(ctx, id, conn, "")
+}
+
+// AttachVersionedRunner is AttachRunner for a runner that reported its
+// agentops version in the handshake: one that runs another version than
+// the server is asked to restart once it is idle (upgrade.go).
+func (m *Manager) AttachVersionedRunner(ctx context.Context, id string, conn Conn, version string) (*RunnerSocket, error) {
+	if err := m.actors.withActor(ctx, id, func(a *actor) error { a.attachRunner(conn, version); return nil }); err != nil {
 		if errors.Is(err, errGone) {
 			return nil, ErrNotActive
 		}

@@ -7,11 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/agentops/agentops/app"
@@ -104,7 +105,7 @@ hibernated and wakes in an empty one. See docs/operations.md.`,
 			defer closeBlob()
 			res, err := ops.Backup(ctx, ops.BackupOptions{
 				Store: st, Blob: b, Key: key, WithoutKey: withoutKey,
-				WorkspacesDir: filepath.Join(cfg.DataDir, "workspaces"), IncludeWorkspaces: withWorkspaces,
+				WorkspacesDir: cfg.WorkspacesDir, IncludeWorkspaces: withWorkspaces,
 				Out: out, Version: cfg.Version, Progress: progressTo(cmd.ErrOrStderr()),
 			})
 			if err != nil {
@@ -135,8 +136,9 @@ hibernated and wakes in an empty one. See docs/operations.md.`,
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "archive to write (.tar, or .tar.gz/.tgz to compress); never overwritten")
 	f.BoolVar(&withoutKey, "without-key", false, "leave the instance key out (keep it safe yourself: without it the stored credentials cannot be opened)")
-	f.BoolVar(&withWorkspaces, "include-workspaces", false, "also archive the sessions' workspaces under <data-dir>/workspaces")
+	f.BoolVar(&withWorkspaces, "include-workspaces", false, "also archive the sessions' workspaces (under --workspaces-dir)")
 	addBlobFlags(f, cfg)
+	addWorkspacesFlag(f, cfg)
 	return cmd
 }
 
@@ -166,7 +168,7 @@ wake in an empty workspace.`,
 			defer func() { closeBlob() }()
 			res, err := ops.Restore(ctx, ops.RestoreOptions{
 				Archive: args[0], DataDir: cfg.DataDir, DatabaseURL: sqliteFileOrURL(cfg.DatabaseURL), KeyFile: cfg.InstanceKeyFile,
-				WorkspacesDir: filepath.Join(cfg.DataDir, "workspaces"), Progress: progressTo(cmd.ErrOrStderr()),
+				WorkspacesDir: cfg.WorkspacesDir, Progress: progressTo(cmd.ErrOrStderr()),
 				OpenBlob: func(ctx context.Context) (blob.Storage, error) {
 					b, closeFn, err := app.OpenBlob(ctx, *cfg)
 					if err == nil {
@@ -196,7 +198,15 @@ wake in an empty workspace.`,
 		},
 	}
 	addBlobFlags(cmd.Flags(), cfg)
+	addWorkspacesFlag(cmd.Flags(), cfg)
 	return cmd
+}
+
+// addWorkspacesFlag is serve's --workspaces-dir for the commands that read
+// or write workspaces (backup, restore): give them the same folder.
+func addWorkspacesFlag(f *pflag.FlagSet, cfg *app.Config) {
+	f.StringVar(&cfg.WorkspacesDir, "workspaces-dir", "", "folder of local sessions' workspaces, as given to serve (default <data-dir>/workspaces)")
+	fromEnv(f, "workspaces-dir")
 }
 
 func sqliteFileOrURL(u string) string {

@@ -79,7 +79,7 @@ func NewRoot(version string) *cobra.Command {
 	pf.StringVar(&cfg.AgentsDir, "agents-dir", "", "where `agentops agents install` puts agent CLIs; serve looks there before PATH (default <data-dir>/agents)")
 	fromEnv(pf, "data-dir", "database-url", "instance-key-file", "log-level", "log-format", "agents-dir")
 
-	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newBackup(cfg), newRestore(cfg), newMigrateData(cfg), newDoctor(cfg), newRunner(), newAgents(cfg), newVersion(version), newImportUpstream(cfg))
+	root.AddCommand(newServe(cfg), newMigrate(cfg), newUser(cfg), newToken(cfg), newKeys(cfg), newBackup(cfg), newRestore(cfg), newMigrateData(cfg), newDoctor(cfg), newRunner(version), newAgents(cfg), newVersion(version), newImportUpstream(cfg))
 	setUsage(root)
 	return root
 }

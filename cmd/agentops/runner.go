@@ -26,7 +26,7 @@ const RunnerTokenEnv = "AGENTOPS_RUNNER_TOKEN"
 // (anywhere) and connects back to the server. Its flags are per-process
 // arguments, not configuration settings, so none reads an AGENTOPS_*
 // variable (they are not marked with fromEnv).
-func newRunner() *cobra.Command {
+func newRunner(version string) *cobra.Command {
 	var (
 		serverURL, sessionID, agentName, workspace string
 		stateDir, agentsDir                        string
@@ -83,6 +83,7 @@ func newRunner() *cobra.Command {
 				Workspace:   ws,
 				Logger:      log,
 				GiveUpAfter: giveUpAfter,
+				Version:     version,
 			})
 			if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
 				log.Info("runner interrupted")

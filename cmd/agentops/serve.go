@@ -77,13 +77,15 @@ func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
 	f.StringVar(&cfg.Sandbox, "sandbox", "local", "where runners run: local (a process per session under the data dir) or external (you start `agentops runner` elsewhere)")
 	f.StringVar(&cfg.DefaultAgent, "default-agent", "", "agent for sessions that do not name one (default: the first of claude-code, codex, opencode installed and usable for the caller, else script)")
 	f.BoolVar(&cfg.AgentsAllowRoot, "agents-allow-root", false, "let agent CLIs bypass their permission prompts when runners run as root (they are told they are sandboxed)")
+	f.StringVar(&cfg.RunnerUser, "runner-user", "", "when serve runs as root: run local runners and their agents as this unprivileged user, who owns the workspaces and cannot read the data dir")
+	f.StringVar(&cfg.WorkspacesDir, "workspaces-dir", "", "folder of local sessions' workspaces (default <data-dir>/workspaces; with --runner-user <data-dir>-workspaces, outside the data dir)")
 	f.DurationVar(&cfg.AgentNoProgress, "agent-no-progress-timeout", 2*time.Minute, "end a turn when the agent shows no progress (text, tool or step) for this long")
 	f.DurationVar(&cfg.AgentTurnTimeout, "agent-turn-timeout", time.Hour, "end a turn that runs longer than this")
 	f.StringVar(archiveAfter, "archive-after", *archiveAfter, "archive terminated and errored sessions (and remove their workspaces) this long after they end: 7d, 36h; 0 never")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (for the login limit); default none")
 	f.StringSliceVar(&cfg.RepoRoots, "repo-roots", nil, "comma-separated folders under which sessions may use local repositories (repoPath, file:// repoUrl); default none: off")
 	fromEnv(f, "listen", "public-url", "allowed-origins", "open-signup", "sandbox", "default-agent", "archive-after", "trusted-proxies", "repo-roots",
-		"agents-allow-root", "agent-no-progress-timeout", "agent-turn-timeout")
+		"agents-allow-root", "agent-no-progress-timeout", "agent-turn-timeout", "runner-user", "workspaces-dir")
 	// GitHub: pull requests from sessions.
 	f.StringVar(&cfg.GitHubAPIURL, "github-api-url", "", "GitHub's API base URL (default https://api.github.com/); for GitHub Enterprise an API base such as https://ghe.example.com/api/v3/, whose repository URLs on the same host map to owner/name by their path")
 	f.DurationVar(&cfg.PRRefreshInterval, "pr-refresh-interval", 5*time.Minute, "how often the state (open, merged, closed) of pull requests made from sessions is read again from GitHub; a failing one backs off")

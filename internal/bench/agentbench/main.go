@@ -8,6 +8,7 @@
 // runner does).
 //
 //	go run -tags sqlite_fts5 ./internal/bench/agentbench -runs 5
+//	go run -tags sqlite_fts5 ./internal/bench/agentbench -server -runs 5
 //
 // The CLIs are installed (once) into $AGENTOPS_TEST_AGENTS_CACHE, default
 // /var/cache/agentops-test/agents, as the tests do.
@@ -40,10 +41,18 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 5, "turns per agent and mode")
+	server := flag.Bool("server", false, "measure through the whole server instead: REST prompt, session actor, a real `agentops runner` child (built from this checkout) and each CLI; with the runner's RSS beside the CLI's")
 	flag.Parse()
 	testing.Init()
 	model := fakemodel.Start()
 	defer model.Close()
+	if *server {
+		if err := throughServer(*runs, model); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	fmt.Printf("load average at start: %s\n", loadavg())
 	fmt.Println("| agent | mode | first text p50 | end of turn p50 | end of turn max | CLI RSS max |")
 	fmt.Println("|---|---|---|---|---|---|")

@@ -50,6 +50,9 @@ type Agent struct {
 	model   string // the model proc runs
 	session string // Claude's session id
 	starts  int    // processes started (tests)
+	// seed: the process started a new Claude session; its first prompt
+	// carries the transcript so far (agent.SeedPrompt).
+	seed bool
 }
 
 // Factory builds the adapter; the process starts with the first prompt.
@@ -144,6 +147,7 @@ func (a *Agent) start(p agent.Prompt, model string, out agent.Turn) error {
 			a.opts.Log().Warn("claude-code has no transcript of the stored session; starting a new one", "agent_session_id", a.session)
 		}
 		a.session = uuid.NewString()
+		a.seed = true // a new Claude session: give it the transcript so far
 		args = append(args, "--session-id", a.session)
 	}
 	if len(p.Persona) > 0 {
@@ -200,7 +204,12 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 			return err
 		}
 	}
-	if err := a.proc.Send(map[string]any{"type": "user", "message": map[string]any{"role": "user", "content": p.Content}}); err != nil {
+	content := p.Content
+	if a.seed {
+		a.seed = false
+		content = agent.SeedPrompt(ctx, out, p, a.opts.Log())
+	}
+	if err := a.proc.Send(map[string]any{"type": "user", "message": map[string]any{"role": "user", "content": content}}); err != nil {
 		err = a.proc.ExitError("claude")
 		a.stop()
 		return err

@@ -1,6 +1,7 @@
 package claudecode
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,4 +163,44 @@ func TestDeadEndpoint(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("took %s", d)
 	}
+}
+
+// An endpoint that accepts the connection and never answers: Claude waits
+// (its request timeout is minutes), so the no-progress deadline ends the
+// turn, and the next prompt starts a new process.
+func TestSilentEndpointNoProgress(t *testing.T) {
+	bin := agenttest.CLI(t, Info)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never answered
+		}
+	}()
+	env := map[string]string{"PATH": os.Getenv("PATH"), "ANTHROPIC_BASE_URL": "http://" + ln.Addr().String(), "ANTHROPIC_API_KEY": "sk-fake"}
+	a, err := New(agent.Options{Workspace: t.TempDir(), StateDir: t.TempDir(), Bin: bin, AllowRoot: true,
+		Getenv:    func(k string) string { return env[k] },
+		Deadlines: agent.Deadlines{NoProgress: 5 * time.Second, KillGrace: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	s := &agenttest.Session{Agent: a}
+	start := time.Now()
+	_, err = s.Turn(t, "hello")
+	if err == nil || !strings.Contains(err.Error(), "progress") {
+		t.Fatalf("err %v, want the no-progress deadline", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %s", d)
+	}
+	t.Logf("silent endpoint: %v after %s", err, time.Since(start).Round(time.Millisecond))
 }

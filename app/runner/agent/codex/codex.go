@@ -171,6 +171,10 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 			a.opts.Log().Warn("codex has no rollout of the stored thread; starting a new one", "agent_session_id", a.thread)
 		}
 		a.thread = ""
+		// A new thread: it gets the transcript so far.
+		if seeded := agent.SeedPrompt(ctx, out, p, a.opts.Log()); seeded != p.Content {
+			content = seeded
+		}
 		args = append(args, content)
 	}
 	env := cli.Env(a.opts, a.dirs)

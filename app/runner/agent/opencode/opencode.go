@@ -310,6 +310,7 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 			return err
 		}
 	}
+	content := p.Content
 	if a.session == "" && p.AgentSessionID != "" {
 		if a.call(ctx, "GET", "/session/"+p.AgentSessionID, nil, nil) == nil {
 			a.session = p.AgentSessionID
@@ -323,12 +324,14 @@ func (a *Agent) Run(ctx context.Context, p agent.Prompt, out agent.Turn) error {
 			return err
 		}
 		a.session = s.ID
+		// A new OpenCode session: it gets the transcript so far.
+		content = agent.SeedPrompt(ctx, out, p, a.opts.Log())
 	}
 	if err := out.SetAgentSession(a.session); err != nil {
 		return err
 	}
 	err = a.call(ctx, "POST", "/session/"+a.session+"/prompt_async", map[string]any{
-		"parts": []any{map[string]any{"type": "text", "text": p.Content}},
+		"parts": []any{map[string]any{"type": "text", "text": content}},
 		"model": map[string]any{"providerID": providerID, "modelID": modelID},
 	}, nil)
 	if err != nil {
@@ -492,6 +495,9 @@ func (t *translator) handle(ev event) (done bool, err error) {
 			if _, seen := t.texts[part.ID]; !seen {
 				t.order = append(t.order, part.ID)
 			}
+			if part.Text != "" && part.Text != t.texts[part.ID] {
+				t.wd.Progress()
+			}
 			t.texts[part.ID] = part.Text
 		case "tool":
 			t.wd.Progress()
@@ -508,9 +514,14 @@ func (t *translator) handle(ev event) (done bool, err error) {
 			}
 			return false, t.out.Tool(call)
 		case "step-start":
-			t.wd.Progress()
+			// Not progress by itself: on a malformed or cut-off model
+			// answer OpenCode loops forever through empty steps
+			// (step-start, then step-finish with reason "unknown" and no
+			// tokens), which must not hold off the no-progress deadline.
 		case "step-finish":
-			t.wd.Progress()
+			if part.Tokens.Input+part.Tokens.Output > 0 {
+				t.wd.Progress()
+			}
 			u := protocol.Usage{InputTokens: part.Tokens.Input, OutputTokens: part.Tokens.Output}
 			if part.Tokens.Cache.Read > 0 {
 				u.CacheReadTokens = &part.Tokens.Cache.Read
