@@ -356,7 +356,12 @@ func (a *App) Serve(ctx context.Context) error {
 		Metrics:        a.Metrics,
 		MetricsToken:   a.cfg.MetricsToken,
 		Web:            web.Dist(),
+		Draining:       sessions.Draining,
 	}, a.log)
+	if handler, err = a.forwarding(ctx, sessions, sessions.ReplicaID(), handler); err != nil {
+		ln.Close()
+		return err
+	}
 	// inflight counts running handlers (sockets included): the database
 	// must not close under one.
 	var inflight sync.WaitGroup
@@ -428,6 +433,9 @@ func (a *App) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		a.log.Info("shutting down")
 	}
+	// /ready says not ready from now on, and no session starts here: with
+	// replicas, the sessions are handed over once the actors stop below.
+	sessions.Drain(context.Background())
 	stopWatchdog()
 	<-wdDone
 	if err := a.cfg.Systemd.Stopping(); err != nil {
@@ -592,7 +600,15 @@ func (a *App) newSessions(addr *net.TCPAddr, bus *events.Bus) (*session.Manager,
 		}
 		provider = local
 	}
+	if a.cfg.RunnerURL != "" {
+		runnerURL = a.cfg.RunnerURL // a load balancer in front of several replicas
+	}
+	repl, err := a.replication()
+	if err != nil {
+		return nil, nil, err
+	}
 	mgr = session.NewManager(a.Store, bus, provider, session.Config{
+		Replica:   repl,
 		RunnerURL: runnerURL, DefaultAgent: a.cfg.DefaultAgent, Agents: agents, Timings: a.cfg.SessionTimings,
 		Catalog: &agentCatalog{reg: reg, models: agents, dir: a.cfg.AgentsDir, external: a.cfg.Sandbox == "external",
 			creds: a.Credentials, now: time.Now},

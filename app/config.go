@@ -113,6 +113,15 @@ type Config struct {
 	// MetricsToken turns /metrics on: scrapers send it as a bearer token.
 	// Empty: /metrics is a 404.
 	MetricsToken string
+
+	// Several replicas (docs/deploy.md): AdvertiseURL, where the other
+	// replicas reach this one, turns session leases on (Postgres only);
+	// RunnerURL is what runners dial (default: loopback for local
+	// runners, the public URL for external ones); SessionLease is how
+	// long a replica's sessions stay its own without a heartbeat.
+	AdvertiseURL string
+	RunnerURL    string
+	SessionLease time.Duration
 }
 
 // WorkflowConfig holds the workflow settings.
@@ -285,6 +294,9 @@ func (c *Config) Resolve() error {
 		return err
 	}
 	if err := c.resolvePubSub(); err != nil {
+		return err
+	}
+	if err := c.resolveReplicas(); err != nil {
 		return err
 	}
 	switch c.LogFormat {

@@ -234,6 +234,17 @@ func derive(key []byte, purpose string) []byte {
 	return out
 }
 
+// Derive returns a 32-byte secret for purpose from key id (HKDF), for
+// secrets the holders of the keyring share, such as the one replicas
+// sign their requests to each other with.
+func (k *Keyring) Derive(id, purpose string) ([]byte, error) {
+	key, ok := k.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownKey, id)
+	}
+	return derive(key, purpose), nil
+}
+
 // Check returns the check value of key id, which the database records.
 func (k *Keyring) Check(id string) (string, error) {
 	key, ok := k.keys[id]

@@ -21,6 +21,28 @@ type Migration struct {
 	Name     string // "init"
 	SQL      string
 	Checksum string // sha256 of SQL, hex
+	// MinRelease is the oldest release that can still run on the schema
+	// this migration leaves, named by the newest migration that release
+	// knows; from the file's "-- min-release: NNNN" line, empty when the
+	// migration declares none (docs/deploy.md, "Rolling upgrades").
+	MinRelease string
+}
+
+const minReleasePrefix = "-- min-release:"
+
+// parseMinRelease reads the "-- min-release: NNNN" line among a
+// migration's leading comment lines.
+func parseMinRelease(body string) string {
+	for _, line := range strings.Split(body, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "--") {
+			break
+		}
+		if v, ok := strings.CutPrefix(line, minReleasePrefix); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // MigrationState is a migration and whether (and when) it was applied.
@@ -55,7 +77,8 @@ func LoadMigrations(d Dialect) ([]Migration, error) {
 			return nil, fmt.Errorf("read migration %s: %w", name, err)
 		}
 		sum := sha256.Sum256(body)
-		out = append(out, Migration{Version: version, Name: rest, SQL: string(body), Checksum: hex.EncodeToString(sum[:])})
+		out = append(out, Migration{Version: version, Name: rest, SQL: string(body), Checksum: hex.EncodeToString(sum[:]),
+			MinRelease: parseMinRelease(string(body))})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i := 1; i < len(out); i++ {
@@ -98,6 +121,9 @@ func (s *Store) withMigrationTx(ctx context.Context, fn func(tx *sql.Tx) error) 
 	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
+	if err := s.addMinReleaseColumn(ctx, tx); err != nil {
+		return err
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -122,6 +148,49 @@ func appliedMigrations(ctx context.Context, q interface {
 			return nil, fmt.Errorf("read schema_migrations: %w", err)
 		}
 		out[v] = [2]string{sum, at}
+	}
+	return out, rows.Err()
+}
+
+// addMinReleaseColumn adds schema_migrations.min_release to a table an
+// older binary created (binaries before it ignore the column). The
+// migrator owns schema_migrations, so this is not a migration: those
+// apply to the data tables alone.
+func (s *Store) addMinReleaseColumn(ctx context.Context, tx *sql.Tx) error {
+	// Look the column up first: on Postgres a failed statement would
+	// abort the transaction.
+	q := "SELECT count(*) FROM pragma_table_info('schema_migrations') WHERE name = 'min_release'"
+	if s.dialect == Postgres {
+		q = "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'schema_migrations' AND column_name = 'min_release'"
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("read schema_migrations columns: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "ALTER TABLE schema_migrations ADD COLUMN min_release TEXT"); err != nil {
+		return fmt.Errorf("add schema_migrations.min_release: %w", err)
+	}
+	return nil
+}
+
+// appliedMinReleases reads the min-release each applied migration
+// recorded, by version.
+func (s *Store) appliedMinReleases(ctx context.Context, tx *sql.Tx) (map[string]string, error) {
+	out := map[string]string{}
+	rows, err := tx.QueryContext(ctx, "SELECT version, min_release FROM schema_migrations WHERE min_release IS NOT NULL")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v, mr string
+		if err := rows.Scan(&v, &mr); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		out[v] = mr
 	}
 	return out, rows.Err()
 }
@@ -151,7 +220,11 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 		for i, m := range all {
 			known[i] = m.Version
 		}
-		if _, err := CheckVersions(applied, known); err != nil {
+		mins, err := s.appliedMinReleases(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := CheckRelease(applied, mins, known); err != nil {
 			return fmt.Errorf("the database was migrated by a newer agentops (a rollback after an upgrade?): run the newer binary, or restore the backup taken before the upgrade: %w", err)
 		}
 		return nil
@@ -182,6 +255,15 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 			}
 			if _, err := tx.ExecContext(ctx, ins, m.Version, m.Name, m.Checksum, Now().Format(TimeLayout)); err != nil {
 				return fmt.Errorf("record migration %s: %w", m.Version, err)
+			}
+			if m.MinRelease != "" {
+				upd := "UPDATE schema_migrations SET min_release = ? WHERE version = ?"
+				if s.dialect == Postgres {
+					upd = "UPDATE schema_migrations SET min_release = $1 WHERE version = $2"
+				}
+				if _, err := tx.ExecContext(ctx, upd, m.MinRelease, m.Version); err != nil {
+					return fmt.Errorf("record migration %s's min-release: %w", m.Version, err)
+				}
 			}
 			did = true
 			return nil

@@ -146,6 +146,63 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	})
 }
 
+// A rolling upgrade mixes releases: an older binary serves a schema with
+// migrations it does not know when each of them recorded a min-release it
+// meets, and refuses, naming the release it needs, when one did not.
+func TestMigrateMinRelease(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		all := loadMigrations(t, s.Dialect())
+		release := all[len(all)-1].Version
+		var recorded string
+		noErr(t, "read the replicas migration's min-release", s.DB().NewRaw("SELECT min_release FROM schema_migrations WHERE name = 'replicas'").Scan(ctx, &recorded))
+		if recorded != "0017" {
+			t.Fatalf("the replicas migration recorded min-release %q, want 0017 (its file's declaration)", recorded)
+		}
+		future := func(version, minRelease string) {
+			t.Helper()
+			_, err := s.DB().NewRaw("INSERT INTO schema_migrations (version, name, checksum, applied_at, min_release) VALUES (?, ?, ?, ?, ?)",
+				version, "from_the_future", strings.Repeat("0", 64), store.Now().Format(store.TimeLayout), minRelease).Exec(ctx)
+			noErr(t, "record a future migration", err)
+		}
+		future("9998", release) // the next release still runs with this one
+		if _, err := s.Migrate(ctx); err != nil {
+			t.Fatalf("an older release the schema allows was refused: %v", err)
+		}
+		future("9999", "9999") // a contraction: this release is too old
+		_, err := s.Migrate(ctx)
+		if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), "needs agentops release 9999") {
+			t.Fatalf("Migrate below the min-release: %v, want ErrNewerSchema naming release 9999", err)
+		}
+	})
+}
+
+func TestCheckRelease(t *testing.T) {
+	known := []string{"0001", "0017", "0022"}
+	for _, c := range []struct {
+		name    string
+		applied []string
+		mins    map[string]string
+		ok      bool
+	}{
+		{"same schema", []string{"0001", "0017", "0022"}, map[string]string{"0022": "0017"}, true},
+		{"older schema", []string{"0001"}, nil, true},
+		{"newer, compatible", []string{"0001", "0017", "0022", "0023"}, map[string]string{"0023": "0022"}, true},
+		{"newer, declared for an older release", []string{"0022", "0023"}, map[string]string{"0023": "0017"}, true},
+		{"newer, needs it", []string{"0022", "0023"}, map[string]string{"0023": "0023"}, false},
+		{"newer, undeclared", []string{"0022", "0023"}, nil, false},
+		{"an earlier contraction this release is too old for", []string{"0022", "0023", "0024"}, map[string]string{"0023": "0023", "0024": "0017"}, false},
+	} {
+		err := store.CheckRelease(c.applied, c.mins, known)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: err %v, want ok=%v", c.name, err, c.ok)
+		}
+		if err != nil && !errors.Is(err, store.ErrNewerSchema) {
+			t.Errorf("%s: %v is not ErrNewerSchema", c.name, err)
+		}
+	}
+}
+
 // TestMigrateConcurrent starts several servers at once on one fresh
 // database: every migration is applied by exactly one of them, and none
 // fails.

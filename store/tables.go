@@ -58,6 +58,8 @@ var tables = []Table{
 	{Name: "workflow_schedule_ticks"},
 	{Name: "login_links"},
 	{Name: "action_invocations"},
+	{Name: "replicas"},
+	{Name: "session_leases"},
 }
 
 // Tables returns the registered tables in foreign-key order (parents

@@ -60,6 +60,42 @@ func CheckVersions(applied, known []string) (missing []string, err error) {
 	return missing, nil
 }
 
+// CheckRelease is the rolling-upgrade rule a server applies at start-up
+// (docs/deploy.md, "Rolling upgrades"): a database with migrations this
+// binary does not know is still served when every recorded min-release
+// (minRelease, by version) is at most this binary's release, the newest
+// migration it knows; an unknown migration that recorded none was not
+// declared compatible, and is refused. Backups and migrate-data copy
+// whole tables and keep CheckVersions' strict rule.
+func CheckRelease(applied []string, minRelease map[string]string, known []string) error {
+	if len(known) == 0 {
+		return fmt.Errorf("no migrations known")
+	}
+	release := known[len(known)-1]
+	k := map[string]bool{}
+	for _, v := range known {
+		k[v] = true
+	}
+	var undeclared []string
+	need := ""
+	for _, v := range applied {
+		if m := minRelease[v]; m > need {
+			need = m
+		}
+		if !k[v] && minRelease[v] == "" {
+			undeclared = append(undeclared, v)
+		}
+	}
+	if len(undeclared) > 0 {
+		sort.Strings(undeclared)
+		return fmt.Errorf("migrations %v are unknown to this agentops (release %s) and say nothing about older releases: %w", undeclared, release, ErrNewerSchema)
+	}
+	if need > release {
+		return fmt.Errorf("the schema needs agentops release %s or newer (the one that knows migration %s); this is release %s: %w", need, need, release, ErrNewerSchema)
+	}
+	return nil
+}
+
 // AppliedVersions returns the migration versions the database records.
 func (s *Store) AppliedVersions(ctx context.Context) ([]string, error) {
 	done, err := appliedMigrations(ctx, s.rdb)

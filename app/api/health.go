@@ -29,6 +29,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "storage_full", "error": errStorageFull.Message, "code": "STORAGE_FULL"})
 		return false
 	}
+	if s.opts.Draining != nil && s.opts.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "error": "This server is shutting down", "code": "UNAVAILABLE"})
+		return
+	}
 	if !notFull() {
 		return
 	}

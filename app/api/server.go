@@ -62,6 +62,9 @@ type Options struct {
 	// Ready reports whether the server can take traffic (the database
 	// answers); /ready calls it.
 	Ready func(ctx context.Context) error
+	// Draining, when set and true, makes /ready say not ready: the
+	// replica is handing its sessions over before it stops.
+	Draining func() bool
 	// Metrics records requests and sockets, and /metrics serves it to
 	// scrapers that present MetricsToken; with no token /metrics is a 404.
 	Metrics      *metrics.Metrics

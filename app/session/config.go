@@ -63,6 +63,9 @@ type Config struct {
 	// Version is the server's agentops version: a runner that reports
 	// another one is asked to restart once idle (upgrade.go). Empty: never.
 	Version string
+	// Replica, when its ID is set, runs sessions under leases shared
+	// with other replicas (replicas.go).
+	Replica Replication
 }
 
 // ArtifactRemover deletes the artifacts (blob objects) of a session or of
@@ -103,6 +106,7 @@ func (c *Config) setDefaults() {
 		c.DefaultAgent = "script"
 	}
 	c.Timings.setDefaults()
+	c.Replica.setDefaults()
 }
 
 // Timings are the session deadlines.

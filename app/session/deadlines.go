@@ -195,6 +195,9 @@ func (a *actor) onRunnerLost() error {
 // local sandbox gets one new runner until a runner reports ready; if that
 // one does not come either, the session ends as sandbox_lost (as upstream).
 func (a *actor) replaceRunner() error {
+	if a.strandedRunner() {
+		return a.failStranded()
+	}
 	if a.m.sandbox != nil && a.m.sandbox.Name() == "local" && a.sess.RunnerRespawns == 0 {
 		a.log.Warn("runner lost: starting a new one")
 		a.sess.RunnerRespawns++

@@ -45,6 +45,8 @@ type Manager struct {
 	terms  *termRelay    // browser terminals (terminal.go)
 
 	workflows WorkflowHooks // set before Start; nil: no workflow support
+
+	repl *replicas // leases shared with other replicas (replicas.go)
 }
 
 // NewManager builds the manager; call Start to bring live sessions back.
@@ -58,6 +60,7 @@ func NewManager(st *store.Store, ev EventPublisher, sb sandbox.Provider, cfg Con
 	m.actors = newRegistry(m)
 	m.ended = newEndedSockets()
 	m.terms = newTermRelay()
+	m.repl = &replicas{cfg: cfg.Replica}
 	return m
 }
 
@@ -71,17 +74,31 @@ var (
 
 // Start brings back an actor for every session that is not terminal, so
 // their runners can reconnect and their deadlines fire.
+//
+// With replicas, only the sessions no other live replica holds come back
+// here; the heartbeat takes over the others when their leases expire.
 func (m *Manager) Start(ctx context.Context) error {
+	if m.repl.cfg.on() {
+		if err := m.registerReplica(ctx); err != nil {
+			return err
+		}
+	}
 	live, err := m.st.Sessions().ListLive(ctx)
 	if err != nil {
 		return err
 	}
+	restored := 0
 	for i := range live {
 		a, err := m.actors.acquire(ctx, live[i].ID)
+		var elsewhere *OwnedElsewhereError
+		if errors.As(err, &elsewhere) {
+			continue
+		}
 		if err != nil {
 			m.log.Error("restore session", "session_id", live[i].ID, "err", err)
 			continue
 		}
+		restored++
 		// What a crash cut short is finished on the actor, in its own
 		// time: start-up does not wait for sandboxes.
 		select {
@@ -95,18 +112,28 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 		m.actors.release(a)
 	}
-	if len(live) > 0 {
-		m.log.Info("sessions restored", "count", len(live))
+	if restored > 0 {
+		m.log.Info("sessions restored", "count", restored)
+	}
+	if m.repl.cfg.on() {
+		m.startHeartbeat()
 	}
 	return nil
 }
 
 // Shutdown stops every actor: sockets close with "going away" so clients
 // reconnect to the next server. Runners are left to the sandbox provider.
+//
+// With replicas, the replica drains first (/ready says so, it takes no
+// session) and gives up its leases as soon as its actors have written
+// what they hold, so other replicas take the sessions over at once.
 func (m *Manager) Shutdown(ctx context.Context) {
+	m.Drain(ctx)
+	m.stopHeartbeat()
 	m.actors.close()
 	m.cancel()
 	m.actors.wait(ctx)
+	m.handOver()
 	m.ended.shutdown()
 	m.terms.endAll("The server is shutting down")
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,9 @@ func (a *actor) commit(writes ...func(ctx context.Context, tx *store.Store) erro
 	active := a.sess.LastActiveAt
 	now := a.now()
 	err := a.m.st.InTx(ctx, func(tx *store.Store) error {
+		if err := a.fence(ctx, tx); err != nil {
+			return err
+		}
 		for _, w := range writes {
 			if err := w(ctx, tx); err != nil {
 				return err
@@ -47,6 +51,9 @@ func (a *actor) commit(writes ...func(ctx context.Context, tx *store.Store) erro
 	})
 	if err != nil {
 		a.tr.markDirty(dirty)
+		if errors.Is(err, store.ErrFenced) {
+			a.fenced()
+		}
 		return err
 	}
 	acked := seq != a.sess.RunnerSeq

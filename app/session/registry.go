@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/agentops/agentops/store"
@@ -35,11 +36,18 @@ func newRegistry(m *Manager) *registry {
 // hibernation). A session that ended has no actor:
 // errGone.
 //
-// This is the one entry point to a session's actor. When replicas share
-// sessions, the ownership check (the session's lease and its epoch) and the
-// forwarding of the call to the owning replica belong here.
+// This is the one entry point to a session's actor. With replicas
+// (replicas.go), starting an actor takes the session's lease; a session
+// another live replica runs is not started here, and the call fails with
+// a 503 that says to retry: the HTTP layer forwards requests to the owner
+// (Manager.Owner) before they get here, so only a request that raced a
+// change of owner sees it.
 func (r *registry) withActor(ctx context.Context, id string, fn func(a *actor) error) error {
 	a, err := r.acquire(ctx, id)
+	var elsewhere *OwnedElsewhereError
+	if errors.As(err, &elsewhere) {
+		return errMoving
+	}
 	if err != nil {
 		return err
 	}
@@ -50,7 +58,8 @@ func (r *registry) withActor(ctx context.Context, id string, fn func(a *actor) e
 // post queues fn on the session's actor without waiting for it to run,
 // starting the actor if there is none; it waits for room in the mailbox,
 // so a fast socket is slowed down rather than dropped. A session that ended
-// drops fn. (Replicas: forwarded like withActor.)
+// drops fn, and so does a session another replica runs (its sockets are
+// forwarded there before they get here).
 func (r *registry) post(ctx context.Context, id string, fn func(a *actor)) {
 	a, err := r.acquire(ctx, id)
 	if err != nil {
@@ -61,8 +70,8 @@ func (r *registry) post(ctx context.Context, id string, fn func(a *actor)) {
 }
 
 // ifLive runs fn on the session's actor if one is live, without starting
-// one; ran says whether it did. (Replicas: a session owned elsewhere is
-// not live here; readers fall back to the database.)
+// one; ran says whether it did. A session another replica runs is not
+// live here; readers fall back to the database.
 func (r *registry) ifLive(ctx context.Context, id string, fn func(a *actor) error) (ran bool, err error) {
 	a := r.acquireLive(id)
 	if a == nil {
@@ -115,7 +124,20 @@ func (r *registry) acquire(ctx context.Context, id string) (*actor, error) {
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
+		if r.m.repl.cfg.on() {
+			return nil, &OwnedElsewhereError{} // handed over: another replica takes it
+		}
 		return nil, errGone
+	}
+	if r.m.repl.cfg.on() {
+		// Every lease acquisition raises the epoch: two starts of one
+		// session racing here would fence each other, so with leases
+		// starts go one at a time.
+		r.m.repl.startMu.Lock()
+		defer r.m.repl.startMu.Unlock()
+		if a := r.acquireLive(id); a != nil {
+			return a, nil
+		}
 	}
 	sess, err := r.m.st.Sessions().Get(ctx, id)
 	if err != nil {
@@ -124,10 +146,19 @@ func (r *registry) acquire(ctx context.Context, id string) (*actor, error) {
 	if store.IsTerminal(sess.Status) {
 		return nil, errGone
 	}
-	a, err := newActor(ctx, r.m, sess)
+	// With replicas the session's lease comes first: another live
+	// replica's actor is OwnedElsewhereError, and the actor started here
+	// writes under the new epoch.
+	epoch, from, err := r.m.acquireLease(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	a, err := newActor(ctx, r.m, sess)
+	if err != nil {
+		r.m.releaseLease(id, epoch)
+		return nil, err
+	}
+	a.epoch, a.takenFrom = epoch, from
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if other, ok := r.actors[id]; ok { // lost a race: use the winner
@@ -135,6 +166,7 @@ func (r *registry) acquire(ctx context.Context, id string) (*actor, error) {
 		return other, nil
 	}
 	if r.closed {
+		r.m.releaseLease(id, epoch)
 		return nil, errGone
 	}
 	r.actors[id] = a
@@ -147,7 +179,11 @@ func (r *registry) acquire(ctx context.Context, id string) (*actor, error) {
 		if r.actors[id] == a {
 			delete(r.actors, id)
 		}
+		closed := r.closed
 		r.mu.Unlock()
+		if !closed { // shutting down: handOver expires every lease at once
+			r.m.releaseLease(id, a.epoch) // a no-op when it was lost
+		}
 	}()
 	return a, nil
 }

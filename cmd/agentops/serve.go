@@ -109,5 +109,10 @@ func bindServeFlags(f *pflag.FlagSet, cfg *app.Config) *serveFlags {
 	fromEnv(f, "metrics-token")
 	f.DurationVar(&cfg.SessionTimings.ApprovalTTL, "approval-ttl", session.DefaultApprovalTTL, "deny an approval (permissionMode ask) nobody answers within this long")
 	fromEnv(f, "approval-ttl")
+	// Several replicas (docs/deploy.md, "Several replicas").
+	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL the other replicas reach this one at (http://10.0.0.5:8787); turns session leases on, so several replicas on one Postgres share sessions")
+	f.StringVar(&cfg.RunnerURL, "runner-url", "", "URL runners dial (default: the loopback listen address for local runners, the public URL for external ones; behind a load balancer, its URL)")
+	f.DurationVar(&cfg.SessionLease, "session-lease", app.DefaultSessionLease, "how long a replica's sessions stay its own without a heartbeat (heartbeat: a quarter of it); a dead replica's sessions move after this")
+	fromEnv(f, "advertise-url", "runner-url", "session-lease")
 	return sf
 }
