@@ -49,8 +49,8 @@ type actor struct {
 	// restartAsked: the runner was asked to restart because it ran
 	// another agentops version (upgrade.go).
 	restartAsked, restartWarned bool
-	epoch       int64  // of the session lease the actor runs under (replicas.go); 0: no leases
-	takenFrom   string // the replica that ran the session before this actor, if another
+	epoch                       int64  // of the session lease the actor runs under (replicas.go); 0: no leases
+	takenFrom                   string // the replica that ran the session before this actor, if another
 }
 
 func newActor(ctx context.Context, m *Manager, sess *store.Session) (*actor, error) {
