@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -428,4 +429,9 @@ func (c *checker) expectShape(shape string, vals chartutil.Values, o *objects, d
 	}
 	c.expect(o.pdbs[0].Spec.MinAvailable != nil && o.pdbs[0].Spec.MinAvailable.IntValue() == 1, "chart %s: the budget keeps one replica up", shape)
 	c.expect(len(ct.EnvFrom) == 1 && ct.EnvFrom[0].SecretRef != nil, "chart %s: variables from a Secret (envFrom)", shape)
+	podIP := env["POD_IP"]
+	c.expect(podIP.ValueFrom != nil && podIP.ValueFrom.FieldRef != nil && podIP.ValueFrom.FieldRef.FieldPath == "status.podIP" &&
+		env["AGENTOPS_ADVERTISE_URL"].Value == "http://$(POD_IP):8787", "chart %s: each pod advertises its own IP for session leases", shape)
+	ipAt, advAt := slices.Index(names, "POD_IP"), slices.Index(names, "AGENTOPS_ADVERTISE_URL")
+	c.expect(ipAt >= 0 && ipAt < advAt, "chart %s: POD_IP comes before the variable that refers to it", shape)
 }
