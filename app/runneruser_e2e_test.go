@@ -68,6 +68,12 @@ func TestRunnerUserRunsAgentsWithoutAccessToTheDataDir(t *testing.T) {
 		c.RunnerCommand = []string{exe, "runner"}
 	})
 	c := s.createSession(map[string]any{"agent": "script"})
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(s.cfg.DataDir, "runner-logs", c.Session.ID+".log"))
+			t.Logf("runner log:\n%s", b)
+		}
+	})
 	s.promptAndWait(c.Session.ID, "/write hello.txt from the agent")
 	ws := filepath.Join(base, "workspaces", c.Session.ID)
 	b, err := os.ReadFile(filepath.Join(ws, "hello.txt"))

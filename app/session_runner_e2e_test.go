@@ -135,14 +135,18 @@ func TestRunnerProtocolBadInput(t *testing.T) {
 	id, token := externalSession(t, s)
 	r := dialRunner(t, s, id, token)
 	// The handshake, in order: repo-config first, so that the runner sets
-	// its workspace up before it reports ready.
-	for _, want := range []string{"repo-config", "init", "opencode-config", "plugin-content"} {
+	// its workspace up before it reports ready; the permission mode right
+	// after init.
+	for _, want := range []string{"repo-config", "init", "permission-mode", "opencode-config", "plugin-content"} {
 		f := r.next()
 		if f["type"] != want {
 			t.Fatalf("handshake: got %v, want %s", f["type"], want)
 		}
 		if want == "init" && (f["lastSeq"] != 0.0 || f["sessionId"] != id) {
 			t.Fatalf("init: %v", f)
+		}
+		if want == "permission-mode" && f["permissionMode"] != "auto" {
+			t.Fatalf("permission-mode: %v, want auto (the default)", f)
 		}
 		if want == "repo-config" {
 			if v, ok := f["token"]; !ok || v != nil || f["sessionBranch"] != "agentops/"+id[:8] {

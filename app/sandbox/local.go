@@ -84,6 +84,7 @@ type LocalOptions struct {
 type Local struct {
 	root, logDir string
 	stateRoot    string
+	tmpRoot      string // with runAs: <root>/.tmp, each runner's TMPDIR under it
 	runnerArgs   []string
 	command      []string
 	onExit       func(sessionID, sandboxID string, err error)
@@ -168,7 +169,10 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("sandbox: local: running runners as %s needs the server to run as root", l.runAs.Name)
 		}
-		for _, d := range []string{root, l.stateRoot} {
+		// The server's own TMPDIR may be out of the user's reach (a 0700
+		// folder of root's): each runner gets one of its own.
+		l.tmpRoot = filepath.Join(root, ".tmp")
+		for _, d := range []string{root, l.stateRoot, l.tmpRoot} {
 			if d == "" {
 				continue
 			}
@@ -247,6 +251,11 @@ func (l *Local) RemoveWorkspace(ctx context.Context, sessionID string) error {
 	if l.stateRoot != "" {
 		if err := removeTree(filepath.Join(l.stateRoot, sessionID)); err != nil {
 			return fmt.Errorf("sandbox: remove agent state: %w", err)
+		}
+	}
+	if l.tmpRoot != "" {
+		if err := removeTree(filepath.Join(l.tmpRoot, sessionID)); err != nil {
+			return fmt.Errorf("sandbox: remove runner temp dir: %w", err)
 		}
 	}
 	// The runner's log goes with its workspace: nothing else ever removes it.
@@ -354,8 +363,13 @@ func (l *Local) start(ctx context.Context, req SpawnRequest, create bool) (Sandb
 	cmd.Stdout, cmd.Stderr = logf, logf // *os.File: no copying goroutines
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if l.runAs != nil {
+		tmp := filepath.Join(l.tmpRoot, req.SessionID)
+		if err := l.runAs.own(tmp); err != nil {
+			return Sandbox{}, fmt.Errorf("sandbox: runner temp dir: %w", err)
+		}
 		// Later entries win in exec's environment handling.
 		cmd.Env = append(cmd.Env, l.runAs.Env()...)
+		cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
 		cmd.SysProcAttr.Credential = l.runAs.Credential()
 	}
 	if err := cmd.Start(); err != nil {

@@ -103,8 +103,10 @@ func TestLocalRunAsUserOwnsItsWorkspaceAndCannotReadTheDataDir(t *testing.T) {
 	if got := read("home"); got != ru.Home && !(ru.Home == "" && got == "/") {
 		t.Errorf("HOME = %q, want the runner user's %q", got, ru.Home)
 	}
-	// The workspace, the file it wrote and the agent state dir are the user's.
-	for _, p := range []string{sb.Workspace, filepath.Join(sb.Workspace, "note"), filepath.Join(base, "workspaces", ".agent-state", id)} {
+	// The workspace, the file it wrote, the agent state dir and its own
+	// TMPDIR (the server's may be a 0700 folder of root's) are the user's.
+	tmp := filepath.Join(base, "workspaces", ".tmp", id)
+	for _, p := range []string{sb.Workspace, filepath.Join(sb.Workspace, "note"), filepath.Join(base, "workspaces", ".agent-state", id), tmp} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -122,6 +124,9 @@ func TestLocalRunAsUserOwnsItsWorkspaceAndCannotReadTheDataDir(t *testing.T) {
 	}
 	if _, err := os.Stat(sb.Workspace); !os.IsNotExist(err) {
 		t.Errorf("workspace still there after RemoveWorkspace: %v", err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the runner's temp dir is still there after RemoveWorkspace: %v", err)
 	}
 }
 

@@ -123,6 +123,10 @@ func newRunner(version string) *cobra.Command {
 	return cmd
 }
 
+// maxSocketPath is the longest unix socket path that fits every system's
+// sun_path (108 bytes on Linux, 104 on macOS, with the terminating NUL).
+const maxSocketPath = 100
+
 // toolServer makes the unix socket path (in a private temporary
 // directory, short enough for sun_path) where the runner answers the
 // agent's tool calls, and the command that serves them over MCP: this
@@ -138,6 +142,16 @@ func toolServer() (*agent.ToolServer, string, func(), error) {
 		return nil, "", nil, fmt.Errorf("runner: %w", err)
 	}
 	sock := filepath.Join(dir, "tools.sock")
+	if len(sock) > maxSocketPath {
+		// A deep TMPDIR (a runner user's, under the workspaces dir) would
+		// not fit a unix socket's path: /tmp does, and the folder is
+		// still this user's own, mode 0700.
+		_ = os.RemoveAll(dir)
+		if dir, err = os.MkdirTemp("/tmp", "agentops-tools-"); err != nil {
+			return nil, "", nil, fmt.Errorf("runner: %w", err)
+		}
+		sock = filepath.Join(dir, "tools.sock")
+	}
 	env := map[string]string{}
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "TEST_AGENTOPS_") {
