@@ -20,9 +20,24 @@ func fanout(ctx context.Context, o options, s *server) error {
 		return err
 	}
 	lat := &benchkit.Histogram{}
-	browsers, err := benchkit.DialBrowsers(ctx, s.WSURL(bs.ID), bs.Owner, o.sockets, o.dialWorkers, o.deltas, o.deltaBytes, lat)
-	if err != nil {
-		return err
+	// With -replicas, the sockets are spread over the replicas: those on
+	// replicas that do not run the session are relayed from its owner.
+	var browsers []*benchkit.Browser
+	for i, peer := range s.peers {
+		n := o.sockets / len(s.peers)
+		if i < o.sockets%len(s.peers) {
+			n++
+		}
+		got, err := benchkit.DialBrowsers(ctx, peer.WSURL(bs.ID), bs.Owner, n, o.dialWorkers, o.deltas, o.deltaBytes, lat)
+		browsers = append(browsers, got...)
+		if err != nil {
+			for _, b := range browsers {
+				if b != nil {
+					b.Conn.CloseNow()
+				}
+			}
+			return err
+		}
 	}
 	defer func() {
 		for _, b := range browsers {
@@ -113,6 +128,7 @@ func fanout(ctx context.Context, o options, s *server) error {
 		rate = fmt.Sprintf("%g/s", o.rate)
 	}
 	fmt.Printf("<!-- %s -->\n", environment(o))
+	fmt.Printf("<!-- replicas: %d -->\n", len(s.peers))
 	fmt.Println("| browser sockets | deltas | runner rate | runner send time | wall | deltas delivered | chunk frames | deliveries/s | p50 | p99 | max | sockets complete | closed slow (4008) | other ends | offset errors |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	fmt.Printf("| %d | %d | %s | %s | %s | %d of %d | %d | %.0f | %s | %s | %s | %d | %d | %d | %d |\n",

@@ -7,6 +7,7 @@
 //	go run -tags sqlite_fts5 ./internal/bench/sessionbench -scenario fanout-paced   # 1000 sockets × 50 deltas/s × 20 s
 //	go run -tags sqlite_fts5 ./internal/bench/sessionbench -scenario many           # 200 sessions × 1000 deltas, SQLite
 //	go run -tags sqlite_fts5 ./internal/testutil/testenv -- go run -tags sqlite_fts5 ./internal/bench/sessionbench -scenario many -db postgres
+//	go run -tags sqlite_fts5 ./internal/testutil/testenv -- go run -tags sqlite_fts5 ./internal/bench/sessionbench -scenario fanout-paced -db postgres -replicas 3
 //	go run -tags sqlite_fts5 ./internal/bench/sessionbench -scenario memory         # 1000 idle sessions, 1000 sockets
 //
 // Scenarios:
@@ -15,6 +16,9 @@
 //	              as acks allow (-rate 0) or at -rate deltas/s, to -sockets
 //	              browser sockets: deliveries/s and runner-to-browser latency
 //	fanout-paced  fanout with -rate 50 and -deltas 1000 unless given
+//	              (both fanouts: -replicas N runs N replicas on one Postgres
+//	              and spreads the browser sockets over them; the runner is on
+//	              the first, which owns the session, so the others relay)
 //	many          -sessions sessions at once, each with its own runner sending
 //	              one turn of -deltas deltas; the transcript is checked over
 //	              REST at the end: persisted deltas/s
@@ -40,6 +44,7 @@ import (
 )
 
 type options struct {
+	replicas    int
 	scenario    string
 	db          string
 	databaseURL string
@@ -74,6 +79,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "error", "the server's log level")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	flag.StringVar(&o.memprofile, "memprofile", "", "memory: write a heap profile with the browser sockets open to this file")
+	flag.IntVar(&o.replicas, "replicas", 1, "fanout: replicas on one Postgres (-db postgres), the browser sockets spread over them")
 	flag.IntVar(&o.dialWorkers, "dial-workers", 32, "sockets dialled at once")
 	flag.StringVar(&o.url, "child-url", "", "internal: server URL for the socket-holding child")
 	flag.StringVar(&o.token, "child-token", "", "internal: login token for the socket-holding child")

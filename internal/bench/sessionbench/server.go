@@ -16,13 +16,15 @@ import (
 )
 
 // server is the agentops server running in this process, and a REST client
-// for it.
+// for it. With -replicas N, peers are all N replicas (this one first).
 type server struct {
 	*benchkit.Client
+	peers []*server
 }
 
 // withServer starts agentops in this process on a free loopback port with
-// a fresh database, runs fn, and stops the server.
+// a fresh database (o.replicas of them on one Postgres, sharing sessions),
+// runs fn with the first, and stops them.
 func withServer(ctx context.Context, o options, fn func(ctx context.Context, s *server) error) (err error) {
 	dir, err := os.MkdirTemp("", "sessionbench-")
 	if err != nil {
@@ -32,6 +34,9 @@ func withServer(ctx context.Context, o options, fn func(ctx context.Context, s *
 	dbURL := filepath.Join(dir, "agentops.db")
 	switch o.db {
 	case "sqlite":
+		if o.replicas > 1 {
+			return errors.New("-replicas needs -db postgres")
+		}
 	case "postgres":
 		admin := o.databaseURL
 		if admin == "" {
@@ -49,39 +54,65 @@ func withServer(ctx context.Context, o options, fn func(ctx context.Context, s *
 	default:
 		return fmt.Errorf("-db must be sqlite or postgres, not %q", o.db)
 	}
+	var peers []*server
+	for i := range max(1, o.replicas) {
+		s, stop, err := startServer(ctx, o, dir, dbURL, i)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if serr := stop(); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+		peers = append(peers, s)
+	}
+	for _, s := range peers {
+		s.peers = peers
+	}
+	return fn(ctx, peers[0])
+}
+
+// startServer starts replica i of o.replicas; stop stops it. The replicas
+// share the database and the instance key; with more than one, each
+// advertises its own address so that the others can relay its sessions.
+func startServer(ctx context.Context, o options, dir, dbURL string, i int) (*server, func() error, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cfg := app.Config{
-		Listen: addr, DataDir: filepath.Join(dir, "data"), DatabaseURL: dbURL, Sandbox: "external",
+		Listen: addr, DataDir: filepath.Join(dir, fmt.Sprint("data", i)), DatabaseURL: dbURL, Sandbox: "external",
 		StopRunnersOnShutdown: true, Version: "sessionbench", LogLevel: o.logLevel,
+		InstanceKeyFile: filepath.Join(dir, "instance.key"),
+	}
+	if o.replicas > 1 {
+		cfg.AdvertiseURL = "http://" + addr
 	}
 	if err := cfg.Resolve(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	a, err := app.Open(ctx, cfg, logger(o.logLevel))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer a.Close()
-	sctx, stop := context.WithCancel(context.Background())
+	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(sctx) }()
-	defer func() {
-		stop()
+	stop := func() error {
+		defer a.Close()
+		cancel()
 		select {
 		case serr := <-done:
-			if serr != nil && err == nil {
-				err = fmt.Errorf("serve: %w", serr)
+			if serr != nil {
+				return fmt.Errorf("serve: %w", serr)
 			}
+			return nil
 		case <-time.After(30 * time.Second):
-			if err == nil {
-				err = errors.New("the server did not stop within 30 s")
-			}
+			return errors.New("the server did not stop within 30 s")
 		}
-	}()
-	s := &server{benchkit.NewClient("http://"+addr, 64)}
+	}
+	s := &server{Client: benchkit.NewClient("http://"+addr, 64)}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		res, err := s.HTTP.Get(s.URL + "/ready")
@@ -92,15 +123,17 @@ func withServer(ctx context.Context, o options, fn func(ctx context.Context, s *
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("server not ready: %v", err)
+			_ = stop()
+			return nil, nil, fmt.Errorf("server not ready: %v", err)
 		}
 		select {
 		case serr := <-done:
-			return fmt.Errorf("serve: %w", serr)
+			a.Close()
+			return nil, nil, fmt.Errorf("serve: %w", serr)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return fn(ctx, s)
+	return s, stop, nil
 }
 
 func freeAddr() (string, error) {
