@@ -66,6 +66,20 @@ func (im *importer) plan(ctx context.Context) error {
 	return nil
 }
 
+// readNew reads upstream's table up, its line of the report, and which of
+// its ids agentops' table ours already holds (a re-run skips those).
+func (im *importer) readNew(ctx context.Context, up, ours string) ([]row, *TableReport, map[string]bool, error) {
+	rows, err := im.readTable(ctx, up)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	existing, err := im.deps.Store.ExistingIDs(ctx, ours, "id", ids(rows, "id"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return rows, im.rep.table(up), existing, nil
+}
+
 func ids(rows []row, col string) []string {
 	out := make([]string, 0, len(rows))
 	for _, r := range rows {
@@ -285,12 +299,7 @@ func partsOf(raw, content string) (json.RawMessage, bool) {
 }
 
 func (im *importer) planMessages(ctx context.Context) error {
-	rows, err := im.readTable(ctx, "messages")
-	if err != nil {
-		return err
-	}
-	tr := im.rep.table("messages")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "messages", "id", ids(rows, "id"))
+	rows, tr, existing, err := im.readNew(ctx, "messages", "messages")
 	if err != nil {
 		return err
 	}
@@ -349,12 +358,7 @@ func (im *importer) planMessages(ctx context.Context) error {
 }
 
 func (im *importer) planMemories(ctx context.Context) error {
-	rows, err := im.readTable(ctx, "orchestrator_memory_files")
-	if err != nil {
-		return err
-	}
-	tr := im.rep.table("orchestrator_memory_files")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "memory_files", "id", ids(rows, "id"))
+	rows, tr, existing, err := im.readNew(ctx, "orchestrator_memory_files", "memory_files")
 	if err != nil {
 		return err
 	}
@@ -612,12 +616,7 @@ func (im *importer) planWorkflows(ctx context.Context) error {
 }
 
 func (im *importer) planTriggers(ctx context.Context) error {
-	rows, err := im.readTable(ctx, "triggers")
-	if err != nil {
-		return err
-	}
-	tr := im.rep.table("triggers")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "workflow_triggers", "id", ids(rows, "id"))
+	rows, tr, existing, err := im.readNew(ctx, "triggers", "workflow_triggers")
 	if err != nil {
 		return err
 	}
@@ -683,12 +682,7 @@ func (im *importer) planTriggers(ctx context.Context) error {
 }
 
 func (im *importer) planExecutions(ctx context.Context) error {
-	rows, err := im.readTable(ctx, "workflow_executions")
-	if err != nil {
-		return err
-	}
-	tr := im.rep.table("workflow_executions")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "workflow_executions", "id", ids(rows, "id"))
+	rows, tr, existing, err := im.readNew(ctx, "workflow_executions", "workflow_executions")
 	if err != nil {
 		return err
 	}
@@ -791,12 +785,7 @@ func (im *importer) planAPITokens(ctx context.Context) error {
 	if _, ok := im.cols["api_tokens"]; !ok {
 		return nil
 	}
-	rows, err := im.readTable(ctx, "api_tokens")
-	if err != nil {
-		return err
-	}
-	tr := im.rep.table("api_tokens")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "api_tokens", "id", ids(rows, "id"))
+	rows, tr, existing, err := im.readNew(ctx, "api_tokens", "api_tokens")
 	if err != nil {
 		return err
 	}
@@ -995,12 +984,7 @@ func (im *importer) planInvites(ctx context.Context) error {
 	if _, ok := im.cols["invites"]; !ok {
 		return nil
 	}
-	rows, err := im.readTable(ctx, "invites")
-	if err != nil {
-		return err
-	}
-	tr := im.rep.table("invites")
-	existing, err := im.deps.Store.ExistingIDs(ctx, "invites", "id", ids(rows, "id"))
+	rows, tr, existing, err := im.readNew(ctx, "invites", "invites")
 	if err != nil {
 		return err
 	}
