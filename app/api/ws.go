@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentops/agentops/app/protocol"
+	"github.com/agentops/agentops/app/session"
 )
 
 // wsConn adapts a WebSocket to session.Conn and session.ChunkConn: Send
@@ -18,13 +19,15 @@ import (
 // actor closes the socket), one goroutine writes, Close flushes what is
 // queued and then closes with the code and reason given.
 //
-// Streamed text is merged while it waits behind a backlog: once mergeBacklog
-// frames are queued, a chunk that continues the last queued one is appended
-// to it. A browser that reads a little slower than the agent writes gets
-// fewer, larger chunk frames (with the offset of the first) instead of
-// falling behind until it is dropped; one that keeps up sees every delta as
-// its own frame, as soon as it is produced. The queue is bounded in frames
-// and in bytes.
+// Frames are queued as the session encoded them, once for all its sockets.
+// Streamed text is merged while it waits: a chunk that continues the last
+// queued one (same message, offset where that one ends) is appended to it,
+// and only then is a frame rendered for this socket alone. A browser that
+// keeps up sees every delta as its own frame as soon as it is produced (its
+// queue is empty when the next one comes); one that reads a little slower,
+// or whose writer waits for the CPU, gets fewer, larger chunk frames (with
+// the offset of the first) and so fewer writes, instead of falling behind
+// until it is dropped. The queue is bounded in frames and in bytes.
 type wsConn struct {
 	id     string
 	userID string
@@ -38,6 +41,11 @@ type wsConn struct {
 	maxBytes int        // most bytes queue may hold
 	wake     chan struct{}
 
+	// watchdog closes the socket when one write takes longer than
+	// writeTimeout (a timer reset per write costs less than a context
+	// with a deadline per write).
+	watchdog *time.Timer
+
 	once   sync.Once
 	closed chan struct{}
 	code   websocket.StatusCode
@@ -45,26 +53,26 @@ type wsConn struct {
 	done   chan struct{} // the writer has finished
 }
 
-// outFrame is a frame waiting to be written: bytes, or a chunk of streamed
-// text that may still grow.
+// outFrame is a frame waiting to be written: the bytes of a frame shared
+// with other sockets (with the chunk they encode, when they are one, so
+// that the next chunk can merge into it), or a chunk merged for this
+// socket, rendered when it is written.
 type outFrame struct {
-	b     []byte
-	chunk *pendingChunk
+	b      []byte
+	chunk  *session.Chunk
+	merged *mergedChunk
+	n      int // bytes counted against maxBytes
 }
 
-type pendingChunk struct {
+type mergedChunk struct {
 	messageID string
 	offset    int // of the first text merged in
 	end       int // offset after the last
 	text      strings.Builder
 }
 
-const (
-	// maxMergedChunk bounds the text merged into one chunk frame.
-	maxMergedChunk = 32 << 10
-	// mergeBacklog is how many frames must wait before chunks are merged.
-	mergeBacklog = 16
-)
+// maxMergedChunk bounds the text merged into one chunk frame.
+const maxMergedChunk = 32 << 10
 
 // writeTimeout bounds one frame write; a peer that does not read for that
 // long is dropped.
@@ -75,6 +83,8 @@ const writeTimeout = 10 * time.Second
 func newWSConn(c *websocket.Conn, userID string, frames, maxBytes int) *wsConn {
 	w := &wsConn{id: uuid.NewString(), userID: userID, c: c, max: frames, maxBytes: maxBytes, wake: make(chan struct{}, 1),
 		closed: make(chan struct{}), done: make(chan struct{})}
+	w.watchdog = time.AfterFunc(writeTimeout, func() { _ = c.CloseNow() })
+	w.watchdog.Stop()
 	go w.writer()
 	return w
 }
@@ -92,19 +102,18 @@ func (w *wsConn) isClosed() bool {
 	}
 }
 
-// push queues f of n bytes, reporting false when the queue is full or
-// closed.
-func (w *wsConn) push(f outFrame, n int) bool {
+// push queues f, reporting false when the queue is full or closed.
+func (w *wsConn) push(f outFrame) bool {
 	if w.isClosed() {
 		return false
 	}
 	w.mu.Lock()
-	if len(w.queue) >= w.max || w.queued+n > w.maxBytes {
+	if len(w.queue) >= w.max || w.queued+f.n > w.maxBytes {
 		w.mu.Unlock()
 		return false
 	}
 	w.queue = append(w.queue, f)
-	w.queued += n
+	w.queued += f.n
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -113,31 +122,51 @@ func (w *wsConn) push(f outFrame, n int) bool {
 	return true
 }
 
-func (w *wsConn) Send(b []byte) bool { return w.push(outFrame{b: b}, len(b)) }
+func (w *wsConn) Send(b []byte) bool { return w.push(outFrame{b: b, n: len(b)}) }
 
-func (w *wsConn) SendChunk(messageID string, offset int, text string) bool {
+func (w *wsConn) SendChunk(ch *session.Chunk) bool {
 	if w.isClosed() {
 		return false
 	}
 	w.mu.Lock()
-	if n := len(w.queue); n >= mergeBacklog {
-		if last := w.queue[n-1].chunk; last != nil && last.messageID == messageID && last.end == offset &&
-			last.text.Len()+len(text) <= maxMergedChunk {
-			if w.queued+len(text) > w.maxBytes {
-				w.mu.Unlock()
-				return false
-			}
-			w.queued += len(text)
-			last.text.WriteString(text)
-			last.end += protocol.UTF16Len(text)
-			w.mu.Unlock()
-			return true // the writer already has a wake-up for it
-		}
+	if n := len(w.queue); n > 0 && w.merge(&w.queue[n-1], ch) {
+		w.mu.Unlock()
+		return true // the writer already has a wake-up for it
 	}
 	w.mu.Unlock()
-	pc := &pendingChunk{messageID: messageID, offset: offset, end: offset + protocol.UTF16Len(text)}
-	pc.text.WriteString(text)
-	return w.push(outFrame{chunk: pc}, len(text))
+	return w.push(outFrame{b: ch.Frame, chunk: ch, n: len(ch.Frame)})
+}
+
+// merge appends ch to the queued frame f when it continues it, reporting
+// whether it did. It holds w.mu.
+func (w *wsConn) merge(f *outFrame, ch *session.Chunk) bool {
+	m := f.merged
+	switch {
+	case m == nil && f.chunk != nil:
+		c := f.chunk
+		if c.MessageID != ch.MessageID || c.End != ch.Offset || len(c.Text)+len(ch.Text) > maxMergedChunk ||
+			w.queued-f.n+len(c.Text)+len(ch.Text) > w.maxBytes {
+			return false
+		}
+		m = &mergedChunk{messageID: c.MessageID, offset: c.Offset, end: c.End}
+		m.text.WriteString(c.Text)
+		w.queued -= f.n
+		f.n = len(c.Text)
+		w.queued += f.n
+		*f = outFrame{merged: m, n: f.n}
+	case m != nil:
+		if m.messageID != ch.MessageID || m.end != ch.Offset || m.text.Len()+len(ch.Text) > maxMergedChunk ||
+			w.queued+len(ch.Text) > w.maxBytes {
+			return false
+		}
+	default:
+		return false
+	}
+	m.text.WriteString(ch.Text)
+	m.end = ch.End
+	f.n += len(ch.Text)
+	w.queued += len(ch.Text)
+	return true
 }
 
 func (w *wsConn) Close(code int, reason string) {
@@ -160,20 +189,16 @@ func (w *wsConn) pop() (b []byte, ok bool) {
 	if len(w.queue) == 0 {
 		w.queue = w.queue[:0:0] // let the drained backing array go
 	}
-	if f.chunk != nil {
-		// Render under the lock: SendChunk may still be appending to it
-		// only while it is queued, and it is no longer queued once popped.
-		b = chunkJSON(f.chunk)
-		w.queued -= f.chunk.text.Len()
-	} else {
-		b = f.b
-		w.queued -= len(b)
-	}
+	w.queued -= f.n
 	w.mu.Unlock()
-	return b, true
+	if f.merged != nil {
+		// No longer queued, so SendChunk no longer appends to it.
+		return chunkJSON(f.merged), true
+	}
+	return f.b, true
 }
 
-func chunkJSON(c *pendingChunk) []byte {
+func chunkJSON(c *mergedChunk) []byte {
 	b, err := json.Marshal(struct {
 		Type      string `json:"type"`
 		MessageID string `json:"messageId"`
@@ -187,13 +212,15 @@ func chunkJSON(c *pendingChunk) []byte {
 }
 
 func (w *wsConn) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	return w.c.Write(ctx, websocket.MessageText, b)
+	w.watchdog.Reset(writeTimeout)
+	err := w.c.Write(context.Background(), websocket.MessageText, b)
+	w.watchdog.Stop()
+	return err
 }
 
 func (w *wsConn) writer() {
 	defer close(w.done)
+	defer w.watchdog.Stop()
 	for {
 		if b, ok := w.pop(); ok {
 			if err := w.write(b); err != nil {

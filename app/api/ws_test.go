@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/agentops/agentops/app/session"
 )
 
 // queueOnly is a wsConn without a socket or writer: the test pops frames
@@ -35,56 +37,53 @@ func popAll(t *testing.T, w *wsConn) []chunkOut {
 	}
 }
 
-func TestWSConnMergesChunksOnlyBehindABacklog(t *testing.T) {
+func TestWSConnMergesChunksThatWaitInItsQueue(t *testing.T) {
 	w := queueOnly(1024, 1<<20)
-	// A socket that keeps up sees every delta as its own frame.
+	// A socket that keeps up sees every delta as its own frame, the bytes
+	// the session encoded once for all its sockets.
 	for i := range 3 {
-		if !w.SendChunk("m1", i*2, "ab") {
+		ch := session.NewChunk("m1", i*2, "ab")
+		if !w.SendChunk(ch) {
 			t.Fatal("queue refused a chunk")
 		}
+		b, ok := w.pop()
+		if !ok || &b[0] != &ch.Frame[0] {
+			t.Fatalf("frame %d: not the shared encoding", i)
+		}
 	}
-	if got := popAll(t, w); len(got) != 3 || got[2].Offset != 4 || got[2].Content != "ab" {
-		t.Fatalf("frames without a backlog: %+v", got)
-	}
-	// Behind a backlog, contiguous deltas of one message merge into the last
-	// queued chunk; a delta of another message, or one that does not
-	// continue it, starts a new frame.
+	// While a chunk waits, contiguous deltas of its message merge into it;
+	// a delta of another message, one that does not continue it, or one
+	// behind another kind of frame starts a new frame.
 	off := 0
 	var want strings.Builder
-	for range mergeBacklog + 100 {
-		w.SendChunk("m2", off, "é")
+	for range 100 {
+		w.SendChunk(session.NewChunk("m2", off, "é"))
 		want.WriteString("é")
 		off++ // one UTF-16 unit
 	}
-	w.SendChunk("m2", off, "😀") // two UTF-16 units
+	w.SendChunk(session.NewChunk("m2", off, "😀")) // two UTF-16 units
 	want.WriteString("😀")
 	off += 2
-	w.SendChunk("m2", off, "z")
+	w.SendChunk(session.NewChunk("m2", off, "z"))
 	want.WriteString("z")
-	w.SendChunk("m3", 0, "other")
+	w.SendChunk(session.NewChunk("m3", 0, "other"))
+	w.SendChunk(session.NewChunk("m3", 9, "gap"))
+	w.Send([]byte(`{"type":"x"}`))
+	w.SendChunk(session.NewChunk("m3", 12, "after"))
 	got := popAll(t, w)
-	if len(got) != mergeBacklog+1 {
-		t.Fatalf("%d frames, want %d", len(got), mergeBacklog+1)
+	if len(got) != 5 {
+		t.Fatalf("%d frames, want 5: %+v", len(got), got)
 	}
-	var text strings.Builder
-	next := 0
-	for _, c := range got[:mergeBacklog] {
-		if c.Type != "chunk" || c.MessageID != "m2" || c.Offset != next {
-			t.Fatalf("frame %+v, want a chunk of m2 at %d", c, next)
-		}
-		text.WriteString(c.Content)
-		for _, r := range c.Content {
-			next++
-			if r > 0xffff {
-				next++
-			}
+	if c := got[0]; c.Type != "chunk" || c.MessageID != "m2" || c.Offset != 0 || c.Content != want.String() {
+		t.Fatalf("merged frame %+v, want m2 at 0 with %q", c, want.String())
+	}
+	for i, w := range []chunkOut{{"chunk", "m3", "other", 0}, {"chunk", "m3", "gap", 9}, {Type: "x"}, {"chunk", "m3", "after", 12}} {
+		if got[i+1] != w {
+			t.Fatalf("frame %d: %+v, want %+v", i+1, got[i+1], w)
 		}
 	}
-	if text.String() != want.String() {
-		t.Fatalf("merged text %q, want %q", text.String(), want.String())
-	}
-	if last := got[mergeBacklog]; last.MessageID != "m3" || last.Content != "other" {
-		t.Fatalf("last frame %+v", last)
+	if w.queued != 0 {
+		t.Fatalf("queued bytes after draining: %d", w.queued)
 	}
 }
 
@@ -95,7 +94,7 @@ func TestWSConnQueueIsBoundedInFramesAndBytes(t *testing.T) {
 			t.Fatalf("frame %d refused", i)
 		}
 	}
-	if w.Send([]byte(`{"type":"x"}`)) || w.SendChunk("m", 0, "a") {
+	if w.Send([]byte(`{"type":"x"}`)) || w.SendChunk(session.NewChunk("m", 0, "a")) {
 		t.Fatal("a full queue took another frame")
 	}
 
@@ -107,13 +106,11 @@ func TestWSConnQueueIsBoundedInFramesAndBytes(t *testing.T) {
 		t.Fatal("frame over the byte bound taken")
 	}
 	// Merged text counts against the bound too.
-	for i := 0; i < mergeBacklog; i++ {
-		w.Send([]byte{})
-	}
-	if !w.SendChunk("m", 0, "12345") || !w.SendChunk("m", 5, "12345") {
+	w = queueOnly(1024, 100)
+	if !w.SendChunk(session.NewChunk("m", 0, "12345")) || !w.SendChunk(session.NewChunk("m", 5, strings.Repeat("x", 90))) {
 		t.Fatal("chunks under the byte bound refused")
 	}
-	if w.SendChunk("m", 10, "1") {
+	if w.SendChunk(session.NewChunk("m", 95, "123456")) {
 		t.Fatal("merged chunk over the byte bound taken")
 	}
 	for {
@@ -125,7 +122,7 @@ func TestWSConnQueueIsBoundedInFramesAndBytes(t *testing.T) {
 		t.Fatalf("queued bytes after draining: %d", w.queued)
 	}
 	w.Close(1000, "bye")
-	if w.Send([]byte("{}")) || w.SendChunk("m", 0, "a") {
+	if w.Send([]byte("{}")) || w.SendChunk(session.NewChunk("m", 0, "a")) {
 		t.Fatal("a closed socket took a frame")
 	}
 }

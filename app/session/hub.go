@@ -19,7 +19,23 @@ type Conn interface {
 // must not block, and reports false when the queue is full.
 type ChunkConn interface {
 	Conn
-	SendChunk(messageID string, offset int, text string) bool
+	SendChunk(c *Chunk) bool
+}
+
+// Chunk is a piece of streamed text as every socket of a session gets it:
+// encoded once, shared by all of them, and never modified after it is made.
+type Chunk struct {
+	MessageID string
+	Offset    int // where Text starts in the message's text, in UTF-16 units
+	End       int // Offset plus Text's length in UTF-16 units
+	Text      string
+	Frame     []byte // the chunk frame, encoded
+}
+
+// NewChunk encodes a chunk frame of text at offset in a message.
+func NewChunk(messageID string, offset int, text string) *Chunk {
+	return &Chunk{MessageID: messageID, Offset: offset, End: offset + protocol.UTF16Len(text), Text: text,
+		Frame: frame(chunkFrame{Type: protocol.CChunk, MessageID: messageID, Content: text, Offset: offset})}
 }
 
 // Client is a browser socket and the user it belongs to.
@@ -140,19 +156,19 @@ func (h *hub) broadcastUpdate(whole func() []byte, parts [][]byte) []Client {
 // with the chunk each socket still has queued where it can (ChunkConn), and
 // returns the sockets too slow to take it.
 func (h *hub) broadcastChunk(messageID string, offset int, text string) []Client {
+	if len(h.clients) == 0 {
+		return nil
+	}
 	var slow []Client
-	var b []byte
+	ch := NewChunk(messageID, offset, text)
 	for _, c := range h.clients {
-		if cc, ok := c.(ChunkConn); ok {
-			if !cc.SendChunk(messageID, offset, text) {
-				slow = append(slow, c)
-			}
-			continue
+		var ok bool
+		if cc, merges := c.(ChunkConn); merges {
+			ok = cc.SendChunk(ch)
+		} else {
+			ok = c.Send(ch.Frame)
 		}
-		if b == nil {
-			b = frame(chunkFrame{Type: protocol.CChunk, MessageID: messageID, Content: text, Offset: offset})
-		}
-		if !c.Send(b) {
+		if !ok {
 			slow = append(slow, c)
 		}
 	}

@@ -28,6 +28,9 @@ type fanResult struct {
 	complete    int // subscribers that got every message
 	cut         int // closed as slow (agentops: 4008)
 	cpu         time.Duration
+	// how long one publish took (agentops: the runner's socket write,
+	// with its wait for the ack window; Centrifugo: the HTTP publish)
+	pubP99, pubMax time.Duration
 }
 
 // holds says the server kept up: every subscriber got every message, at
@@ -53,7 +56,7 @@ type fanSide interface {
 	proc() *proc
 	// step opens n subscribers, publishes rate messages/s for d and waits
 	// until every subscriber has them all or gives up.
-	step(ctx context.Context, n, rate int, d time.Duration) (fanResult, error)
+	step(ctx context.Context, o options, rate int) (fanResult, error)
 	close()
 }
 
@@ -95,9 +98,10 @@ func (a *agentopsFan) name() string { return "agentops" }
 func (a *agentopsFan) proc() *proc  { return a.p }
 func (a *agentopsFan) close()       { a.r.Close(); a.p.stop() }
 
-func (a *agentopsFan) step(ctx context.Context, n, rate int, d time.Duration) (fanResult, error) {
+func (a *agentopsFan) step(ctx context.Context, o options, rate int) (fanResult, error) {
+	n, d := o.subscribers, o.fanDuration
 	want := rate * int(d/time.Second)
-	lat := &benchkit.Histogram{}
+	lat, pub := &benchkit.Histogram{}, &benchkit.Histogram{}
 	if err := a.r.Prompted(ctx, a.c, a.bs, "bench"); err != nil {
 		return fanResult{}, err
 	}
@@ -127,9 +131,11 @@ func (a *agentopsFan) step(ctx context.Context, n, rate int, d time.Duration) (f
 		if w := time.Until(start.Add(time.Duration(i) * interval)); w > 0 {
 			time.Sleep(w)
 		}
+		t0 := time.Now()
 		if _, err := a.r.Delta(ctx, turn, fill); err != nil {
 			return fanResult{}, err
 		}
+		pub.Add(int64(time.Since(t0)))
 	}
 	if err := a.r.Finish(ctx, turn); err != nil {
 		return fanResult{}, err
@@ -142,7 +148,8 @@ func (a *agentopsFan) step(ctx context.Context, n, rate int, d time.Duration) (f
 		}
 	}
 	cpu1, _ := a.p.cpuTime()
-	res := fanResult{rate: rate, subscribers: n, p50: lat.Quantile(0.5), p99: lat.Quantile(0.99), cpu: cpu1 - cpu0}
+	res := fanResult{rate: rate, subscribers: n, p50: lat.Quantile(0.5), p99: lat.Quantile(0.99), cpu: cpu1 - cpu0,
+		pubP99: pub.Quantile(0.99), pubMax: pub.Max()}
 	var end time.Time
 	for _, b := range browsers {
 		res.deliveries += int64(b.Got)
@@ -191,7 +198,7 @@ func startCentrifugo(ctx context.Context, o options, dir string) (*centrifugoFan
 	if err != nil {
 		return nil, err
 	}
-	return &centrifugoFan{p: p, url: url, hc: newHTTPClient(8)}, nil
+	return &centrifugoFan{p: p, url: url, hc: newHTTPClient(o.publishers)}, nil
 }
 
 func (c *centrifugoFan) name() string { return "centrifugo" }
@@ -273,9 +280,10 @@ func (s *cfSub) read(subscribed chan struct{}, lat *benchkit.Histogram) {
 	}
 }
 
-func (c *centrifugoFan) step(ctx context.Context, n, rate int, d time.Duration) (fanResult, error) {
+func (c *centrifugoFan) step(ctx context.Context, o options, rate int) (fanResult, error) {
+	n, d := o.subscribers, o.fanDuration
 	want := rate * int(d/time.Second)
-	lat := &benchkit.Histogram{}
+	lat, pub := &benchkit.Histogram{}, &benchkit.Histogram{}
 	channel := "bench" + strconv.Itoa(rate)
 	subs := make([]*cfSub, n)
 	var next atomic.Int64
@@ -315,12 +323,12 @@ func (c *centrifugoFan) step(ctx context.Context, n, rate int, d time.Duration) 
 	fill := benchkit.Stamped(deltaBytes)
 	interval := time.Second / time.Duration(rate)
 	start := time.Now()
-	// Publishes go out on a few connections so that one slow answer does
-	// not hold the pace; each carries the time it was sent.
+	// Publishes go out on -publishers connections so that one slow answer
+	// does not hold the pace; each carries the time it was sent.
 	jobs := make(chan struct{}, 1024)
 	var pubErr atomic.Value
 	var pw sync.WaitGroup
-	for range 4 {
+	for range o.publishers {
 		pw.Go(func() {
 			buf := make([]byte, 0, 128)
 			for range jobs {
@@ -332,7 +340,9 @@ func (c *centrifugoFan) step(ctx context.Context, n, rate int, d time.Duration) 
 				req, _ := http.NewRequestWithContext(ctx, "POST", c.url+"/api/publish", bytes.NewReader(buf))
 				req.Header.Set("X-API-Key", centrifugoKey)
 				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
 				res, err := c.hc.Do(req)
+				pub.Add(int64(time.Since(t0)))
 				if err == nil {
 					res.Body.Close()
 					if res.StatusCode != 200 {
@@ -364,7 +374,8 @@ func (c *centrifugoFan) step(ctx context.Context, n, rate int, d time.Duration) 
 		}
 	}
 	cpu1, _ := c.p.cpuTime()
-	res := fanResult{rate: rate, subscribers: n, p50: lat.Quantile(0.5), p99: lat.Quantile(0.99), cpu: cpu1 - cpu0}
+	res := fanResult{rate: rate, subscribers: n, p50: lat.Quantile(0.5), p99: lat.Quantile(0.99), cpu: cpu1 - cpu0,
+		pubP99: pub.Quantile(0.99), pubMax: pub.Max()}
 	var end time.Time
 	for _, s := range subs {
 		got := s.got.Load()

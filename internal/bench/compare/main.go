@@ -45,6 +45,8 @@ type options struct {
 	subscribers                      int
 	rates                            []int
 	fanDuration                      time.Duration
+	allRates                         bool // fan-out: try every rate, not only until one fails
+	publishers                       int  // Centrifugo: concurrent HTTP publishers
 }
 
 func main() {
@@ -60,6 +62,8 @@ func main() {
 	flag.IntVar(&o.subscribers, "subscribers", 1000, "WebSocket subscribers for fan-out")
 	flag.StringVar(&rates, "rates", "100,200,400,800", "fan-out rates (messages/s), tried in order until one fails")
 	flag.DurationVar(&o.fanDuration, "fan-duration", 10*time.Second, "length of each fan-out step")
+	flag.BoolVar(&o.allRates, "all-rates", false, "fan-out: try every rate even after one fails to hold (overload)")
+	flag.IntVar(&o.publishers, "publishers", 16, "Centrifugo: concurrent HTTP publish connections")
 	flag.Parse()
 	var err error
 	if o.clients, err = ints(clients); err == nil {
@@ -168,8 +172,8 @@ func compareFanout(ctx context.Context, o options) error {
 		return fmt.Errorf("-centrifugo is needed")
 	}
 	fmt.Printf("### fan-out to %d WebSocket subscribers: agentops vs Centrifugo\n\n", o.subscribers)
-	fmt.Println("| round | server | rate msg/s | deliveries/s | p50 | p99 | complete | cut (4008) | server CPU | CPU per 10⁶ deliveries | holds |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| round | server | rate msg/s | deliveries/s | p50 | p99 | complete | cut (4008) | server CPU | CPU per 10⁶ deliveries | publish p99 / max | holds |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	best := map[string][]int{}
 	cpuAt := map[string]map[int][]time.Duration{"agentops": {}, "centrifugo": {}}
 	for r := range o.rounds {
@@ -216,19 +220,26 @@ func fanRound(ctx context.Context, o options, side string, round int, cpu map[in
 		return 0, err
 	}
 	defer f.close()
-	top := 0
+	top, failed := 0, false // the highest rate held with every lower one held
 	for _, rate := range o.rates {
-		res, err := f.step(ctx, o.subscribers, rate, o.fanDuration)
+		res, err := f.step(ctx, o, rate)
 		if err != nil {
 			return 0, fmt.Errorf("%s at %d msg/s: %w", side, rate, err)
 		}
-		fmt.Printf("| %d | %s | %d | %.0f | %s | %s | %d | %d | %s | %s | %v |\n", round, side, rate, res.perSec,
+		fmt.Printf("| %d | %s | %d | %.0f | %s | %s | %d | %d | %s | %s | %s / %s | %v |\n", round, side, rate, res.perSec,
 			res.p50.Round(100*time.Microsecond), res.p99.Round(100*time.Microsecond), res.complete, res.cut,
-			res.cpu.Round(10*time.Millisecond), res.cpuPerMillion().Round(10*time.Millisecond), res.holds())
+			res.cpu.Round(10*time.Millisecond), res.cpuPerMillion().Round(10*time.Millisecond),
+			res.pubP99.Round(10*time.Microsecond), res.pubMax.Round(10*time.Microsecond), res.holds())
 		if !res.holds() {
-			break
+			if !o.allRates {
+				break
+			}
+			failed = true
+			continue
 		}
-		top = rate
+		if !failed {
+			top = rate
+		}
 		cpu[rate] = append(cpu[rate], res.cpuPerMillion())
 	}
 	return top, nil
