@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -68,6 +69,12 @@ func main() {
 	var err error
 	if o.clients, err = ints(clients); err == nil {
 		o.rates, err = ints(rates)
+	}
+	// Each server runs in its own temporary dir: binaries are named from here.
+	for _, bin := range []*string{&o.agentops, &o.pocketbase, &o.centrifugo} {
+		if err == nil && *bin != "" {
+			*bin, err = filepath.Abs(*bin)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
@@ -113,8 +120,8 @@ func compareREST(ctx context.Context, o options, write bool) error {
 	}
 	what := map[bool]string{true: "writes", false: "reads"}[write]
 	fmt.Printf("### %s: agentops vs PocketBase\n\n", what)
-	fmt.Println("| clients | agentops /s (rounds) | agentops p99 | PocketBase /s (rounds) | PocketBase p99 | ratio (medians) |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println("| clients | agentops /s (rounds) | agentops p99 | agentops CPU per request | PocketBase /s (rounds) | PocketBase p99 | PocketBase CPU per request | ratio (medians) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, n := range o.clients {
 		var ours, theirs []loadResult
 		for r := range o.rounds {
@@ -138,7 +145,7 @@ func compareREST(ctx context.Context, o options, write bool) error {
 			}
 		}
 		a, b := medianRate(ours), medianRate(theirs)
-		fmt.Printf("| %d | %.0f (%s) | %s | %.0f (%s) | %s | %.2f |\n", n, a, rates(ours), p99s(ours), b, rates(theirs), p99s(theirs), a/b)
+		fmt.Printf("| %d | %.0f (%s) | %s | %s | %.0f (%s) | %s | %s | %.2f |\n", n, a, rates(ours), p99s(ours), cpuPers(ours), b, rates(theirs), p99s(theirs), cpuPers(theirs), a/b)
 	}
 	fmt.Println()
 	return nil
@@ -248,11 +255,17 @@ func fanRound(ctx context.Context, o options, side string, round int, cpu map[in
 // compareRSS starts each server, signs one user in, waits a second and
 // reads its resident set.
 func compareRSS(ctx context.Context, o options) error {
-	fmt.Println("### idle RSS after the first sign-in")
+	fmt.Println("### idle RSS after the first sign-in (each binary evicted from the page cache before it starts)")
 	fmt.Println()
+	fmt.Println("| round | server | RSS kB | anonymous kB | file kB |")
+	fmt.Println("|---|---|---|---|---|")
 	var ours, theirs []int64
 	for r := range o.rounds {
-		for _, side := range []string{"agentops", "pocketbase"} {
+		order := []string{"agentops", "pocketbase"}
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, side := range order {
 			dir, err := mkTemp()
 			if err != nil {
 				return err
@@ -268,22 +281,22 @@ func compareRSS(ctx context.Context, o options) error {
 				return err
 			}
 			time.Sleep(time.Second)
-			kb, err := s.p.rssKB()
+			m, err := s.p.memory()
 			s.p.stop()
 			os.RemoveAll(dir)
 			if err != nil {
 				return err
 			}
+			fmt.Printf("| %d | %s | %d | %d | %d |\n", r+1, side, m.rss, m.anon, m.file)
 			if side == "agentops" {
-				ours = append(ours, kb)
+				ours = append(ours, m.rss)
 			} else {
-				theirs = append(theirs, kb)
+				theirs = append(theirs, m.rss)
 			}
 		}
-		_ = r
 	}
 	a, b := median(ours), median(theirs)
-	fmt.Printf("agentops %d kB %v, PocketBase %d kB %v: ratio %.2f\n\n", a, ours, b, theirs, float64(a)/float64(b))
+	fmt.Printf("\nagentops %d kB %v, PocketBase %d kB %v: ratio %.2f\n\n", a, ours, b, theirs, float64(a)/float64(b))
 	return nil
 }
 
@@ -324,6 +337,14 @@ func rates(v []loadResult) string {
 	var parts []string
 	for _, x := range v {
 		parts = append(parts, strconv.Itoa(int(x.perSec)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func cpuPers(v []loadResult) string {
+	var parts []string
+	for _, x := range v {
+		parts = append(parts, x.cpuPer.Round(time.Microsecond).String())
 	}
 	return strings.Join(parts, ", ")
 }

@@ -175,6 +175,7 @@ type loadResult struct {
 	p50, p99 time.Duration
 	failed   int64
 	firstErr string
+	cpuPer   time.Duration // the server's CPU time per 2xx answer
 }
 
 // runLoad has each client repeat its request (write or read) for d and
@@ -184,6 +185,7 @@ func runLoad(ctx context.Context, s *restSide, clients int, d time.Duration, wri
 	var ok, failed atomic.Int64
 	var errOnce sync.Once
 	var firstErr string
+	cpu0, _ := s.p.cpuTime()
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for k := range clients {
@@ -219,7 +221,12 @@ func runLoad(ctx context.Context, s *restSide, clients int, d time.Duration, wri
 		})
 	}
 	wg.Wait()
-	return loadResult{perSec: float64(ok.Load()) / d.Seconds(), p50: h.Quantile(0.5), p99: h.Quantile(0.99), failed: failed.Load(), firstErr: firstErr}
+	cpu1, _ := s.p.cpuTime()
+	res := loadResult{perSec: float64(ok.Load()) / d.Seconds(), p50: h.Quantile(0.5), p99: h.Quantile(0.99), failed: failed.Load(), firstErr: firstErr}
+	if n := ok.Load(); n > 0 {
+		res.cpuPer = (cpu1 - cpu0) / time.Duration(n)
+	}
+	return res
 }
 
 func runCmd(ctx context.Context, bin string, args ...string) (string, error) {
