@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentops/agentops/internal/testutil/pgtest"
 )
 
 type options struct {
@@ -48,6 +50,8 @@ type options struct {
 	fanDuration                      time.Duration
 	allRates                         bool // fan-out: try every rate, not only until one fails
 	publishers                       int  // Centrifugo: concurrent HTTP publishers
+	postgres                         bool // agentops on Postgres instead of SQLite
+	postgresAdmin                    string
 }
 
 func main() {
@@ -65,6 +69,7 @@ func main() {
 	flag.DurationVar(&o.fanDuration, "fan-duration", 10*time.Second, "length of each fan-out step")
 	flag.BoolVar(&o.allRates, "all-rates", false, "fan-out: try every rate even after one fails to hold (overload)")
 	flag.IntVar(&o.publishers, "publishers", 16, "Centrifugo: concurrent HTTP publish connections")
+	flag.BoolVar(&o.postgres, "postgres", false, "run agentops on Postgres: a throwaway database per server on $AGENTOPS_TEST_POSTGRES_URL, or on a Postgres started here (fsync off)")
 	flag.Parse()
 	var err error
 	if o.clients, err = ints(clients); err == nil {
@@ -83,6 +88,18 @@ func main() {
 	raiseFileLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.postgres {
+		o.postgresAdmin = os.Getenv("AGENTOPS_TEST_POSTGRES_URL")
+		if o.postgresAdmin == "" {
+			srv, err := pgtest.Start(ctx)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "compare: start postgres:", err)
+				os.Exit(1)
+			}
+			defer srv.Stop()
+			o.postgresAdmin = srv.URL()
+		}
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
@@ -90,7 +107,11 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	fmt.Printf("<!-- %s -->\n\n", environment())
+	db := "SQLite"
+	if o.postgres {
+		db = "Postgres (a throwaway database per server; the test server's settings: fsync off)"
+	}
+	fmt.Printf("<!-- %s; agentops on %s -->\n\n", environment(), db)
 	for _, sc := range strings.Split(o.scenarios, ",") {
 		var err error
 		switch strings.TrimSpace(sc) {

@@ -28,6 +28,8 @@ type proc struct {
 	dir  string
 	log  *os.File
 	done chan error
+	// after runs once the process has ended (a throwaway database's drop)
+	after func()
 }
 
 // start runs bin with args in dir (which it owns: removed on stop) and
@@ -84,6 +86,9 @@ func (p *proc) stop() {
 		<-p.done
 	}
 	p.log.Close()
+	if p.after != nil {
+		p.after()
+	}
 }
 
 // cpuTime is the process's user + system CPU time so far.

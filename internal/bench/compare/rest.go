@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentops/agentops/internal/bench/benchkit"
+	"github.com/agentops/agentops/internal/testutil/pgtest"
 )
 
 // restClient is one load client: its token and the request it repeats.
@@ -51,12 +52,23 @@ func startAgentops(ctx context.Context, o options, dir string, n int) (*restSide
 		return nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p, err := start(ctx, "agentops", o.agentops, []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+	args := []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--data-dir", filepath.Join(dir, "data"), "--sandbox", "external", "--log-level", "error",
-		"--memory-max-files", "10000000"}, dir, url, "/ready")
+		"--memory-max-files", "10000000"}
+	drop := func() {}
+	if o.postgresAdmin != "" {
+		var dbURL string
+		if dbURL, drop, err = pgtest.CreateDatabase(ctx, o.postgresAdmin, "bench_compare"); err != nil {
+			return nil, err
+		}
+		args = append(args, "--database-url", dbURL)
+	}
+	p, err := start(ctx, "agentops", o.agentops, args, dir, url, "/ready")
 	if err != nil {
+		drop()
 		return nil, err
 	}
+	p.after = drop
 	c := benchkit.NewClient(url, 4)
 	toks, err := c.Users(ctx, n)
 	if err != nil {
