@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/runner"
 	"github.com/agentops/agentops/app/runner/agent/script"
 	"github.com/agentops/agentops/internal/testutil/eventually"
@@ -339,4 +340,80 @@ func TestNULInRunnerFramesIsStored(t *testing.T) {
 			t.Fatalf("tool output: %s", raw)
 		}
 	})
+}
+
+// A browser that stops reading while the agent streams is cut with 4008
+// (reload from REST) once its queue is full; the browser that reads gets
+// every delta, and the runner's frames are all acknowledged: neither waits
+// for the stuck socket.
+func TestBrowserThatStopsReadingIsCutWith4008(t *testing.T) {
+	s := startServer(t, store.SQLite, "external")
+	id, token := externalSession(t, s)
+	r := dialRunner(t, s, id, token)
+	reading := s.dial(id, s.token)
+	reading.waitFor("init", typ("init"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u := strings.Replace(s.url, "http://", "ws://", 1) + "/api/sessions/" + id + "/ws?role=client"
+	stuck, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{"valet", "bearer." + s.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.CloseNow()
+	stuck.SetReadLimit(4 << 20)
+	s.waitStatus(id, func(st map[string]any) bool { return st["connectedClients"] == 2.0 })
+
+	r.send(`{"type":"agentStatus","status":"idle","seq":1}`)
+	s.mustJSON("POST", "/api/sessions/"+id+"/prompt", s.token, map[string]any{"content": "go"}, 200, nil)
+	r.send(`{"type":"message.create","turnId":"T1","seq":2}`)
+	// 64 KB deltas are each a frame of their own (larger than a merged
+	// chunk may grow): 24 MB is more than the socket's queue (8 MB) and
+	// the kernel's buffers on both ends hold.
+	const deltas = 384
+	delta := strings.Repeat("x", 64<<10)
+	sent := make(chan error, 1)
+	go func() {
+		for i := range deltas {
+			f := fmt.Sprintf(`{"type":"message.part.text-delta","turnId":"T1","delta":%q,"seq":%d}`, delta, i+3)
+			if err := r.c.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	// The stuck socket is dropped from the session while the runner still
+	// streams; read now, it gets what the kernel held for it, then 4008.
+	s.waitStatus(id, func(st map[string]any) bool { return st["connectedClients"] == 1.0 })
+	for {
+		if _, _, err = stuck.Read(ctx); err != nil {
+			break
+		}
+	}
+	if code := websocket.CloseStatus(err); code != protocol.CloseSlowConsumer {
+		t.Fatalf("the browser that stopped reading ended with %d (%v), want %d", code, err, protocol.CloseSlowConsumer)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("runner: %v", err)
+	}
+	last := float64(deltas + 2)
+	for {
+		_, data, err := r.c.Read(ctx)
+		if err != nil {
+			t.Fatalf("runner: waiting for the ack of every delta: %v", err)
+		}
+		var f map[string]any
+		_ = json.Unmarshal(data, &f)
+		if f["type"] == "ack" && f["seq"] == last {
+			break
+		}
+	}
+	got := 0
+	for got < deltas*len(delta) {
+		f := reading.waitFor("every delta on the reading browser", typ("chunk"))
+		if off := int(f["offset"].(float64)); off != got {
+			t.Fatalf("chunk at offset %d, want %d", off, got)
+		}
+		got += len(f["content"].(string))
+	}
 }

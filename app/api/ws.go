@@ -169,9 +169,19 @@ func (w *wsConn) merge(f *outFrame, ch *session.Chunk) bool {
 	return true
 }
 
+// Close ends the socket with code and reason once what is queued has been
+// written, except for a slow consumer: a browser cut for not keeping up
+// reloads the transcript over REST anyway, so what waits for it is dropped
+// and the close frame follows the frame being written.
 func (w *wsConn) Close(code int, reason string) {
 	w.once.Do(func() {
 		w.code, w.reason = websocket.StatusCode(code), reason
+		if code == protocol.CloseSlowConsumer {
+			w.mu.Lock()
+			clear(w.queue)
+			w.queue, w.queued = nil, 0
+			w.mu.Unlock()
+		}
 		close(w.closed)
 	})
 }

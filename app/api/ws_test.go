@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentops/agentops/app/protocol"
 	"github.com/agentops/agentops/app/session"
 )
 
@@ -124,5 +125,21 @@ func TestWSConnQueueIsBoundedInFramesAndBytes(t *testing.T) {
 	w.Close(1000, "bye")
 	if w.Send([]byte("{}")) || w.SendChunk(session.NewChunk("m", 0, "a")) {
 		t.Fatal("a closed socket took a frame")
+	}
+}
+
+func TestWSConnDropsItsQueueWhenCutAsSlow(t *testing.T) {
+	w := queueOnly(1024, 1<<20)
+	w.Send([]byte(`{"type":"x"}`))
+	w.Close(1000, "bye")
+	if _, ok := w.pop(); !ok {
+		t.Fatal("a normal close must flush what was queued")
+	}
+	w = queueOnly(1024, 1<<20)
+	w.Send([]byte(`{"type":"x"}`))
+	w.SendChunk(session.NewChunk("m", 0, "abc"))
+	w.Close(protocol.CloseSlowConsumer, "slow")
+	if b, ok := w.pop(); ok || w.queued != 0 {
+		t.Fatalf("a slow consumer's queue is dropped: popped %s, %d bytes queued", b, w.queued)
 	}
 }
