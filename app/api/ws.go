@@ -35,10 +35,11 @@ type wsConn struct {
 	parts  bool // the browser negotiated agentops.v2: part-level updates
 
 	mu       sync.Mutex
-	queue    []outFrame // waiting to be written, oldest first
-	queued   int        // bytes in queue
-	max      int        // most frames queue may hold
-	maxBytes int        // most bytes queue may hold
+	queue    []outFrame // queue[head:] waits to be written, oldest first
+	head     int
+	queued   int // bytes waiting
+	max      int // most frames queue may hold
+	maxBytes int // most bytes queue may hold
 	wake     chan struct{}
 
 	// watchdog closes the socket when one write takes longer than
@@ -70,6 +71,10 @@ type mergedChunk struct {
 	end       int // offset after the last
 	text      strings.Builder
 }
+
+// keptQueue is the largest queue array a drained socket keeps for its
+// next frames.
+const keptQueue = 64
 
 // maxMergedChunk bounds the text merged into one chunk frame.
 const maxMergedChunk = 32 << 10
@@ -108,9 +113,16 @@ func (w *wsConn) push(f outFrame) bool {
 		return false
 	}
 	w.mu.Lock()
-	if len(w.queue) >= w.max || w.queued+f.n > w.maxBytes {
+	if len(w.queue)-w.head >= w.max || w.queued+f.n > w.maxBytes {
 		w.mu.Unlock()
 		return false
+	}
+	if len(w.queue) == cap(w.queue) && w.head > 0 {
+		// Full, with written frames at the front: move the waiting ones
+		// there rather than grow an array that never drains.
+		n := copy(w.queue, w.queue[w.head:])
+		clear(w.queue[n:])
+		w.queue, w.head = w.queue[:n], 0
 	}
 	w.queue = append(w.queue, f)
 	w.queued += f.n
@@ -129,7 +141,7 @@ func (w *wsConn) SendChunk(ch *session.Chunk) bool {
 		return false
 	}
 	w.mu.Lock()
-	if n := len(w.queue); n > 0 && w.merge(&w.queue[n-1], ch) {
+	if n := len(w.queue); n > w.head && w.merge(&w.queue[n-1], ch) {
 		w.mu.Unlock()
 		return true // the writer already has a wake-up for it
 	}
@@ -179,7 +191,7 @@ func (w *wsConn) Close(code int, reason string) {
 		if code == protocol.CloseSlowConsumer {
 			w.mu.Lock()
 			clear(w.queue)
-			w.queue, w.queued = nil, 0
+			w.queue, w.head, w.queued = nil, 0, 0
 			w.mu.Unlock()
 		}
 		close(w.closed)
@@ -189,15 +201,21 @@ func (w *wsConn) Close(code int, reason string) {
 // pop takes the oldest queued frame, rendered; ok is false when none waits.
 func (w *wsConn) pop() (b []byte, ok bool) {
 	w.mu.Lock()
-	if len(w.queue) == 0 {
+	if w.head == len(w.queue) {
 		w.mu.Unlock()
 		return nil, false
 	}
-	f := w.queue[0]
-	w.queue[0] = outFrame{}
-	w.queue = w.queue[1:]
-	if len(w.queue) == 0 {
-		w.queue = w.queue[:0:0] // let the drained backing array go
+	f := w.queue[w.head]
+	w.queue[w.head] = outFrame{}
+	w.head++
+	if w.head == len(w.queue) {
+		// Drained: the next frame goes at the start of the same array
+		// (no allocation per frame for a socket that keeps up), unless a
+		// backlog grew it large.
+		w.queue, w.head = w.queue[:0], 0
+		if cap(w.queue) > keptQueue {
+			w.queue = nil
+		}
 	}
 	w.queued -= f.n
 	w.mu.Unlock()

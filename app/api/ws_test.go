@@ -143,3 +143,22 @@ func TestWSConnDropsItsQueueWhenCutAsSlow(t *testing.T) {
 		t.Fatalf("a slow consumer's queue is dropped: popped %s, %d bytes queued", b, w.queued)
 	}
 }
+
+// A socket that is always a frame or two behind reuses its queue's array
+// instead of growing it.
+func TestWSConnQueueStaysSmallWhenNeverDrained(t *testing.T) {
+	w := queueOnly(1024, 1<<20)
+	w.Send([]byte(`{"type":"x"}`))
+	for range 10000 {
+		w.Send([]byte(`{"type":"y"}`))
+		if _, ok := w.pop(); !ok {
+			t.Fatal("nothing to pop")
+		}
+	}
+	if c := cap(w.queue); c > 8 {
+		t.Fatalf("queue array grew to %d frames with never more than 2 waiting", c)
+	}
+	if len(w.queue)-w.head != 1 {
+		t.Fatalf("%d frames waiting, want 1", len(w.queue)-w.head)
+	}
+}
