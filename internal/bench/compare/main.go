@@ -51,6 +51,7 @@ type options struct {
 	allRates                         bool // fan-out: try every rate, not only until one fails
 	publishers                       int  // Centrifugo: concurrent HTTP publishers
 	postgres                         bool // agentops on Postgres instead of SQLite
+	agentopsOnly                     bool // fan-out: agentops alone (a before/after of two builds)
 	postgresAdmin                    string
 }
 
@@ -69,6 +70,7 @@ func main() {
 	flag.DurationVar(&o.fanDuration, "fan-duration", 10*time.Second, "length of each fan-out step")
 	flag.BoolVar(&o.allRates, "all-rates", false, "fan-out: try every rate even after one fails to hold (overload)")
 	flag.IntVar(&o.publishers, "publishers", 16, "Centrifugo: concurrent HTTP publish connections")
+	flag.BoolVar(&o.agentopsOnly, "agentops-only", false, "fan-out: run agentops alone, without Centrifugo (to compare two builds)")
 	flag.BoolVar(&o.postgres, "postgres", false, "run agentops on Postgres: a throwaway database per server on $AGENTOPS_TEST_POSTGRES_URL, or on a Postgres started here (fsync off)")
 	flag.Parse()
 	var err error
@@ -196,7 +198,7 @@ func restRound(ctx context.Context, o options, side string, n int, write bool) (
 // by round, and reports CPU per million deliveries at the highest rate
 // both held.
 func compareFanout(ctx context.Context, o options) error {
-	if o.centrifugo == "" {
+	if o.centrifugo == "" && !o.agentopsOnly {
 		return fmt.Errorf("-centrifugo is needed")
 	}
 	fmt.Printf("### fan-out to %d WebSocket subscribers: agentops vs Centrifugo\n\n", o.subscribers)
@@ -210,6 +212,9 @@ func compareFanout(ctx context.Context, o options) error {
 			slices.Reverse(order)
 		}
 		for _, side := range order {
+			if o.agentopsOnly && side != "agentops" {
+				continue
+			}
 			top, err := fanRound(ctx, o, side, r+1, cpuAt[side])
 			if err != nil {
 				return err
@@ -218,6 +223,10 @@ func compareFanout(ctx context.Context, o options) error {
 		}
 	}
 	fmt.Println()
+	if o.agentopsOnly {
+		fmt.Printf("highest rate held (median of rounds): agentops %d msg/s %v\n\n", median(best["agentops"]), best["agentops"])
+		return nil
+	}
 	a, b := median(best["agentops"]), median(best["centrifugo"])
 	fmt.Printf("highest rate held (median of rounds): agentops %d msg/s %v, Centrifugo %d msg/s %v: ratio %.2f\n", a, best["agentops"], b, best["centrifugo"], float64(a)/float64(max(b, 1)))
 	for _, rate := range o.rates {
