@@ -66,7 +66,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each REST run")
 	flag.StringVar(&clients, "clients", "16,64", "concurrent REST clients (one user each)")
 	flag.IntVar(&o.subscribers, "subscribers", 1000, "WebSocket subscribers for fan-out")
-	flag.StringVar(&rates, "rates", "100,200,400,800", "fan-out rates (messages/s), tried in order until one fails")
+	flag.StringVar(&rates, "rates", "100,200,400,800,1600,3200", "fan-out rates (messages/s), tried in order until one fails (-all-rates: all of them)")
 	flag.DurationVar(&o.fanDuration, "fan-duration", 10*time.Second, "length of each fan-out step")
 	flag.BoolVar(&o.allRates, "all-rates", false, "fan-out: try every rate even after one fails to hold (overload)")
 	flag.IntVar(&o.publishers, "publishers", 16, "Centrifugo: concurrent HTTP publish connections")
