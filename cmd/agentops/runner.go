@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,7 +139,8 @@ func toolServer() (*agent.ToolServer, string, func(), error) {
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("runner: cannot find its own executable for the tools server: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "agentops-tools-")
+	sweepToolDirs(time.Now(), os.TempDir(), "/tmp")
+	dir, err := os.MkdirTemp("", toolDirPrefix)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("runner: %w", err)
 	}
@@ -147,7 +150,7 @@ func toolServer() (*agent.ToolServer, string, func(), error) {
 		// not fit a unix socket's path: /tmp does, and the folder is
 		// still this user's own, mode 0700.
 		_ = os.RemoveAll(dir)
-		if dir, err = os.MkdirTemp("/tmp", "agentops-tools-"); err != nil {
+		if dir, err = os.MkdirTemp("/tmp", toolDirPrefix); err != nil {
 			return nil, "", nil, fmt.Errorf("runner: %w", err)
 		}
 		sock = filepath.Join(dir, "tools.sock")
@@ -160,6 +163,49 @@ func toolServer() (*agent.ToolServer, string, func(), error) {
 	}
 	srv := &agent.ToolServer{Command: exe, Args: []string{"runner", "mcp", "--socket", sock}, Env: env, CallTimeout: tools.CallTimeout}
 	return srv, sock, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// toolDirPrefix names the folders of runners' tools sockets.
+const toolDirPrefix = "agentops-tools-"
+
+// sweepToolDirs removes this user's tools-socket folders that runners
+// killed without a chance to clean up (SIGKILL, a crash) left in the
+// parents: a folder whose socket no longer answers, or one older than a
+// minute that never got its socket. A live runner's folder is kept.
+func sweepToolDirs(now time.Time, parents ...string) {
+	seen := map[string]bool{}
+	for _, parent := range parents {
+		matches, _ := filepath.Glob(filepath.Join(parent, toolDirPrefix+"*"))
+		for _, dir := range matches {
+			if seen[dir] {
+				continue
+			}
+			seen[dir] = true
+			if staleToolDir(dir, now) {
+				_ = os.RemoveAll(dir)
+			}
+		}
+	}
+}
+
+func staleToolDir(dir string, now time.Time) bool {
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+		return false // another user's: not ours to judge
+	}
+	sock := filepath.Join(dir, "tools.sock")
+	if _, err := os.Lstat(sock); err != nil {
+		return now.Sub(fi.ModTime()) > time.Minute
+	}
+	c, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	_ = c.Close()
+	return false
 }
 
 // newRunnerMCP is `agentops runner mcp`: the stdio MCP server that agent
