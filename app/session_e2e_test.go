@@ -280,7 +280,9 @@ func TestSessionTurnEndToEnd(t *testing.T) {
 		b := s.dial(id, s.token)
 		b.waitReady()
 
-		b.send(map[string]any{"type": "prompt", "content": "hello there\n/tool bash completed {\"command\":\"ls\"}"})
+		// Paced (/slow), so that a browser that keeps up sees each delta as
+		// its own chunk frame: deltas that wait in a socket's queue merge.
+		b.send(map[string]any{"type": "prompt", "content": "hello there\n/slow 50\n/tool bash completed {\"command\":\"ls\"}"})
 		user := b.waitFor("user message", typ("message"))
 		if d := statusData(user); d["role"] != "user" || d["content"] == "" {
 			t.Fatalf("user message: %v", user)
