@@ -227,15 +227,7 @@ func TestBrowserThatNeverReadsDoesNotSlowOthers(t *testing.T) {
 	id := s.createSession(nil).Session.ID
 	fast := s.dial(id, s.token)
 	fast.waitReady()
-	// A socket that is opened and never read from.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	u := strings.Replace(s.url, "http://", "ws://", 1) + "/api/sessions/" + id + "/ws?role=client"
-	stuck, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{"valet", "bearer." + s.token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stuck.CloseNow()
+	s.dialUnread(id) // a socket that is opened and never read from
 
 	prompt := strings.Repeat("abcdefghij", 3000)
 	fast.send(map[string]any{"type": "prompt", "content": prompt + "\n/chunks 30000"})
@@ -264,6 +256,22 @@ func TestBrowserThatNeverReadsDoesNotSlowOthers(t *testing.T) {
 		t.Fatalf("the reading browser got %d bytes of text in %d chunks, want all %d", text.Len(), frames, len(msgs[1].Content))
 	}
 	t.Logf("30000 deltas reached the reading browser in %d chunk frames", frames)
+}
+
+// dialUnread opens a browser socket that nobody reads from until the test
+// does, closed when the test ends.
+func (s *server) dialUnread(id string) *websocket.Conn {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u := strings.Replace(s.url, "http://", "ws://", 1) + "/api/sessions/" + id + "/ws?role=client"
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{"valet", "bearer." + s.token}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	c.SetReadLimit(4 << 20)
+	s.t.Cleanup(func() { c.CloseNow() })
+	return c
 }
 
 type testWriter struct{ t *testing.T }
@@ -354,13 +362,7 @@ func TestBrowserThatStopsReadingIsCutWith4008(t *testing.T) {
 	reading.waitFor("init", typ("init"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	u := strings.Replace(s.url, "http://", "ws://", 1) + "/api/sessions/" + id + "/ws?role=client"
-	stuck, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{"valet", "bearer." + s.token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stuck.CloseNow()
-	stuck.SetReadLimit(4 << 20)
+	stuck := s.dialUnread(id)
 	s.waitStatus(id, func(st map[string]any) bool { return st["connectedClients"] == 2.0 })
 
 	r.send(`{"type":"agentStatus","status":"idle","seq":1}`)
@@ -385,6 +387,7 @@ func TestBrowserThatStopsReadingIsCutWith4008(t *testing.T) {
 	// The stuck socket is dropped from the session while the runner still
 	// streams; read now, it gets what the kernel held for it, then 4008.
 	s.waitStatus(id, func(st map[string]any) bool { return st["connectedClients"] == 1.0 })
+	var err error
 	for {
 		if _, _, err = stuck.Read(ctx); err != nil {
 			break

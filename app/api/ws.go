@@ -162,10 +162,8 @@ func (w *wsConn) merge(f *outFrame, ch *session.Chunk) bool {
 		}
 		m = &mergedChunk{messageID: c.MessageID, offset: c.Offset, end: c.End}
 		m.text.WriteString(c.Text)
-		w.queued -= f.n
-		f.n = len(c.Text)
-		w.queued += f.n
-		*f = outFrame{merged: m, n: f.n}
+		w.queued += len(c.Text) - f.n // a merged chunk counts its text
+		*f = outFrame{merged: m, n: len(c.Text)}
 	case m != nil:
 		if m.messageID != ch.MessageID || m.end != ch.Offset || m.text.Len()+len(ch.Text) > maxMergedChunk ||
 			w.queued+len(ch.Text) > w.maxBytes {

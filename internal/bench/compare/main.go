@@ -89,23 +89,31 @@ func main() {
 	}
 	raiseFileLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if o.postgres {
-		o.postgresAdmin = os.Getenv("AGENTOPS_TEST_POSTGRES_URL")
-		if o.postgresAdmin == "" {
-			srv, err := pgtest.Start(ctx)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "compare: start postgres:", err)
-				os.Exit(1)
-			}
-			defer srv.Stop()
-			o.postgresAdmin = srv.URL()
-		}
-	}
-	if err := run(ctx, o); err != nil {
+	err = withPostgres(ctx, &o, func() error { return run(ctx, o) })
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
+}
+
+// withPostgres runs fn with o.postgresAdmin set when -postgres is given:
+// $AGENTOPS_TEST_POSTGRES_URL, or a server started for the run and
+// stopped after it (also when fn fails: os.Exit would skip a defer).
+func withPostgres(ctx context.Context, o *options, fn func() error) error {
+	if !o.postgres {
+		return fn()
+	}
+	if o.postgresAdmin = os.Getenv("AGENTOPS_TEST_POSTGRES_URL"); o.postgresAdmin != "" {
+		return fn()
+	}
+	srv, err := pgtest.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	defer srv.Stop()
+	o.postgresAdmin = srv.URL()
+	return fn()
 }
 
 func run(ctx context.Context, o options) error {
@@ -168,7 +176,12 @@ func compareREST(ctx context.Context, o options, write bool) error {
 			}
 		}
 		a, b := medianRate(ours), medianRate(theirs)
-		fmt.Printf("| %d | %.0f (%s) | %s | %s | %.0f (%s) | %s | %s | %.2f |\n", n, a, rates(ours), p99s(ours), cpuPers(ours), b, rates(theirs), p99s(theirs), cpuPers(theirs), a/b)
+		rate := func(x loadResult) string { return strconv.Itoa(int(x.perSec)) }
+		p99 := func(x loadResult) string { return x.p99.Round(100 * time.Microsecond).String() }
+		cpu := func(x loadResult) string { return x.cpuPer.Round(time.Microsecond).String() }
+		fmt.Printf("| %d | %.0f (%s) | %s | %s | %.0f (%s) | %s | %s | %.2f |\n", n,
+			a, perRound(ours, rate), perRound(ours, p99), perRound(ours, cpu),
+			b, perRound(theirs, rate), perRound(theirs, p99), perRound(theirs, cpu), a/b)
 	}
 	fmt.Println()
 	return nil
@@ -363,26 +376,11 @@ func medianRate(v []loadResult) float64 {
 	return r[len(r)/2]
 }
 
-func rates(v []loadResult) string {
-	var parts []string
-	for _, x := range v {
-		parts = append(parts, strconv.Itoa(int(x.perSec)))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func cpuPers(v []loadResult) string {
-	var parts []string
-	for _, x := range v {
-		parts = append(parts, x.cpuPer.Round(time.Microsecond).String())
-	}
-	return strings.Join(parts, ", ")
-}
-
-func p99s(v []loadResult) string {
-	var parts []string
-	for _, x := range v {
-		parts = append(parts, x.p99.Round(100*time.Microsecond).String())
+// perRound joins one figure of each round, formatted by f.
+func perRound(v []loadResult, f func(loadResult) string) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = f(x)
 	}
 	return strings.Join(parts, ", ")
 }
